@@ -1,0 +1,2 @@
+//! The `ax` binary.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Wire-protocol codecs (OpenAI, Anthropic, Gemini) and upstream provider adapters.

@@ -1,0 +1,1 @@
+//! Routing plans, retries, fallback, circuit breakers, health and rate limits.

@@ -1,0 +1,1 @@
+//! HTTP surface of ax: client endpoints, auth, admin API, metrics, dashboard.

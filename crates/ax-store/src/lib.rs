@@ -1,0 +1,1 @@
+//! Persistence for ax: SQLite store, migrations, batched log writer, analytics.
