@@ -1,0 +1,70 @@
+//! The shape every wire-protocol module fills in. One protocol module serves both sides
+//! of the gateway: the client side (decode what a client sent, encode what it gets back)
+//! and the upstream side (encode what we send a provider, decode what it answers).
+//!
+//! The server picks a [`ClientCodec`] by endpoint; provider adapters use their
+//! protocol's upstream functions directly. Translation always goes through the
+//! unified model, so any client codec pairs with any upstream.
+
+use ax_core::{ChatRequest, ChatResponse, GatewayError, RequestMetadata, StreamEvent, WireFormat};
+
+use crate::sse::SseFrame;
+
+/// What the HTTP layer knows about a client request beyond its body.
+#[derive(Debug, Clone, Default)]
+pub struct DecodeOptions {
+    /// The model from the URL path (Gemini puts it there, not in the body).
+    pub path_model: Option<String>,
+    /// Whether the endpoint itself implies streaming (Gemini `streamGenerateContent`).
+    pub path_stream: Option<bool>,
+    /// Metadata from `x-ax-*` headers; decoders may fill `user_id` from the body when
+    /// the header is absent.
+    pub metadata: RequestMetadata,
+}
+
+/// Turns unified stream events into client SSE bytes. Stateful: it tracks open content
+/// blocks, tool-call indexes and whatever its format needs at the end.
+pub trait StreamEncoder: Send {
+    /// Appends the frames for `event` to `out` (possibly none).
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
+    /// Appends the frames that end a successful stream (OpenAI usage chunk and
+    /// `[DONE]`; Anthropic `message_delta` and `message_stop`; …).
+    fn finish(&mut self, out: &mut Vec<u8>);
+    /// Appends an error event in this format; the stream ends after it.
+    fn error(&mut self, error: &GatewayError, out: &mut Vec<u8>);
+}
+
+/// Turns upstream SSE frames into unified stream events. Stateful.
+pub trait StreamDecoder: Send {
+    /// Decodes one frame. An upstream error event becomes `Err`.
+    fn decode(&mut self, frame: &SseFrame) -> Result<Vec<StreamEvent>, GatewayError>;
+    /// Called at end of input. Formats with an explicit end marker fail here when it
+    /// never came (a cut stream must not look complete); Gemini, which ends at
+    /// connection close, emits whatever is still pending.
+    fn finish(&mut self) -> Result<Vec<StreamEvent>, GatewayError>;
+}
+
+/// The client-facing half of a wire protocol.
+pub trait ClientCodec: Send + Sync {
+    /// The format.
+    fn format(&self) -> WireFormat;
+    /// Decodes a client's request body. Errors are `invalid_request` with a message
+    /// that names the offending field.
+    fn decode_request(&self, body: &[u8], opts: DecodeOptions)
+    -> Result<ChatRequest, GatewayError>;
+    /// Encodes a complete answer.
+    fn encode_response(&self, response: &ChatResponse) -> Vec<u8>;
+    /// A fresh encoder for one streamed answer to `request`.
+    fn stream_encoder(&self, request: &ChatRequest) -> Box<dyn StreamEncoder>;
+    /// The error body for `error` (the status comes from `GatewayError::http_status`).
+    fn encode_error(&self, error: &GatewayError) -> Vec<u8>;
+}
+
+/// The client codec for `format`.
+pub fn client_codec(format: WireFormat) -> &'static dyn ClientCodec {
+    match format {
+        WireFormat::OpenAi => &crate::openai::OpenAiCodec,
+        WireFormat::Anthropic => &crate::anthropic::AnthropicCodec,
+        WireFormat::Gemini => &crate::gemini::GeminiCodec,
+    }
+}

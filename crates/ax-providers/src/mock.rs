@@ -1,0 +1,328 @@
+//! The built-in `mock` provider: deterministic answers with no network, for demos,
+//! tests and benchmarks. It answers any model. Knobs: latency before the answer, delay
+//! between chunks, chunk count, and a failure rate.
+//!
+//! The answer is a fixed sentence naming the model and echoing the start of the last
+//! user message, so tests can assert on it. When the request offers tools and requires
+//! one (`tool_choice` required or a named function), it answers with a call to the
+//! first allowed tool with `{}` arguments, so tool-call paths work end to end.
+
+use async_trait::async_trait;
+use ax_core::{
+    ChatOutcome, ChatRequest, ChatResponse, ChatStream, ContentPart, Embedding, EmbeddingRequest,
+    EmbeddingResponse, ErrorCode, FinishReason, GatewayError, Provider, ProviderKind, Role,
+    StreamChunk, StreamEvent, ToolChoice, Usage,
+};
+use futures::StreamExt;
+use rand::Rng;
+
+use crate::config::{MockSettings, ProviderConfig};
+
+/// The mock provider.
+#[derive(Debug, Clone)]
+pub struct MockProvider {
+    name: String,
+    default_model: String,
+    settings: MockSettings,
+}
+
+impl MockProvider {
+    /// A mock provider with the given settings.
+    pub fn new(cfg: &ProviderConfig) -> Self {
+        Self {
+            name: cfg.name.clone(),
+            default_model: cfg.default_model.clone(),
+            settings: cfg.mock.clone(),
+        }
+    }
+
+    fn maybe_fail(&self) -> Result<(), GatewayError> {
+        if self.settings.failure_rate > 0.0
+            && rand::rng().random_bool(self.settings.failure_rate.min(1.0))
+        {
+            return Err(
+                GatewayError::new(ErrorCode::ServerError, "mock failure (failure_rate)")
+                    .with_provider(&self.name)
+                    .with_status(500),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What the mock answers to `request`.
+fn answer(request: &ChatRequest, model: &str) -> (Vec<ContentPart>, FinishReason) {
+    let wanted_tool = match &request.tool_choice {
+        Some(ToolChoice::Function(name)) => request.tools.iter().find(|t| &t.name == name),
+        Some(ToolChoice::Required) => request.tools.first(),
+        _ => None,
+    };
+    if let Some(tool) = wanted_tool {
+        let part = ContentPart::ToolCall {
+            id: "call_mock_0".into(),
+            name: tool.name.clone(),
+            arguments: "{}".into(),
+        };
+        return (vec![part], FinishReason::ToolCalls);
+    }
+    let last_user = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::User)
+        .map(|m| m.joined_text())
+        .unwrap_or_default();
+    let echo: String = last_user.chars().take(40).collect();
+    let text = format!("This is a mock response from {model}. You said: {echo}");
+    (vec![ContentPart::text(text)], FinishReason::Stop)
+}
+
+fn usage_for(request: &ChatRequest, content: &[ContentPart]) -> Usage {
+    let out_chars: usize = content
+        .iter()
+        .map(|p| match p {
+            ContentPart::Text { text } => text.len(),
+            ContentPart::ToolCall {
+                name, arguments, ..
+            } => name.len() + arguments.len(),
+            _ => 0,
+        })
+        .sum();
+    Usage {
+        input_tokens: request.estimated_input_tokens(),
+        output_tokens: (out_chars as u64).div_ceil(4).max(1),
+        ..Default::default()
+    }
+}
+
+/// Splits `text` into at most `n` pieces on char boundaries.
+fn split_text(text: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let n = n.clamp(1, chars.len().max(1));
+    let size = chars.len().div_ceil(n).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+#[async_trait]
+impl Provider for MockProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Mock
+    }
+
+    fn default_model(&self) -> &str {
+        &self.default_model
+    }
+
+    async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatOutcome, GatewayError> {
+        if !self.settings.latency.is_zero() {
+            tokio::time::sleep(self.settings.latency).await;
+        }
+        self.maybe_fail()?;
+        let (content, finish_reason) = answer(request, model);
+        let usage = usage_for(request, &content);
+        Ok(ChatOutcome {
+            response: ChatResponse {
+                id: format!("mock-{}", uuid::Uuid::now_v7().simple()),
+                model: model.to_owned(),
+                created: time::OffsetDateTime::now_utc().unix_timestamp(),
+                content,
+                finish_reason,
+                stop_sequence: None,
+                usage,
+            },
+            raw: None,
+        })
+    }
+
+    async fn chat_stream(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<ChatStream, GatewayError> {
+        if !self.settings.latency.is_zero() {
+            tokio::time::sleep(self.settings.latency).await;
+        }
+        self.maybe_fail()?;
+        let (content, finish_reason) = answer(request, model);
+        let usage = usage_for(request, &content);
+        let mut chunks: Vec<Vec<StreamEvent>> = vec![vec![StreamEvent::Start {
+            id: format!("mock-{}", uuid::Uuid::now_v7().simple()),
+            model: model.to_owned(),
+            created: time::OffsetDateTime::now_utc().unix_timestamp(),
+        }]];
+        for (index, part) in content.into_iter().enumerate() {
+            match part {
+                ContentPart::Text { text } => {
+                    for piece in split_text(&text, self.settings.chunks as usize) {
+                        chunks.push(vec![StreamEvent::TextDelta { text: piece }]);
+                    }
+                }
+                ContentPart::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                } => {
+                    let index = index as u32;
+                    chunks.push(vec![StreamEvent::ToolCallStart { index, id, name }]);
+                    chunks.push(vec![StreamEvent::ToolCallDelta { index, arguments }]);
+                }
+                _ => {}
+            }
+        }
+        chunks.push(vec![
+            StreamEvent::Finish {
+                reason: finish_reason,
+                stop_sequence: None,
+            },
+            StreamEvent::Usage(usage),
+        ]);
+        // The first chunk is immediate (latency was paid above); later ones are paced.
+        let delay = self.settings.chunk_delay;
+        let stream = futures::stream::iter(chunks.into_iter().enumerate()).then(
+            move |(i, events)| async move {
+                if i > 1 && !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                Ok(StreamChunk { events, raw: None })
+            },
+        );
+        Ok(Box::pin(stream))
+    }
+
+    async fn embed(
+        &self,
+        request: &EmbeddingRequest,
+        model: &str,
+    ) -> Result<EmbeddingResponse, GatewayError> {
+        self.maybe_fail()?;
+        let dims = request.dimensions.unwrap_or(8).clamp(1, 4096) as usize;
+        let texts = request.input.texts();
+        let data = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Embedding {
+                index: i as u32,
+                vector: pseudo_vector(t, dims),
+            })
+            .collect();
+        let chars: usize = texts.iter().map(|t| t.len()).sum();
+        Ok(EmbeddingResponse {
+            model: model.to_owned(),
+            data,
+            usage: Usage {
+                input_tokens: (chars as u64).div_ceil(4).max(1),
+                ..Default::default()
+            },
+        })
+    }
+
+    async fn probe(&self) -> Result<(), GatewayError> {
+        Ok(())
+    }
+}
+
+/// A deterministic unit vector derived from the text (FNV-1a seeded per dimension).
+fn pseudo_vector(text: &str, dims: usize) -> Vec<f32> {
+    let mut v: Vec<f32> = (0..dims)
+        .map(|d| {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ d as u64;
+            for b in text.bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            ((h % 2000) as f32 / 1000.0) - 1.0
+        })
+        .collect();
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::EPSILON);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ax_core::{Message, ToolDefinition};
+
+    fn req(text: &str) -> ChatRequest {
+        ChatRequest {
+            model: "mock/x".into(),
+            messages: vec![Message::text(Role::User, text)],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn chat_is_deterministic() {
+        let p = MockProvider::new(&ProviderConfig::new("mock", ProviderKind::Mock));
+        let a = p.chat(&req("hello"), "m").await.unwrap().response;
+        let b = p.chat(&req("hello"), "m").await.unwrap().response;
+        assert_eq!(a.text(), b.text());
+        assert!(a.text().contains("You said: hello"));
+        assert!(a.usage.input_tokens > 0 && a.usage.output_tokens > 0);
+    }
+
+    #[tokio::test]
+    async fn stream_reassembles_to_the_same_text() {
+        let p = MockProvider::new(&ProviderConfig::new("mock", ProviderKind::Mock));
+        let whole = p.chat(&req("hi there"), "m").await.unwrap().response.text();
+        let mut s = p.chat_stream(&req("hi there"), "m").await.unwrap();
+        let mut text = String::new();
+        let mut finished = false;
+        while let Some(chunk) = s.next().await {
+            for e in chunk.unwrap().events {
+                match e {
+                    StreamEvent::TextDelta { text: t } => text.push_str(&t),
+                    StreamEvent::Finish { reason, .. } => {
+                        assert_eq!(reason, FinishReason::Stop);
+                        finished = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert!(finished);
+        assert_eq!(text, whole);
+    }
+
+    #[tokio::test]
+    async fn required_tool_choice_calls_the_tool() {
+        let p = MockProvider::new(&ProviderConfig::new("mock", ProviderKind::Mock));
+        let mut r = req("weather?");
+        r.tools.push(ToolDefinition {
+            name: "get_weather".into(),
+            description: None,
+            parameters: serde_json::json!({"type": "object"}),
+            strict: None,
+        });
+        r.tool_choice = Some(ToolChoice::Required);
+        let resp = p.chat(&r, "m").await.unwrap().response;
+        assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
+        assert!(resp.has_tool_calls());
+    }
+
+    #[tokio::test]
+    async fn failure_rate_one_always_fails() {
+        let mut cfg = ProviderConfig::new("mock", ProviderKind::Mock);
+        cfg.mock.failure_rate = 1.0;
+        let p = MockProvider::new(&cfg);
+        let e = p.chat(&req("x"), "m").await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::ServerError);
+    }
+
+    #[test]
+    fn embeddings_are_unit_vectors() {
+        let v = pseudo_vector("abc", 16);
+        let n: f32 = v.iter().map(|x| x * x).sum();
+        assert!((n - 1.0).abs() < 1e-4);
+        assert_eq!(v, pseudo_vector("abc", 16));
+    }
+}

@@ -1,0 +1,31 @@
+//! The OpenAi wire protocol (placeholder until the codec lands).
+
+use ax_core::{ChatRequest, ChatResponse, GatewayError, WireFormat};
+
+use crate::codec::{ClientCodec, DecodeOptions, StreamEncoder};
+
+/// The OpenAi client codec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenAiCodec;
+
+impl ClientCodec for OpenAiCodec {
+    fn format(&self) -> WireFormat {
+        WireFormat::OpenAi
+    }
+    fn decode_request(
+        &self,
+        _body: &[u8],
+        _opts: DecodeOptions,
+    ) -> Result<ChatRequest, GatewayError> {
+        Err(GatewayError::invalid("not implemented yet"))
+    }
+    fn encode_response(&self, _response: &ChatResponse) -> Vec<u8> {
+        Vec::new()
+    }
+    fn stream_encoder(&self, _request: &ChatRequest) -> Box<dyn StreamEncoder> {
+        unimplemented!()
+    }
+    fn encode_error(&self, _error: &GatewayError) -> Vec<u8> {
+        Vec::new()
+    }
+}
