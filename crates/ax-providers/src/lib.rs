@@ -27,16 +27,10 @@ pub use sse::{SseDecoder, SseFrame};
 /// Builds the adapter for a configured provider. This is the one place that matches on
 /// the provider kind; everything else holds an `Arc<dyn Provider>`.
 pub fn build_provider(cfg: ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
-    Ok(match cfg.kind {
-        ProviderKind::Mock => Arc::new(mock::MockProvider::new(&cfg)),
-        ProviderKind::OpenAi
-        | ProviderKind::OpenAiCompatible
-        | ProviderKind::Anthropic
-        | ProviderKind::Gemini => {
-            return Err(GatewayError::new(
-                ax_core::ErrorCode::ServerError,
-                format!("provider kind {} is not built yet", cfg.kind),
-            ));
-        }
-    })
+    match cfg.kind {
+        ProviderKind::Mock => Ok(Arc::new(mock::MockProvider::new(&cfg))),
+        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => openai::build(cfg),
+        ProviderKind::Anthropic => anthropic::build(cfg),
+        ProviderKind::Gemini => gemini::build(cfg),
+    }
 }

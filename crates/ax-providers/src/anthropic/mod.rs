@@ -29,3 +29,13 @@ impl ClientCodec for AnthropicCodec {
         Vec::new()
     }
 }
+
+/// Builds the Anthropic provider adapter (placeholder until the adapter lands).
+pub fn build(
+    cfg: crate::config::ProviderConfig,
+) -> Result<std::sync::Arc<dyn ax_core::Provider>, GatewayError> {
+    Err(GatewayError::new(
+        ax_core::ErrorCode::ServerError,
+        format!("provider kind {} is not built yet", cfg.kind),
+    ))
+}
