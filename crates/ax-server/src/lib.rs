@@ -1,1 +1,15 @@
-//! HTTP surface of ax: client endpoints, auth, admin API, metrics, dashboard.
+//! The HTTP surface of ax: client endpoints in three wire formats, the admin API,
+//! health, Prometheus metrics and the dashboard. No routing or codec logic lives here:
+//! handlers decode with `ax-providers`, route with `ax-router` and log with `ax-store`.
+
+pub mod config;
+pub mod error;
+pub mod handlers;
+pub mod request_log;
+pub mod request_meta;
+pub mod server;
+pub mod state;
+
+pub use config::{Config, ConfigError};
+pub use server::{RunningServer, ServeError, ServeOptions, app, start};
+pub use state::AppState;

@@ -1,0 +1,73 @@
+//! `ax serve`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use ax_server::{Config, ServeOptions};
+
+use crate::cli::ServeArgs;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen
+            .parse()
+            .with_context(|| format!("--listen: `{listen}` is not an address like 127.0.0.1:8080"))?;
+    }
+    if config.mock_only {
+        tracing::warn!(
+            "NO PROVIDER CONFIGURED: serving the built-in mock provider for every model. \
+             Set ANTHROPIC_API_KEY, GEMINI_API_KEY or OPENAI_API_KEY (or write ax.toml) to use real providers."
+        );
+        eprintln!(
+            "\n  ax: no provider configured; serving the built-in MOCK provider (answers are fake).\n"
+        );
+    }
+    let enabled: Vec<&str> = config
+        .providers
+        .iter()
+        .filter(|p| p.routing.enabled)
+        .map(|p| p.routing.name.as_str())
+        .collect();
+    let options = ServeOptions {
+        insecure_no_auth: args.insecure_no_auth,
+        ..ServeOptions::default()
+    };
+    let server = ax_server::start(config, options, shutdown_signal()).await?;
+    tracing::info!(addr = %server.addr, providers = ?enabled, "ax listening");
+    eprintln!("ax listening on http://{}", server.addr);
+    server.wait().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,705 @@
+//! Gateway configuration: `ax.toml` (optional) plus the environment of DESIGN §5.
+//!
+//! Two phases, as in tensorzero and ripgrep: a raw serde shape with
+//! `deny_unknown_fields` (so a typo is an error naming the key), then [`Config::load`]
+//! resolves environment variables and secrets, builds typed values and cross-checks
+//! references. Every error names the file, the key and the reason.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ax_core::ProviderKind;
+use ax_providers::ProviderConfig;
+use ax_router::{ProviderSettings, RouteConfig, RouterConfig, Strategy, TargetRef};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://ax.db";
+/// Default request body limit (10 MiB).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// A configuration problem, reported at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has a bad key.
+    #[error("{path}: {key}: {reason}")]
+    Invalid {
+        /// The file (or `environment`).
+        path: String,
+        /// The key at fault, dotted.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(path: &str, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The raw `ax.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    max_body_bytes: Option<usize>,
+    logging: Option<RawLogging>,
+    router: Option<RawRouter>,
+    #[serde(default)]
+    providers: Vec<RawProvider>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogging {
+    enabled: Option<bool>,
+    store_bodies: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRouter {
+    fallback_enabled: Option<bool>,
+    primary_provider: Option<String>,
+    fallback_chain: Option<Vec<String>>,
+    circuit_threshold: Option<u32>,
+    circuit_timeout_ms: Option<u64>,
+    max_queue_ms: Option<u64>,
+    request_timeout_ms: Option<u64>,
+    stream_idle_timeout_ms: Option<u64>,
+    retry_base_ms: Option<u64>,
+    retry_cap_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    name: String,
+    kind: Option<String>,
+    api_key_env: Option<String>,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    default_model: Option<String>,
+    models: Option<Vec<String>>,
+    priority: Option<i32>,
+    weight: Option<u32>,
+    timeout_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+    first_byte_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_retries: Option<u32>,
+    rpm: Option<u32>,
+    tpm: Option<u32>,
+    enabled: Option<bool>,
+    organization: Option<String>,
+    default_max_tokens: Option<u32>,
+    safety_threshold: Option<String>,
+    // mock knobs
+    latency_ms: Option<u64>,
+    chunk_delay_ms: Option<u64>,
+    chunks: Option<u32>,
+    failure_rate: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: String,
+    strategy: Option<String>,
+    targets: Vec<String>,
+    hedge_after_ms: Option<u64>,
+}
+
+/// One configured provider: how to reach it and how the router treats it.
+#[derive(Debug, Clone)]
+pub struct ProviderEntry {
+    /// Adapter settings.
+    pub adapter: ProviderConfig,
+    /// Routing settings.
+    pub routing: ProviderSettings,
+}
+
+/// The resolved configuration of the gateway.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where it came from (`None`: environment only).
+    pub source: Option<PathBuf>,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Store URL.
+    pub database_url: String,
+    /// Request body limit.
+    pub max_body_bytes: usize,
+    /// `PROVIDER_LOGGING_ENABLED`.
+    pub logging_enabled: bool,
+    /// Whether request/response bodies go into the log rows.
+    pub store_bodies: bool,
+    /// `PROVIDER_TELEMETRY_ENABLED` (the `/metrics` endpoint and metric recording).
+    pub telemetry_enabled: bool,
+    /// `AX_ADMIN_KEY`.
+    pub admin_key: Option<SecretString>,
+    /// `AX_MASTER_KEY`.
+    pub master_key: Option<SecretString>,
+    /// Enabled providers (and disabled ones, for `ax provider health`).
+    pub providers: Vec<ProviderEntry>,
+    /// Router settings (routes, fallback, circuit, retries).
+    pub router: RouterConfig,
+    /// True when no real provider is configured and the mock serves everything.
+    pub mock_only: bool,
+    /// `AX_REQUIRE_KEYS`: clients must present a gateway key.
+    pub require_keys: bool,
+}
+
+/// Reads environment variables; a seam so tests can supply their own.
+pub trait Env {
+    /// The value of `key`, if set and non-empty.
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Env for BTreeMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        BTreeMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
+    }
+}
+
+fn env_bool(env: &dyn Env, key: &str, default: bool) -> Result<bool, ConfigError> {
+    match env.get(key) {
+        None => Ok(default),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err(invalid("environment", key, format!("expected true or false, got `{v}`"))),
+        },
+    }
+}
+
+fn env_num<T: std::str::FromStr>(env: &dyn Env, key: &str) -> Result<Option<T>, ConfigError> {
+    env.get(key)
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|_| invalid("environment", key, format!("expected a number, got `{v}`")))
+        })
+        .transpose()
+}
+
+/// The three providers of env-only mode: name, kind, key variables, base URL variable,
+/// default model variable, default model, model patterns, priority.
+struct EnvProvider {
+    name: &'static str,
+    kind: ProviderKind,
+    key_vars: &'static [&'static str],
+    base_var: &'static str,
+    model_var: &'static str,
+    patterns: &'static [&'static str],
+    priority: i32,
+}
+
+const ENV_PROVIDERS: [EnvProvider; 3] = [
+    EnvProvider {
+        name: "claude",
+        kind: ProviderKind::Anthropic,
+        key_vars: &["ANTHROPIC_API_KEY"],
+        base_var: "ANTHROPIC_BASE_URL",
+        model_var: "CLAUDE_DEFAULT_MODEL",
+        patterns: &["claude-*"],
+        priority: 1,
+    },
+    EnvProvider {
+        name: "gemini",
+        kind: ProviderKind::Gemini,
+        key_vars: &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+        base_var: "GEMINI_BASE_URL",
+        model_var: "GEMINI_DEFAULT_MODEL",
+        patterns: &["gemini-*", "text-embedding-004", "embedding-*"],
+        priority: 2,
+    },
+    EnvProvider {
+        name: "openai",
+        kind: ProviderKind::OpenAi,
+        key_vars: &["OPENAI_API_KEY"],
+        base_var: "OPENAI_BASE_URL",
+        model_var: "OPENAI_DEFAULT_MODEL",
+        patterns: &["gpt-*", "o1*", "o3*", "o4*", "chatgpt-*", "text-embedding-*"],
+        priority: 3,
+    },
+];
+
+impl Config {
+    /// Loads `ax.toml` (from `path`, else `AX_CONFIG`, else none) and the process
+    /// environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(path, &ProcessEnv)
+    }
+
+    /// Like [`Config::load`] with an explicit environment.
+    pub fn load_with(path: Option<&Path>, env: &dyn Env) -> Result<Self, ConfigError> {
+        let path: Option<PathBuf> = path
+            .map(Path::to_path_buf)
+            .or_else(|| env.get("AX_CONFIG").map(PathBuf::from));
+        let (raw, file) = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                (parse_toml(&text, &p.display().to_string())?, p.display().to_string())
+            }
+            None => (RawConfig::default(), "environment".to_owned()),
+        };
+        build(raw, &file, path, env)
+    }
+
+    /// Parses a TOML text (for tests and `ax doctor`).
+    pub fn from_toml_str(text: &str, env: &dyn Env) -> Result<Self, ConfigError> {
+        let raw = parse_toml(text, "ax.toml")?;
+        build(raw, "ax.toml", None, env)
+    }
+}
+
+impl Config {
+    /// Whether clients must present a gateway key (set once tenancy is configured:
+    /// `AX_REQUIRE_KEYS=true`).
+    pub fn client_auth_configured(&self) -> bool {
+        self.require_keys
+    }
+}
+
+fn parse_toml(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
+    let de = toml::Deserializer::parse(text).map_err(|e| invalid(file, "(syntax)", e.to_string()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        invalid(file, key, e.into_inner().message().to_owned())
+    })
+}
+
+fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> Result<Config, ConfigError> {
+    let listen_text = env
+        .get("AX_LISTEN")
+        .or(raw.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen: SocketAddr = listen_text
+        .parse()
+        .map_err(|_| invalid(file, "listen", format!("`{listen_text}` is not an address like 127.0.0.1:8080")))?;
+    let database_url = env
+        .get("AX_DATABASE_URL")
+        .or(raw.database_url)
+        .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+    let max_body_bytes = env_num::<usize>(env, "AX_MAX_BODY_BYTES")?
+        .or(raw.max_body_bytes)
+        .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    let logging = raw.logging.unwrap_or_default();
+    let logging_enabled = env_bool(env, "PROVIDER_LOGGING_ENABLED", logging.enabled.unwrap_or(true))?;
+    let telemetry_enabled = env_bool(env, "PROVIDER_TELEMETRY_ENABLED", true)?;
+
+    // Providers: the three env providers first (enabled by their key), then ax.toml
+    // entries, which override an env provider of the same name or add a new one.
+    let mut entries: Vec<ProviderEntry> = Vec::new();
+    for p in &ENV_PROVIDERS {
+        let key = p.key_vars.iter().find_map(|k| env.get(k));
+        let mut adapter = ProviderConfig::new(p.name, p.kind);
+        if let Some(base) = env.get(p.base_var) {
+            adapter.base_url = base;
+        }
+        if let Some(model) = env.get(p.model_var) {
+            adapter.default_model = model;
+        }
+        if p.kind == ProviderKind::OpenAi {
+            adapter.organization = env.get("OPENAI_ORGANIZATION");
+        }
+        let enabled = key.is_some();
+        adapter.api_key = key.map(SecretString::from);
+        entries.push(ProviderEntry {
+            routing: ProviderSettings {
+                name: p.name.to_owned(),
+                kind: p.kind,
+                models: p.patterns.iter().map(|s| (*s).to_owned()).collect(),
+                priority: p.priority,
+                enabled,
+                ..ProviderSettings::default()
+            },
+            adapter,
+        });
+    }
+    for (i, rp) in raw.providers.into_iter().enumerate() {
+        let key_path = format!("providers[{i}]");
+        apply_provider(&mut entries, rp, file, &key_path, env)?;
+    }
+    // The mock is always registered (so `mock/anything` works), unless ax.toml disables it.
+    if !entries.iter().any(|e| e.routing.name == "mock") {
+        let adapter = ProviderConfig::new("mock", ProviderKind::Mock);
+        entries.push(ProviderEntry {
+            routing: ProviderSettings {
+                name: "mock".into(),
+                kind: ProviderKind::Mock,
+                models: vec![],
+                priority: 100,
+                enabled: true,
+                max_retries: 0,
+                ..ProviderSettings::default()
+            },
+            adapter,
+        });
+    }
+    let mock_only = !entries
+        .iter()
+        .any(|e| e.routing.enabled && e.routing.kind != ProviderKind::Mock);
+
+    // Router.
+    let rr = raw.router.unwrap_or_default();
+    let mut router = RouterConfig::default();
+    router.fallback_enabled = env_bool(env, "PROVIDER_FALLBACK_ENABLED", rr.fallback_enabled.unwrap_or(true))?;
+    if let Some(p) = env.get("PRIMARY_PROVIDER").or(rr.primary_provider) {
+        router.primary_provider = Some(p);
+    }
+    if let Some(chain) = env.get("FALLBACK_CHAIN") {
+        router.fallback_chain = split_list(&chain);
+    } else if let Some(chain) = rr.fallback_chain {
+        router.fallback_chain = chain;
+    }
+    if let Some(n) = env_num::<u32>(env, "PROVIDER_CIRCUIT_THRESHOLD")?.or(rr.circuit_threshold) {
+        if n == 0 {
+            return Err(invalid(file, "PROVIDER_CIRCUIT_THRESHOLD", "must be at least 1"));
+        }
+        router.circuit_threshold = n;
+    }
+    if let Some(ms) = env_num::<u64>(env, "PROVIDER_CIRCUIT_TIMEOUT")?.or(rr.circuit_timeout_ms) {
+        router.circuit_open_for = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rr.max_queue_ms {
+        router.max_queue = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rr.request_timeout_ms {
+        router.request_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rr.stream_idle_timeout_ms {
+        router.stream_idle_timeout = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rr.retry_base_ms {
+        router.retry_base = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rr.retry_cap_ms {
+        router.retry_cap = Duration::from_millis(ms);
+    }
+    for name in router.primary_provider.iter().chain(router.fallback_chain.iter()) {
+        if !entries.iter().any(|e| &e.routing.name == name) {
+            return Err(invalid(
+                file,
+                "PRIMARY_PROVIDER/FALLBACK_CHAIN",
+                format!("unknown provider `{name}` (known: {})", names(&entries)),
+            ));
+        }
+    }
+    for (i, r) in raw.routes.into_iter().enumerate() {
+        let key = format!("routes[{i}]");
+        let strategy: Strategy = match r.strategy.as_deref() {
+            None => Strategy::default(),
+            Some(s) => serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+                invalid(
+                    file,
+                    format!("{key}.strategy"),
+                    format!("unknown strategy `{s}` (expected fallback, weighted, least-latency or health)"),
+                )
+            })?,
+        };
+        if r.targets.is_empty() {
+            return Err(invalid(file, format!("{key}.targets"), "a route needs at least one target"));
+        }
+        let mut targets = Vec::new();
+        for (j, t) in r.targets.iter().enumerate() {
+            let target = TargetRef::parse(t);
+            if !entries.iter().any(|e| e.routing.name == target.provider) {
+                return Err(invalid(
+                    file,
+                    format!("{key}.targets[{j}]"),
+                    format!("unknown provider `{}` (known: {})", target.provider, names(&entries)),
+                ));
+            }
+            targets.push(target);
+        }
+        router.routes.push(RouteConfig {
+            name: r.name,
+            strategy,
+            targets,
+            hedge_after: r.hedge_after_ms.map(Duration::from_millis),
+        });
+    }
+    router.providers = entries.iter().map(|e| e.routing.clone()).collect();
+
+    Ok(Config {
+        source,
+        listen,
+        database_url,
+        max_body_bytes,
+        logging_enabled,
+        store_bodies: logging.store_bodies.unwrap_or(true),
+        telemetry_enabled,
+        admin_key: env.get("AX_ADMIN_KEY").map(SecretString::from),
+        master_key: env.get("AX_MASTER_KEY").map(SecretString::from),
+        providers: entries,
+        router,
+        mock_only,
+        require_keys: env_bool(env, "AX_REQUIRE_KEYS", false)?,
+    })
+}
+
+fn names(entries: &[ProviderEntry]) -> String {
+    entries
+        .iter()
+        .map(|e| e.routing.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn apply_provider(
+    entries: &mut Vec<ProviderEntry>,
+    rp: RawProvider,
+    file: &str,
+    key: &str,
+    env: &dyn Env,
+) -> Result<(), ConfigError> {
+    if rp.name.trim().is_empty() || rp.name.contains('/') {
+        return Err(invalid(file, format!("{key}.name"), "must be non-empty and contain no `/`"));
+    }
+    let existing = entries.iter().position(|e| e.routing.name == rp.name);
+    let kind = match (&rp.kind, existing) {
+        (Some(k), _) => k
+            .parse::<ProviderKind>()
+            .map_err(|reason| invalid(file, format!("{key}.kind"), reason))?,
+        (None, Some(i)) => entries[i].routing.kind,
+        (None, None) => {
+            return Err(invalid(file, format!("{key}.kind"), "missing (openai, anthropic, gemini, openai-compatible or mock)"));
+        }
+    };
+    let mut entry = match existing {
+        Some(i) if entries[i].routing.kind == kind => entries.remove(i),
+        Some(i) => {
+            entries.remove(i);
+            new_entry(&rp.name, kind)
+        }
+        None => new_entry(&rp.name, kind),
+    };
+    let a = &mut entry.adapter;
+    let r = &mut entry.routing;
+    if let Some(var) = &rp.api_key_env {
+        match env.get(var) {
+            Some(k) => a.api_key = Some(SecretString::from(k)),
+            None if rp.enabled == Some(true) && kind != ProviderKind::OpenAiCompatible => {
+                return Err(invalid(file, format!("{key}.api_key_env"), format!("`{var}` is not set")));
+            }
+            None => {}
+        }
+    }
+    if let Some(k) = rp.api_key {
+        a.api_key = Some(SecretString::from(k));
+    }
+    if let Some(u) = rp.base_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(invalid(file, format!("{key}.base_url"), "must start with http:// or https://"));
+        }
+        a.base_url = u;
+    }
+    if let Some(m) = rp.default_model {
+        a.default_model = m;
+    }
+    if let Some(m) = rp.models {
+        r.models = m;
+    }
+    if let Some(p) = rp.priority {
+        r.priority = p;
+    }
+    if let Some(w) = rp.weight {
+        r.weight = w;
+    }
+    if let Some(ms) = rp.timeout_ms {
+        a.timeouts.total = Duration::from_millis(ms);
+        a.timeouts.first_byte = a.timeouts.first_byte.min(a.timeouts.total);
+    }
+    if let Some(ms) = rp.connect_timeout_ms {
+        a.timeouts.connect = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rp.first_byte_timeout_ms {
+        a.timeouts.first_byte = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rp.idle_timeout_ms {
+        a.timeouts.idle = Duration::from_millis(ms);
+    }
+    if let Some(n) = rp.max_retries {
+        r.max_retries = n;
+    }
+    r.rpm = rp.rpm.or(r.rpm);
+    r.tpm = rp.tpm.or(r.tpm);
+    if let Some(o) = rp.organization {
+        a.organization = Some(o);
+    }
+    if let Some(n) = rp.default_max_tokens {
+        a.default_max_tokens = n;
+    }
+    if let Some(t) = rp.safety_threshold {
+        a.safety_threshold = Some(t);
+    }
+    let mut mock = a.mock.clone();
+    if let Some(ms) = rp.latency_ms {
+        mock.latency = Duration::from_millis(ms);
+    }
+    if let Some(ms) = rp.chunk_delay_ms {
+        mock.chunk_delay = Duration::from_millis(ms);
+    }
+    if let Some(n) = rp.chunks {
+        mock.chunks = n.max(1);
+    }
+    if let Some(f) = rp.failure_rate {
+        if !(0.0..=1.0).contains(&f) {
+            return Err(invalid(file, format!("{key}.failure_rate"), "must be between 0 and 1"));
+        }
+        mock.failure_rate = f;
+    }
+    a.mock = mock;
+    r.enabled = match rp.enabled {
+        Some(e) => e,
+        // An entry in ax.toml enables its provider when it has what it needs.
+        None => a.api_key.is_some() || matches!(kind, ProviderKind::Mock | ProviderKind::OpenAiCompatible),
+    };
+    entries.push(entry);
+    Ok(())
+}
+
+fn new_entry(name: &str, kind: ProviderKind) -> ProviderEntry {
+    ProviderEntry {
+        adapter: ProviderConfig::new(name, kind),
+        routing: ProviderSettings {
+            name: name.to_owned(),
+            kind,
+            ..ProviderSettings::default()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn no_keys_means_mock_only() {
+        let c = Config::load_with(None, &env(&[])).unwrap();
+        assert!(c.mock_only);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://ax.db");
+        assert!(c.router.fallback_enabled);
+        assert_eq!(c.router.primary_provider.as_deref(), Some("claude"));
+        assert_eq!(c.router.fallback_chain, vec!["gemini", "openai"]);
+        assert_eq!(c.router.circuit_threshold, 5);
+        assert_eq!(c.router.circuit_open_for, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn env_keys_enable_providers_and_env_overrides() {
+        let c = Config::load_with(
+            None,
+            &env(&[
+                ("ANTHROPIC_API_KEY", "sk-ant"),
+                ("GEMINI_API_KEY", "g"),
+                ("CLAUDE_DEFAULT_MODEL", "claude-x"),
+                ("PROVIDER_CIRCUIT_THRESHOLD", "2"),
+                ("PROVIDER_CIRCUIT_TIMEOUT", "1500"),
+                ("FALLBACK_CHAIN", "openai"),
+                ("PROVIDER_FALLBACK_ENABLED", "false"),
+            ]),
+        )
+        .unwrap();
+        assert!(!c.mock_only);
+        let claude = c.providers.iter().find(|p| p.routing.name == "claude").unwrap();
+        assert!(claude.routing.enabled);
+        assert_eq!(claude.adapter.default_model, "claude-x");
+        let openai = c.providers.iter().find(|p| p.routing.name == "openai").unwrap();
+        assert!(!openai.routing.enabled);
+        assert_eq!(c.router.circuit_threshold, 2);
+        assert_eq!(c.router.circuit_open_for, Duration::from_millis(1500));
+        assert_eq!(c.router.fallback_chain, vec!["openai"]);
+        assert!(!c.router.fallback_enabled);
+    }
+
+    #[test]
+    fn toml_providers_and_routes() {
+        let c = Config::from_toml_str(
+            r#"
+            [[providers]]
+            name = "local"
+            kind = "openai-compatible"
+            base_url = "http://127.0.0.1:9999/v1"
+            models = ["llama-*"]
+            [[routes]]
+            name = "default"
+            strategy = "health"
+            targets = ["local", "mock/fast"]
+            "#,
+            &env(&[]),
+        )
+        .unwrap();
+        assert!(!c.mock_only);
+        assert_eq!(c.router.routes.len(), 1);
+        assert_eq!(c.router.routes[0].targets[1].model.as_deref(), Some("fast"));
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason() {
+        let e = Config::from_toml_str("[[providers]]\nname = \"x\"\nkind = \"nope\"\n", &env(&[])).unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("providers[0].kind") && s.contains("unknown provider kind"), "{s}");
+        let e = Config::from_toml_str("listen = 5\n", &env(&[])).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+        let e = Config::from_toml_str("bogus = 1\n", &env(&[])).unwrap_err().to_string();
+        assert!(e.contains("bogus"), "{e}");
+        let e = Config::from_toml_str("[[routes]]\nname=\"r\"\ntargets=[\"ghost\"]\n", &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("routes[0].targets[0]") && e.contains("ghost"), "{e}");
+        let e = Config::load_with(None, &env(&[("PROVIDER_CIRCUIT_THRESHOLD", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PROVIDER_CIRCUIT_THRESHOLD"), "{e}");
+    }
+}

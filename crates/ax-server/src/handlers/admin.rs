@@ -1,0 +1,87 @@
+//! The admin API (`/admin/...`): JSON, behind `Authorization: Bearer $AX_ADMIN_KEY`
+//! compared in constant time. With no admin key set, it is open only while the server
+//! listens on loopback.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret;
+use subtle::ConstantTimeEq;
+
+use crate::state::AppState;
+
+fn admin_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+/// Rejects admin requests without the right bearer key.
+pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(key) = state.admin_key() else {
+        if state.admin_open() {
+            return next.run(req).await;
+        }
+        return admin_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "the admin API is disabled: set AX_ADMIN_KEY",
+        );
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = key.expose_secret().as_bytes();
+    if bool::from(presented.as_bytes().ct_eq(expected)) {
+        next.run(req).await
+    } else {
+        admin_error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "missing or invalid admin key (Authorization: Bearer $AX_ADMIN_KEY)",
+        )
+    }
+}
+
+/// `GET /admin/providers`: health and circuit of every provider.
+pub async fn providers(State(state): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({"providers": state.router().providers_status()})).into_response()
+}
+
+/// `POST /admin/providers/{name}/circuit/reset`.
+pub async fn reset_circuit(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    if state.router().reset_circuit(&name) {
+        axum::Json(serde_json::json!({"provider": name, "circuit": "closed", "reset": true})).into_response()
+    } else {
+        admin_error(StatusCode::NOT_FOUND, "not_found", &format!("unknown provider `{name}`"))
+    }
+}
+
+/// `GET /admin/routes/explain?model=…`: the plan a request would follow.
+pub async fn explain(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Some(model) = q.get("model") else {
+        return admin_error(StatusCode::BAD_REQUEST, "invalid_request", "missing ?model=");
+    };
+    let fallback = q.get("fallback").is_none_or(|v| v != "off");
+    let opts = ax_router::RequestOptions {
+        fallback,
+        ..Default::default()
+    };
+    match state.router().dry_run(model, &opts) {
+        Ok(plan) => axum::Json(serde_json::json!({"model": model, "plan": plan})).into_response(),
+        Err(e) => admin_error(
+            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::NOT_FOUND),
+            e.code.as_str(),
+            &e.message,
+        ),
+    }
+}

@@ -1,0 +1,313 @@
+//! The chat pipeline shared by the three client formats: decode → plan → route →
+//! encode, with the request tracked through its lifecycle from the first byte so that
+//! every request, rejected ones included, ends in exactly one log record.
+
+use std::sync::Arc;
+
+use ax_core::lifecycle::{Context, Event};
+use ax_core::{ChatRequest, ErrorCode, GatewayError, StreamChunk, StreamEvent, WireFormat};
+use ax_providers::{ClientCodec, DecodeOptions, StreamEncoder, client_codec};
+use ax_router::{RequestOptions, RoutedStream, Tracked};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+use crate::error::ApiError;
+use crate::request_log::{LogExtras, finish_hook, loggable_body};
+use crate::request_meta::GatewayHeaders;
+use crate::state::AppState;
+
+/// Where the model and the streaming flag come from for this endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoint {
+    /// The model from the path (Gemini).
+    pub path_model: Option<String>,
+    /// Streaming implied by the path (Gemini).
+    pub path_stream: Option<bool>,
+    /// The path itself was unusable (logged and answered like a bad body).
+    pub path_error: Option<GatewayError>,
+}
+
+/// Serves one chat request in `format`.
+pub async fn handle_chat(
+    state: AppState,
+    format: WireFormat,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let codec = client_codec(format);
+    let gw = GatewayHeaders::parse(&headers);
+    let request_id = gw.request_id.clone();
+
+    let mut ctx = Context::new(request_id.clone());
+    ctx.conversation_id = gw.metadata.conversation_id.clone();
+    ctx.user_id = gw.metadata.user_id.clone();
+    ctx.tags = gw.metadata.tags.clone();
+    let body = match read_body(body, state.max_body_bytes()).await {
+        Ok(b) => b,
+        Err((e, status)) => {
+            let mut tracked = Tracked::new(ctx, finish_hook(&state, format, Arc::default()));
+            tracked.apply(Event::InitiateRequest);
+            tracked.apply(Event::ValidationFailed {
+                code: e.code,
+                message: e.message.clone(),
+            });
+            tracked.finish();
+            return ApiError::new(format, e)
+                .with_request_id(request_id)
+                .with_status(status)
+                .into_response();
+        }
+    };
+    let extras = Arc::new(LogExtras {
+        request: state.store_bodies().then(|| loggable_body(&body)),
+        response: Default::default(),
+    });
+    let mut tracked = Tracked::new(ctx, finish_hook(&state, format, extras.clone()));
+    tracked.apply(Event::InitiateRequest);
+
+    let fail = |mut tracked: Tracked, e: GatewayError, validation: bool| -> Response {
+        let event = if validation {
+            Event::ValidationFailed {
+                code: e.code,
+                message: e.message.clone(),
+            }
+        } else {
+            Event::RequestFailed {
+                code: e.code,
+                message: e.message.clone(),
+            }
+        };
+        tracked.apply(event);
+        let id = tracked.context().request_id.clone();
+        tracked.finish();
+        ApiError::new(format, e).with_request_id(id).into_response()
+    };
+
+    if let Some(e) = endpoint.path_error {
+        return fail(tracked, e, true);
+    }
+    let opts = DecodeOptions {
+        path_model: endpoint.path_model,
+        path_stream: endpoint.path_stream,
+        metadata: gw.metadata.clone(),
+    };
+    let mut request = match codec.decode_request(&body, opts) {
+        Ok(r) => r,
+        Err(e) => return fail(tracked, e, true),
+    };
+    // The wire format's own user field fills in when the header did not.
+    if tracked.context().user_id.is_none() {
+        tracked.context_mut().user_id = request.metadata.user_id.clone();
+    }
+    request.metadata.conversation_id = gw.metadata.conversation_id.clone();
+    request.metadata.tags = gw.metadata.tags.clone();
+
+    let router = state.router().clone();
+    let route_opts = RequestOptions {
+        fallback: gw.fallback,
+        ..RequestOptions::default()
+    };
+
+    if gw.dry_run {
+        return match router.dry_run(&request.model, &route_opts) {
+            Ok(plan) => {
+                // A dry run calls no upstream; its record says so (tag `dry_run`,
+                // code `cancelled`: the request was deliberately not executed).
+                tracked.context_mut().tags.push("dry_run".into());
+                tracked.apply(Event::ValidationFailed {
+                    code: ErrorCode::Cancelled,
+                    message: "dry run: plan returned, no upstream called".into(),
+                });
+                tracked.finish();
+                let body = serde_json::json!({"dry_run": true, "plan": plan});
+                let mut resp = axum::Json(body).into_response();
+                set_header(resp.headers_mut(), "x-ax-request-id", request_id.as_str());
+                resp
+            }
+            Err(e) => fail(tracked, e, true),
+        };
+    }
+    if let Err(e) = router.plan(&request.model, &route_opts) {
+        return fail(tracked, e, true);
+    }
+    tracked.apply(Event::ValidationPassed);
+
+    if request.stream {
+        stream_response(router, codec, request, route_opts, tracked).await
+    } else {
+        match router.chat(&request, &route_opts, &mut tracked).await {
+            Ok(outcome) => {
+                let same_format = outcome.raw.as_ref().is_some_and(|r| r.format == format);
+                let bytes: Bytes = match outcome.raw {
+                    Some(raw) if same_format => raw.bytes,
+                    _ => Bytes::from(codec.encode_response(&outcome.response)),
+                };
+                if let Ok(mut slot) = extras.response.lock() {
+                    *slot = state.store_bodies().then(|| loggable_body(&bytes));
+                }
+                let mut resp = (StatusCode::OK, bytes).into_response();
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                served_headers(resp.headers_mut(), tracked.context());
+                tracked.finish();
+                resp
+            }
+            Err(e) => {
+                let id = tracked.context().request_id.clone();
+                let mut resp = ApiError::new(format, e).with_request_id(id).into_response();
+                served_headers(resp.headers_mut(), tracked.context());
+                tracked.finish();
+                resp
+            }
+        }
+    }
+}
+
+async fn stream_response(
+    router: Arc<ax_router::Router>,
+    codec: &'static dyn ClientCodec,
+    request: ChatRequest,
+    opts: RequestOptions,
+    tracked: Tracked,
+) -> Response {
+    let format = codec.format();
+    let mut encoder = codec.stream_encoder(&request);
+    let include_usage = request.include_usage;
+    let routed = match router.chat_stream(&request, &opts, tracked).await {
+        Ok(s) => s,
+        Err((e, tracked)) => {
+            let id = tracked.context().request_id.clone();
+            let mut resp = ApiError::new(format, e).with_request_id(id).into_response();
+            served_headers(resp.headers_mut(), tracked.context());
+            tracked.finish();
+            return resp;
+        }
+    };
+    let mut headers = HeaderMap::new();
+    served_headers(&mut headers, routed.context());
+    let passthrough = routed.wire_format() == Some(format);
+
+    // Drive the routed stream, turning each chunk into client bytes.
+    let stream = async_stream_body(routed, encoder, passthrough, include_usage, format);
+    let mut resp = Response::new(Body::from_stream(stream));
+    let h = resp.headers_mut();
+    h.extend(headers);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+fn async_stream_body(
+    routed: RoutedStream,
+    encoder: Box<dyn StreamEncoder>,
+    passthrough: bool,
+    include_usage: bool,
+    format: WireFormat,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    struct St {
+        routed: RoutedStream,
+        encoder: Box<dyn StreamEncoder>,
+        done: bool,
+    }
+    let st = St {
+        routed,
+        encoder,
+        done: false,
+    };
+    futures::stream::unfold(st, move |mut st| async move {
+        loop {
+            if st.done {
+                return None;
+            }
+            let mut out = Vec::new();
+            match st.routed.next().await {
+                Some(Ok(chunk)) => {
+                    write_chunk(&mut out, &mut *st.encoder, chunk, passthrough, include_usage, format);
+                }
+                Some(Err(e)) => {
+                    st.done = true;
+                    st.encoder.error(&e, &mut out);
+                }
+                None => {
+                    st.done = true;
+                    if !passthrough {
+                        st.encoder.finish(&mut out);
+                    }
+                }
+            }
+            if !out.is_empty() {
+                return Some((Ok(Bytes::from(out)), st));
+            }
+        }
+    })
+}
+
+fn write_chunk(
+    out: &mut Vec<u8>,
+    encoder: &mut dyn StreamEncoder,
+    chunk: StreamChunk,
+    passthrough: bool,
+    include_usage: bool,
+    format: WireFormat,
+) {
+    match chunk.raw {
+        Some(raw) if passthrough => {
+            // The usage chunk was forced on upstream; a client that did not ask for it
+            // does not get it.
+            let usage_only = format == WireFormat::OpenAi
+                && !chunk.events.is_empty()
+                && chunk.events.iter().all(|e| matches!(e, StreamEvent::Usage(_)));
+            if !(usage_only && !include_usage) {
+                out.extend_from_slice(&raw);
+            }
+        }
+        _ => {
+            for event in &chunk.events {
+                encoder.encode(event, out);
+            }
+        }
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, (GatewayError, StatusCode)> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_large {
+            (
+                GatewayError::invalid(format!("request body is larger than {limit} bytes")),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            )
+        } else {
+            (
+                GatewayError::invalid(format!("could not read the request body: {e}")),
+                StatusCode::BAD_REQUEST,
+            )
+        }
+    })
+}
+
+fn set_header(h: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+/// The `x-ax-*` response headers: who served the request and how.
+fn served_headers(h: &mut HeaderMap, ctx: &Context) {
+    set_header(h, "x-ax-request-id", ctx.request_id.as_str());
+    if let Some(p) = &ctx.provider {
+        set_header(h, "x-ax-provider", p);
+    }
+    if let Some(m) = &ctx.model {
+        set_header(h, "x-ax-model", m);
+    }
+    set_header(h, "x-ax-attempts", &ctx.attempts.to_string());
+    set_header(h, "x-ax-fallback", if ctx.is_fallback() { "true" } else { "false" });
+}

@@ -1,0 +1,107 @@
+//! `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`, also
+//! under `/v1/models/…`. The model may contain `/` (`openai/gpt-4o-mini`), so the path
+//! tail is parsed by hand: everything up to the last `:` is the model.
+
+use ax_core::{GatewayError, WireFormat};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+
+use super::chat::{Endpoint, handle_chat};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The action named after the model in a Gemini path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GeminiAction {
+    /// `generateContent`.
+    Generate,
+    /// `streamGenerateContent`.
+    StreamGenerate,
+}
+
+/// Splits `models/{model}:{action}` tails.
+pub fn parse_tail(tail: &str) -> Result<(String, GeminiAction), GatewayError> {
+    let tail = tail.trim_start_matches('/');
+    let tail = tail.strip_prefix("models/").unwrap_or(tail);
+    let (model, action) = tail
+        .rsplit_once(':')
+        .ok_or_else(|| GatewayError::new(ax_core::ErrorCode::NotFound, format!("no action in path `{tail}` (expected {{model}}:generateContent)")))?;
+    let action = match action {
+        "generateContent" => GeminiAction::Generate,
+        "streamGenerateContent" => GeminiAction::StreamGenerate,
+        other => {
+            return Err(GatewayError::new(
+                ax_core::ErrorCode::NotFound,
+                format!("unsupported action `{other}` (supported: generateContent, streamGenerateContent)"),
+            ));
+        }
+    };
+    if model.is_empty() {
+        return Err(GatewayError::invalid("empty model in path"));
+    }
+    Ok((model.to_owned(), action))
+}
+
+/// Gemini generateContent / streamGenerateContent.
+pub async fn generate(
+    State(state): State<AppState>,
+    Path(tail): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let (model, action) = match parse_tail(&tail) {
+        Ok(x) => x,
+        Err(e) => {
+            // Still one log row: run it through the pipeline with the path error.
+            return handle_chat(
+                state,
+                WireFormat::Gemini,
+                Endpoint {
+                    path_model: None,
+                    path_stream: None,
+                    path_error: Some(e),
+                },
+                headers,
+                body,
+            )
+            .await;
+        }
+    };
+    let endpoint = Endpoint {
+        path_model: Some(model),
+        path_stream: Some(action == GeminiAction::StreamGenerate),
+        path_error: None,
+    };
+    handle_chat(state, WireFormat::Gemini, endpoint, headers, body).await
+}
+
+/// Answers a path that is not a Gemini model path with a Gemini-shaped 404.
+pub async fn not_found() -> Response {
+    ApiError::new(
+        WireFormat::Gemini,
+        GatewayError::new(ax_core::ErrorCode::NotFound, "unknown Gemini endpoint"),
+    )
+    .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails() {
+        assert_eq!(
+            parse_tail("gemini-2.0-flash:generateContent").unwrap(),
+            ("gemini-2.0-flash".into(), GeminiAction::Generate)
+        );
+        assert_eq!(
+            parse_tail("openai/gpt-4o-mini:streamGenerateContent").unwrap(),
+            ("openai/gpt-4o-mini".into(), GeminiAction::StreamGenerate)
+        );
+        assert!(parse_tail("x:countTokens").is_err());
+        assert!(parse_tail("nothing").is_err());
+        assert!(parse_tail(":generateContent").is_err());
+    }
+}

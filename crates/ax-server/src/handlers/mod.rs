@@ -1,0 +1,8 @@
+//! HTTP handlers, one module per surface.
+
+pub mod admin;
+pub mod anthropic;
+pub mod chat;
+pub mod gemini;
+pub mod ops;
+pub mod openai;

@@ -1,0 +1,95 @@
+//! `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models` (OpenAI).
+
+use std::sync::Arc;
+
+use ax_core::lifecycle::{Context, Event};
+use ax_core::{GatewayError, WireFormat};
+use ax_router::{RequestOptions, Tracked};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use super::chat::{Endpoint, handle_chat, read_body};
+use crate::error::ApiError;
+use crate::request_log::{LogExtras, finish_hook};
+use crate::request_meta::GatewayHeaders;
+use crate::state::AppState;
+
+/// OpenAI Chat Completions, streaming or not.
+pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    handle_chat(state, WireFormat::OpenAi, Endpoint::default(), headers, body).await
+}
+
+/// OpenAI embeddings, served by any provider that embeds.
+pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let gw = GatewayHeaders::parse(&headers);
+    let mut ctx = Context::new(gw.request_id.clone());
+    ctx.conversation_id = gw.metadata.conversation_id.clone();
+    ctx.user_id = gw.metadata.user_id.clone();
+    ctx.tags = gw.metadata.tags.clone();
+    ctx.tags.push("embeddings".into());
+    let mut tracked = Tracked::new(ctx, finish_hook(&state, WireFormat::OpenAi, Arc::new(LogExtras::default())));
+    tracked.apply(Event::InitiateRequest);
+    let reject = |mut tracked: Tracked, e: GatewayError, status: Option<axum::http::StatusCode>| {
+        tracked.apply(Event::ValidationFailed {
+            code: e.code,
+            message: e.message.clone(),
+        });
+        let id = tracked.context().request_id.clone();
+        tracked.finish();
+        let mut err = ApiError::new(WireFormat::OpenAi, e).with_request_id(id);
+        if let Some(s) = status {
+            err = err.with_status(s);
+        }
+        err.into_response()
+    };
+    let bytes = match read_body(body, state.max_body_bytes()).await {
+        Ok(b) => b,
+        Err((e, status)) => return reject(tracked, e, Some(status)),
+    };
+    let (request, base64) = match ax_providers::openai::decode_embedding_request(&bytes) {
+        Ok(r) => r,
+        Err(e) => return reject(tracked, e, None),
+    };
+    let opts = RequestOptions {
+        fallback: gw.fallback,
+        ..RequestOptions::default()
+    };
+    if let Err(e) = state.router().plan(&request.model, &opts) {
+        return reject(tracked, e, None);
+    }
+    tracked.apply(Event::ValidationPassed);
+    match state.router().embed(&request, &opts, &mut tracked).await {
+        Ok(resp) => {
+            let body = ax_providers::openai::encode_embedding_response(&resp, base64);
+            let mut r = (axum::http::StatusCode::OK, body).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Ok(v) = HeaderValue::from_str(tracked.context().request_id.as_str()) {
+                r.headers_mut().insert("x-ax-request-id", v);
+            }
+            tracked.finish();
+            r
+        }
+        Err(e) => {
+            let id = tracked.context().request_id.clone();
+            tracked.finish();
+            ApiError::new(WireFormat::OpenAi, e).with_request_id(id).into_response()
+        }
+    }
+}
+
+/// Every routable model and route name, in OpenAI's list format.
+pub async fn models(State(state): State<AppState>) -> Response {
+    let data: Vec<serde_json::Value> = state
+        .router()
+        .model_names()
+        .into_iter()
+        .map(|id| {
+            let owner = id.split('/').next().unwrap_or("ax").to_owned();
+            serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": owner})
+        })
+        .collect();
+    axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
+}

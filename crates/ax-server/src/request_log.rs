@@ -1,0 +1,89 @@
+//! The end of every request: its final lifecycle context becomes one log record (queued
+//! to the batched writer, never written on the request path) and its metrics.
+
+use std::sync::{Arc, Mutex};
+
+use ax_core::WireFormat;
+use ax_core::lifecycle::{Context, State};
+use ax_store::LogRecord;
+
+use ax_core::pricing;
+use crate::state::AppState;
+
+/// Longest body stored in a log row; longer ones are cut (and say so).
+const MAX_LOGGED_BODY: usize = 64 * 1024;
+
+/// Bodies captured along the way, filled in by the handler.
+#[derive(Debug, Default)]
+pub struct LogExtras {
+    /// The client's request body.
+    pub request: Option<String>,
+    /// The answer (non-streamed only).
+    pub response: Mutex<Option<String>>,
+}
+
+/// Builds the hook the router calls exactly once with the final context.
+pub fn finish_hook(
+    state: &AppState,
+    format: WireFormat,
+    extras: Arc<LogExtras>,
+) -> Box<dyn FnOnce(Context) + Send> {
+    let state = state.clone();
+    Box::new(move |ctx: Context| {
+        record_metrics(&ctx, format);
+        let Some(writer) = state.writer() else { return };
+        let mut rec = LogRecord::from_context(&ctx);
+        rec.cost_usd = ctx.model.as_deref().and_then(|m| pricing::cost_usd(m, &ctx.usage));
+        if state.store_bodies() {
+            rec.request_data = extras.request.clone();
+            rec.response_data = extras.response.lock().ok().and_then(|mut r| r.take());
+        }
+        let writer = writer.clone();
+        // The hook may run inside Drop (client went away); submit on the runtime.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    writer.submit(rec).await;
+                    metrics::gauge!("ax_log_queue_depth").set(writer.depth() as f64);
+                });
+            }
+            Err(_) => tracing::error!("log record dropped: no runtime"),
+        }
+    })
+}
+
+/// A body for the log: valid UTF-8 text, cut at [`MAX_LOGGED_BODY`].
+pub fn loggable_body(bytes: &[u8]) -> String {
+    let cut = bytes.len().min(MAX_LOGGED_BODY);
+    let mut s = String::from_utf8_lossy(&bytes[..cut]).into_owned();
+    if bytes.len() > MAX_LOGGED_BODY {
+        s.push_str("…[truncated]");
+    }
+    s
+}
+
+fn record_metrics(ctx: &Context, format: WireFormat) {
+    let provider = ctx.provider.clone().unwrap_or_else(|| "none".into());
+    let model = ctx.model.clone().unwrap_or_else(|| "none".into());
+    let outcome = match (ctx.state, &ctx.error) {
+        (State::Completed, _) => "success",
+        (_, Some((code, _))) => code.as_str(),
+        _ => "error",
+    };
+    metrics::counter!("ax_requests_total", "provider" => provider.clone(), "model" => model, "outcome" => outcome, "format" => format.as_str())
+        .increment(1);
+    if let Some(ms) = ctx.duration_ms() {
+        metrics::histogram!("ax_request_duration_seconds", "provider" => provider.clone()).record(ms as f64 / 1000.0);
+    }
+    if let Some(ms) = ctx.first_token_ms() {
+        metrics::histogram!("ax_first_token_seconds", "provider" => provider.clone()).record(ms as f64 / 1000.0);
+    }
+    if ctx.usage.input_tokens > 0 {
+        metrics::counter!("ax_tokens_total", "provider" => provider.clone(), "direction" => "input")
+            .increment(ctx.usage.input_tokens);
+    }
+    if ctx.usage.output_tokens > 0 {
+        metrics::counter!("ax_tokens_total", "provider" => provider, "direction" => "output")
+            .increment(ctx.usage.output_tokens);
+    }
+}

@@ -1,0 +1,93 @@
+//! The `x-ax-*` request headers (DESIGN §3), parsed once at the edge.
+
+use ax_core::{RequestId, RequestMetadata};
+use axum::http::HeaderMap;
+
+/// What the client asked of the gateway itself, beyond the model call.
+#[derive(Debug, Clone)]
+pub struct GatewayHeaders {
+    /// `x-ax-request-id`, or a fresh one.
+    pub request_id: RequestId,
+    /// `x-ax-fallback: off` turns fallback off for this request.
+    pub fallback: bool,
+    /// `x-ax-dry-run: true` returns the plan without calling upstream.
+    pub dry_run: bool,
+    /// Conversation, user and tags.
+    pub metadata: RequestMetadata,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+}
+
+impl GatewayHeaders {
+    /// Parses the headers; anything malformed is ignored rather than rejected, except
+    /// that an unusable request ID is replaced by a fresh one.
+    pub fn parse(h: &HeaderMap) -> Self {
+        let request_id = header(h, "x-ax-request-id")
+            .and_then(RequestId::parse)
+            .unwrap_or_default();
+        let fallback = !header(h, "x-ax-fallback")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "false" | "0" | "no"));
+        let dry_run = header(h, "x-ax-dry-run").is_some_and(truthy);
+        let tags = header(h, "x-ax-tags")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .take(32)
+                    .map(|t| t.chars().take(64).collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let clip = |s: &str| -> String { s.chars().take(256).collect() };
+        Self {
+            request_id,
+            fallback,
+            dry_run,
+            metadata: RequestMetadata {
+                conversation_id: header(h, "x-ax-conversation-id").map(clip),
+                user_id: header(h, "x-ax-user-id").map(clip),
+                tags,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn parses_every_header() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ax-request-id", HeaderValue::from_static("req-1"));
+        h.insert("x-ax-fallback", HeaderValue::from_static("off"));
+        h.insert("x-ax-dry-run", HeaderValue::from_static("true"));
+        h.insert("x-ax-tags", HeaderValue::from_static("a, b,,c"));
+        h.insert("x-ax-conversation-id", HeaderValue::from_static("conv"));
+        h.insert("x-ax-user-id", HeaderValue::from_static("u1"));
+        let g = GatewayHeaders::parse(&h);
+        assert_eq!(g.request_id.as_str(), "req-1");
+        assert!(!g.fallback && g.dry_run);
+        assert_eq!(g.metadata.tags, vec!["a", "b", "c"]);
+        assert_eq!(g.metadata.conversation_id.as_deref(), Some("conv"));
+        assert_eq!(g.metadata.user_id.as_deref(), Some("u1"));
+    }
+
+    #[test]
+    fn defaults() {
+        let g = GatewayHeaders::parse(&HeaderMap::new());
+        assert!(g.fallback && !g.dry_run);
+        assert!(g.metadata.tags.is_empty());
+        assert_eq!(g.request_id.as_str().len(), 36);
+    }
+}

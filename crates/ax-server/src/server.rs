@@ -1,0 +1,246 @@
+//! Building the app and running it: providers, store, log writer, metrics recorder,
+//! listener, and graceful shutdown (stop accepting, drain in-flight requests within a
+//! bound, flush every queued log record).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use ax_router::Router as AxRouter;
+use ax_store::{LogWriter, Store, WriterConfig};
+use axum::Router;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::sync::oneshot;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::config::Config;
+use crate::handlers::{admin, anthropic, gemini, ops, openai};
+use crate::state::{AppState, StateParts};
+
+/// Why the server could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Configuration refused.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The store could not be opened or migrated.
+    #[error("store {url}: {message}")]
+    Store {
+        /// The database URL.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Start-up switches that are not configuration proper.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Allow listening beyond loopback with no client authentication.
+    pub insecure_no_auth: bool,
+    /// Longest wait for in-flight requests at shutdown.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            insecure_no_auth: false,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The HTTP routes over `state`. Layer order (outermost first): panic → 500 JSON, so
+/// no input can take the server down.
+pub fn app(state: AppState) -> Router {
+    let admin_routes = Router::new()
+        .route("/admin/providers", get(admin::providers))
+        .route("/admin/providers/{name}/circuit/reset", post(admin::reset_circuit))
+        .route("/admin/routes/explain", get(admin::explain))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_admin));
+    Router::new()
+        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/embeddings", post(openai::embeddings))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1beta/models/{*tail}", post(gemini::generate))
+        .route("/v1/models/{*tail}", post(gemini::generate))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(admin_routes)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    tracing::error!("a handler panicked; answered 500");
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(serde_json::json!({"error": {"message": "internal error", "type": "server_error"}})),
+    )
+        .into_response()
+}
+
+/// The process-wide Prometheus recorder (installed once; later servers in the same
+/// process, as in tests, share it).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .clone()
+}
+
+/// A server running in the background.
+pub struct RunningServer {
+    /// The bound address (useful with port 0).
+    pub addr: SocketAddr,
+    /// The shared state (tests inspect the router).
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl RunningServer {
+    /// Begins graceful shutdown and waits until every log record is flushed.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e.to_string()))),
+        }
+    }
+
+    /// Waits for the server to end on its own (after `shutdown_signal` fired).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
+
+/// Builds everything and starts serving. The server stops when `shutdown_signal`
+/// completes or [`RunningServer::shutdown`] is called.
+pub async fn start(
+    config: Config,
+    options: ServeOptions,
+    shutdown_signal: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<RunningServer, ServeError> {
+    if !config.listen.ip().is_loopback() && !options.insecure_no_auth && !config.client_auth_configured() {
+        return Err(ServeError::Config(format!(
+            "refusing to listen on {} with no client authentication: create gateway keys (ax key create) or pass --insecure-no-auth",
+            config.listen
+        )));
+    }
+    let store_err = |e: ax_store::StoreError| ServeError::Store {
+        url: config.database_url.clone(),
+        message: e.to_string(),
+    };
+    let store = Store::connect(&config.database_url).await.map_err(store_err)?;
+    let applied = store.migrate().await.map_err(store_err)?;
+    for m in &applied {
+        tracing::info!(version = m.version, description = %m.description, "applied migration");
+    }
+
+    let mut providers = Vec::new();
+    for entry in &config.providers {
+        let provider = ax_providers::build_provider(entry.adapter.clone())
+            .map_err(|e| ServeError::Config(format!("provider {}: {}", entry.routing.name, e.message)))?;
+        providers.push(provider);
+    }
+    let router = AxRouter::new(config.router.clone(), providers).map_err(|e| ServeError::Config(e.to_string()))?;
+    let writer = config
+        .logging_enabled
+        .then(|| LogWriter::spawn(Arc::new(store.clone()), WriterConfig::default()));
+    let metrics = if config.telemetry_enabled { metrics_handle() } else { None };
+    let state = AppState::new(StateParts {
+        router: Arc::new(router),
+        store: store.clone(),
+        writer: writer.clone(),
+        metrics,
+        admin_key: config.admin_key.clone(),
+        admin_open: config.admin_key.is_none() && config.listen.ip().is_loopback(),
+        store_bodies: config.store_bodies,
+        max_body_bytes: config.max_body_bytes,
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = app(state.clone());
+    let drain = options.drain_timeout;
+    let task = tokio::spawn(async move {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            tokio::select! {
+                _ = shutdown_signal => {}
+                _ = rx => {}
+            }
+            tracing::info!("shutdown: no longer accepting; draining in-flight requests");
+            let _ = stop_tx.send(true);
+        };
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            // Without TCP_NODELAY every small response on a reused connection can
+            // stall ~40 ms on delayed ACKs.
+            let _ = tcp.set_nodelay(true);
+        });
+        let serve = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let mut stop_rx2 = stop_rx.clone();
+        let bounded = async move {
+            // Once shutdown begins, in-flight requests get `drain` to finish.
+            let _ = stop_rx2.wait_for(|s| *s).await;
+            tokio::time::sleep(drain).await;
+        };
+        tokio::select! {
+            r = serve => r?,
+            _ = bounded => tracing::warn!("shutdown: drain timeout passed; closing remaining connections"),
+        }
+        if let Some(w) = writer {
+            w.shutdown().await;
+        }
+        store.close().await;
+        tracing::info!("shutdown complete: log queue flushed");
+        Ok(())
+    });
+    Ok(RunningServer {
+        addr,
+        state,
+        shutdown: Some(tx),
+        task,
+    })
+}

@@ -1,0 +1,103 @@
+//! Shared application state, handed to every handler.
+
+use std::sync::Arc;
+
+use ax_router::Router;
+use ax_store::{LogWriter, Store};
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::SecretString;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    router: Arc<Router>,
+    store: Store,
+    writer: Option<LogWriter>,
+    metrics: Option<PrometheusHandle>,
+    admin_key: Option<SecretString>,
+    admin_open: bool,
+    store_bodies: bool,
+    max_body_bytes: usize,
+}
+
+/// The parts [`AppState::new`] needs.
+pub struct StateParts {
+    /// The router.
+    pub router: Arc<Router>,
+    /// The store (for readiness, admin reads).
+    pub store: Store,
+    /// The log writer, `None` when logging is off.
+    pub writer: Option<LogWriter>,
+    /// The Prometheus recorder handle, `None` when telemetry is off.
+    pub metrics: Option<PrometheusHandle>,
+    /// `AX_ADMIN_KEY`.
+    pub admin_key: Option<SecretString>,
+    /// Whether the admin API is open without a key (no key set and loopback only).
+    pub admin_open: bool,
+    /// Whether request/response bodies are logged.
+    pub store_bodies: bool,
+    /// Request body limit.
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(parts: StateParts) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                router: parts.router,
+                store: parts.store,
+                writer: parts.writer,
+                metrics: parts.metrics,
+                admin_key: parts.admin_key,
+                admin_open: parts.admin_open,
+                store_bodies: parts.store_bodies,
+                max_body_bytes: parts.max_body_bytes,
+            }),
+        }
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.inner.router
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The log writer, if logging is on.
+    pub fn writer(&self) -> Option<&LogWriter> {
+        self.inner.writer.as_ref()
+    }
+
+    /// The metrics handle, if telemetry is on.
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.inner.metrics.as_ref()
+    }
+
+    /// The admin key.
+    pub fn admin_key(&self) -> Option<&SecretString> {
+        self.inner.admin_key.as_ref()
+    }
+
+    /// Whether the admin API needs no key.
+    pub fn admin_open(&self) -> bool {
+        self.inner.admin_open
+    }
+
+    /// Whether bodies are logged.
+    pub fn store_bodies(&self) -> bool {
+        self.inner.store_bodies
+    }
+
+    /// Request body limit.
+    pub fn max_body_bytes(&self) -> usize {
+        self.inner.max_body_bytes
+    }
+}
