@@ -1,10 +1,73 @@
-//! The OpenAi wire protocol (placeholder until the codec lands).
+//! The OpenAI Chat Completions wire protocol, both sides of the gateway; also used for
+//! kind `openai-compatible` (vLLM, Ollama, llama.cpp, Groq…) with their base URL.
+//!
+//! Outline: private serde wire types (`wire`), pure functions between them and the
+//! unified model (`request`, `response`, `stream`, `error`, `embeddings`), and I/O only
+//! in the adapter (`provider`).
+//!
+//! # Client side ([`OpenAiCodec`])
+//! `decode_request` reads `model`, `messages` (roles `system`/`developer` → System,
+//! `user`, `assistant` with `tool_calls` and DeepSeek-style `reasoning_content`, `tool`
+//! with `tool_call_id`; content as a string or `text`/`image_url` parts, `data:` URLs
+//! becoming inline images), `tools`, `tool_choice`, `parallel_tool_calls`,
+//! `response_format`, `stop`, `max_completion_tokens`/`max_tokens` (the former wins),
+//! `temperature`, `top_p`, `top_k` (vLLM extension), `seed`, `presence_penalty`,
+//! `frequency_penalty`, `user` (→ `metadata.user_id` unless the `x-ax-user-id` header
+//! set it), `reasoning_effort`, `stream`, `stream_options.include_usage`; the body is
+//! kept as `raw` for the fast path.
+//!
+//! **Not carried by the unified model** (kept in `raw`, so a same-format upstream gets
+//! them unchanged; dropped when translating to another format): `n`, `logprobs`,
+//! `top_logprobs`, `logit_bias`, `store`, `metadata`, `service_tier`, `modalities`,
+//! `audio`, `prediction`, `web_search_options`, `verbosity`, `prompt_cache_key`,
+//! `stream_options.include_obfuscation`; `input_audio` and `file` content parts; custom
+//! (non-function) tools and tool calls; `response_format.json_schema.description`; the
+//! refusal/content distinction (a refusal is read as text).
+//!
+//! # Upstream side
+//! [`encode_request`] (fast path or translation), [`decode_response`],
+//! [`OpenAiStreamDecoder`], [`decode_error`]; the adapter [`OpenAiProvider`] calls
+//! `{base}/v1/chat/completions`, `/v1/embeddings`, and `GET /v1/models` as its probe, with
+//! `Authorization: Bearer` (omitted for a keyless openai-compatible server) and
+//! `OpenAI-Organization` when configured. Translation drops what OpenAI cannot take:
+//! reasoning parts of earlier assistant turns (and their signatures), images inside tool
+//! results, `is_error` of tool results, `top_k` for kind `openai`, and a reasoning
+//! budget without an `effort` (no `reasoning_effort` is invented: non-reasoning models
+//! reject it).
+//!
+//! # Mapping tables
+//! Finish reasons: [`FINISH_REASONS_IN`], [`FINISH_REASONS_OUT`]. Errors:
+//! [`ERROR_CODES_OUT`], [`ERROR_CODES_IN`], [`ERROR_TYPES_IN`]. Usage is field for field
+//! (OpenAI semantics are the unified ones): `prompt_tokens` ↔ `input_tokens`,
+//! `completion_tokens` ↔ `output_tokens`, `prompt_tokens_details.cached_tokens` ↔
+//! `cached_tokens`, `prompt_tokens_details.cache_write_tokens` ↔
+//! `cache_creation_tokens`, `completion_tokens_details.reasoning_tokens` ↔
+//! `reasoning_tokens`.
+
+mod embeddings;
+mod error;
+mod fields;
+mod provider;
+mod request;
+mod response;
+mod stream;
+mod wire;
 
 use ax_core::{ChatRequest, ChatResponse, GatewayError, WireFormat};
 
 use crate::codec::{ClientCodec, DecodeOptions, StreamEncoder};
 
-/// The OpenAi client codec.
+pub use embeddings::{
+    decode_embedding_request, decode_embedding_response, encode_embedding_request,
+    encode_embedding_response,
+};
+pub use error::{ERROR_CODES_IN, ERROR_CODES_OUT, ERROR_TYPES_IN, decode_error, encode_error};
+pub use provider::{OpenAiProvider, build};
+pub use request::encode_request;
+pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
+pub use stream::{OpenAiStreamDecoder, OpenAiStreamEncoder};
+
+/// The OpenAI client codec (`POST /v1/chat/completions`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OpenAiCodec;
 
@@ -12,30 +75,24 @@ impl ClientCodec for OpenAiCodec {
     fn format(&self) -> WireFormat {
         WireFormat::OpenAi
     }
+
     fn decode_request(
         &self,
-        _body: &[u8],
-        _opts: DecodeOptions,
+        body: &[u8],
+        opts: DecodeOptions,
     ) -> Result<ChatRequest, GatewayError> {
-        Err(GatewayError::invalid("not implemented yet"))
+        request::decode_request(body, opts)
     }
-    fn encode_response(&self, _response: &ChatResponse) -> Vec<u8> {
-        Vec::new()
-    }
-    fn stream_encoder(&self, _request: &ChatRequest) -> Box<dyn StreamEncoder> {
-        unimplemented!()
-    }
-    fn encode_error(&self, _error: &GatewayError) -> Vec<u8> {
-        Vec::new()
-    }
-}
 
-/// Builds the OpenAi provider adapter (placeholder until the adapter lands).
-pub fn build(
-    cfg: crate::config::ProviderConfig,
-) -> Result<std::sync::Arc<dyn ax_core::Provider>, GatewayError> {
-    Err(GatewayError::new(
-        ax_core::ErrorCode::ServerError,
-        format!("provider kind {} is not built yet", cfg.kind),
-    ))
+    fn encode_response(&self, response: &ChatResponse) -> Vec<u8> {
+        response::encode_response(response)
+    }
+
+    fn stream_encoder(&self, request: &ChatRequest) -> Box<dyn StreamEncoder> {
+        Box::new(OpenAiStreamEncoder::new(request.include_usage))
+    }
+
+    fn encode_error(&self, error: &GatewayError) -> Vec<u8> {
+        error::encode_error(error)
+    }
 }

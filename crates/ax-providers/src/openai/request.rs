@@ -1,0 +1,737 @@
+//! Chat requests: client body → [`ChatRequest`] (client side) and [`ChatRequest`] →
+//! upstream body (upstream side), including the same-format fast path.
+
+use std::borrow::Cow;
+
+use ax_core::{
+    ChatRequest, ContentPart, GatewayError, GenerationParams, ImageSource, Message, ProviderKind,
+    RawRequest, ReasoningConfig, ResponseFormat, Role, ToolChoice, ToolDefinition, WireFormat,
+};
+use serde_json::{Map, Value};
+
+use super::fields::{Obj, index, invalid, join, type_name};
+use super::wire::{
+    OutContent, OutFunctionCall, OutFunctionDef, OutImageUrl, OutJsonSchema, OutMessage,
+    OutNamedFunction, OutPart, OutRequest, OutResponseFormat, OutStreamOptions, OutTool,
+    OutToolCall, OutToolChoice,
+};
+use crate::codec::DecodeOptions;
+use crate::config::ProviderConfig;
+
+// ====================================================================== client side
+
+/// Decodes a client's Chat Completions body. Every rejection is `invalid_request` and
+/// names the field. Fields the unified model cannot carry are accepted and ignored
+/// here; they stay in `raw` and reach a same-format upstream unchanged.
+pub(crate) fn decode_request(
+    body: &[u8],
+    opts: DecodeOptions,
+) -> Result<ChatRequest, GatewayError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(GatewayError::invalid(format!(
+            "the request body must be a JSON object, got {}",
+            type_name(&value)
+        )));
+    };
+    let mut req = decode_map(&map, opts)?;
+    req.raw = Some(RawRequest {
+        format: WireFormat::OpenAi,
+        body: map,
+    });
+    Ok(req)
+}
+
+fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatRequest, GatewayError> {
+    let o = Obj { map, path: "" };
+    let model = match (o.str_opt("model")?, opts.path_model) {
+        (Some(m), _) if !m.is_empty() => m.to_owned(),
+        (_, Some(m)) => m,
+        _ => return Err(invalid("model", "is required")),
+    };
+
+    let Some(raw_messages) = o.array_opt("messages")? else {
+        return Err(invalid("messages", "is required"));
+    };
+    if raw_messages.is_empty() {
+        return Err(invalid("messages", "must contain at least one message"));
+    }
+    let mut messages = Vec::with_capacity(raw_messages.len());
+    for (i, m) in raw_messages.iter().enumerate() {
+        let path = index("messages", i);
+        if let Some(msg) = decode_message(m, &path)? {
+            messages.push(msg);
+        }
+    }
+
+    let mut tools = Vec::new();
+    if let Some(raw_tools) = o.array_opt("tools")? {
+        for (i, t) in raw_tools.iter().enumerate() {
+            let path = index("tools", i);
+            if let Some(tool) = decode_tool(t, &path)? {
+                tools.push(tool);
+            }
+        }
+    }
+
+    let max_tokens = match o.u32_opt("max_completion_tokens")? {
+        Some(n) => Some(n),
+        None => o.u32_opt("max_tokens")?,
+    };
+    let params = GenerationParams {
+        temperature: o.f64_opt("temperature")?,
+        top_p: o.f64_opt("top_p")?,
+        // Not an OpenAI parameter; vLLM and other compatible servers accept it.
+        top_k: o.u32_opt("top_k")?,
+        max_tokens,
+        stop: decode_stop(&o)?,
+        seed: o.i64_opt("seed")?,
+        presence_penalty: o.f64_opt("presence_penalty")?,
+        frequency_penalty: o.f64_opt("frequency_penalty")?,
+    };
+
+    let stream = match opts.path_stream {
+        Some(s) => s,
+        None => o.bool_opt("stream")?.unwrap_or(false),
+    };
+    let include_usage = match o.object_opt("stream_options")? {
+        Some(v) => {
+            let path = o.path_of("stream_options");
+            Obj::new(v, &path)?
+                .bool_opt("include_usage")?
+                .unwrap_or(false)
+        }
+        None => false,
+    };
+
+    let mut metadata = opts.metadata;
+    let user = match o.str_opt("user")? {
+        Some(u) => Some(u),
+        None => o.str_opt("safety_identifier")?,
+    };
+    if metadata.user_id.is_none() {
+        metadata.user_id = user.map(str::to_owned);
+    }
+
+    Ok(ChatRequest {
+        model,
+        messages,
+        tools,
+        tool_choice: decode_tool_choice(&o)?,
+        parallel_tool_calls: o.bool_opt("parallel_tool_calls")?,
+        params,
+        response_format: decode_response_format(&o)?,
+        reasoning: o.str_opt("reasoning_effort")?.map(|e| ReasoningConfig {
+            budget_tokens: None,
+            effort: Some(e.to_owned()),
+        }),
+        stream,
+        include_usage: stream && include_usage,
+        metadata,
+        raw: None,
+    })
+}
+
+fn decode_stop(o: &Obj<'_>) -> Result<Vec<String>, GatewayError> {
+    match o.get("stop") {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(invalid(
+                    &index("stop", i),
+                    format!("expected a string, got {}", type_name(other)),
+                )),
+            })
+            .collect(),
+        Some(other) => Err(invalid(
+            "stop",
+            format!(
+                "expected a string or an array of strings, got {}",
+                type_name(other)
+            ),
+        )),
+    }
+}
+
+fn decode_message(v: &Value, path: &str) -> Result<Option<Message>, GatewayError> {
+    let o = Obj::new(v, path)?;
+    let role_name = o.str_req("role")?;
+    let name = o.str_opt("name")?.map(str::to_owned);
+    let content_path = o.path_of("content");
+    let content = o.get("content");
+    match role_name {
+        "system" | "developer" => Ok(Some(Message {
+            role: Role::System,
+            content: decode_text_content(content, &content_path)?,
+            name,
+        })),
+        "user" => Ok(Some(Message {
+            role: Role::User,
+            content: decode_user_content(content, &content_path)?,
+            name,
+        })),
+        "assistant" => {
+            let mut parts = Vec::new();
+            if let Some(r) = o.str_opt("reasoning_content")?.filter(|r| !r.is_empty()) {
+                parts.push(ContentPart::Reasoning {
+                    text: r.to_owned(),
+                    signature: None,
+                    redacted: None,
+                });
+            }
+            let calls = decode_tool_calls(&o)?;
+            let text = decode_text_content(content, &content_path)?;
+            // `content: ""` next to tool calls is how many clients say "no text".
+            let empty_text =
+                matches!(text.as_slice(), [ContentPart::Text { text }] if text.is_empty());
+            if !empty_text || calls.is_empty() {
+                parts.extend(text);
+            }
+            parts.extend(calls);
+            Ok(Some(Message {
+                role: Role::Assistant,
+                content: parts,
+                name,
+            }))
+        }
+        "tool" => {
+            let tool_call_id = o.str_req("tool_call_id")?.to_owned();
+            Ok(Some(Message {
+                role: Role::Tool,
+                content: vec![ContentPart::ToolResult {
+                    tool_call_id,
+                    name: None,
+                    content: decode_text_content(content, &content_path)?,
+                    is_error: false,
+                }],
+                name: None,
+            }))
+        }
+        // Deprecated function-calling: the function's result, keyed by its name.
+        "function" => {
+            let fname = o.str_req("name")?.to_owned();
+            Ok(Some(Message {
+                role: Role::Tool,
+                content: vec![ContentPart::ToolResult {
+                    tool_call_id: fname.clone(),
+                    name: Some(fname),
+                    content: decode_text_content(content, &content_path)?,
+                    is_error: false,
+                }],
+                name: None,
+            }))
+        }
+        other => Err(invalid(
+            &o.path_of("role"),
+            format!("unknown role `{other}` (expected system, developer, user, assistant or tool)"),
+        )),
+    }
+}
+
+/// Content that may only hold text: a string, or an array of `text` (and `refusal`)
+/// parts. Other part types are ignored (they cannot be expressed here anyway).
+fn decode_text_content(
+    content: Option<&Value>,
+    path: &str,
+) -> Result<Vec<ContentPart>, GatewayError> {
+    match content {
+        None => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![ContentPart::text(s.clone())]),
+        Some(Value::Array(parts)) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for (i, p) in parts.iter().enumerate() {
+                let ppath = index(path, i);
+                let po = Obj::new(p, &ppath)?;
+                match po.str_req("type")? {
+                    "text" => out.push(ContentPart::text(po.str_req("text")?)),
+                    "refusal" => out.push(ContentPart::text(po.str_req("refusal")?)),
+                    _ => {}
+                }
+            }
+            Ok(out)
+        }
+        Some(other) => Err(invalid(
+            path,
+            format!(
+                "expected a string or an array of content parts, got {}",
+                type_name(other)
+            ),
+        )),
+    }
+}
+
+/// User content: text and images. `input_audio` and `file` parts have no unified form
+/// and are left to the raw body (same-format upstreams still receive them).
+fn decode_user_content(
+    content: Option<&Value>,
+    path: &str,
+) -> Result<Vec<ContentPart>, GatewayError> {
+    match content {
+        None => Err(invalid(path, "is required")),
+        Some(Value::String(s)) => Ok(vec![ContentPart::text(s.clone())]),
+        Some(Value::Array(parts)) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for (i, p) in parts.iter().enumerate() {
+                let ppath = index(path, i);
+                let po = Obj::new(p, &ppath)?;
+                match po.str_req("type")? {
+                    "text" => out.push(ContentPart::text(po.str_req("text")?)),
+                    "image_url" => out.push(decode_image(&po)?),
+                    _ => {}
+                }
+            }
+            Ok(out)
+        }
+        Some(other) => Err(invalid(
+            path,
+            format!(
+                "expected a string or an array of content parts, got {}",
+                type_name(other)
+            ),
+        )),
+    }
+}
+
+fn decode_image(po: &Obj<'_>) -> Result<ContentPart, GatewayError> {
+    let ipath = po.path_of("image_url");
+    let (url, detail) = match po.get("image_url") {
+        // An early, still-accepted shorthand: `"image_url": "https://…"`.
+        Some(Value::String(url)) => (url.as_str(), None),
+        Some(v @ Value::Object(_)) => {
+            let io = Obj::new(v, &ipath)?;
+            (io.str_req("url")?, io.str_opt("detail")?)
+        }
+        Some(other) => {
+            return Err(invalid(
+                &ipath,
+                format!("expected an object, got {}", type_name(other)),
+            ));
+        }
+        None => return Err(invalid(&ipath, "is required")),
+    };
+    Ok(ContentPart::Image {
+        source: image_source(url),
+        detail: detail.map(str::to_owned),
+    })
+}
+
+/// A `data:<mime>;base64,<data>` URL becomes inline data (so formats without URL
+/// support can use it); anything else stays a URL.
+fn image_source(url: &str) -> ImageSource {
+    if let Some(rest) = url.strip_prefix("data:")
+        && let Some((meta, data)) = rest.split_once(',')
+        && let Some(media_type) = meta.strip_suffix(";base64")
+        && !media_type.is_empty()
+        && !media_type.contains(';')
+    {
+        return ImageSource::Base64 {
+            media_type: media_type.to_owned(),
+            data: data.to_owned(),
+        };
+    }
+    ImageSource::Url {
+        url: url.to_owned(),
+    }
+}
+
+fn decode_tool_calls(o: &Obj<'_>) -> Result<Vec<ContentPart>, GatewayError> {
+    let mut out = Vec::new();
+    let Some(calls) = o.array_opt("tool_calls")? else {
+        // Deprecated single `function_call`.
+        if let Some(fc) = o.object_opt("function_call")? {
+            let path = o.path_of("function_call");
+            let fo = Obj::new(fc, &path)?;
+            let name = fo.str_req("name")?.to_owned();
+            out.push(ContentPart::ToolCall {
+                id: name.clone(),
+                name,
+                arguments: fo.str_opt("arguments")?.unwrap_or("{}").to_owned(),
+            });
+        }
+        return Ok(out);
+    };
+    let base = o.path_of("tool_calls");
+    for (i, c) in calls.iter().enumerate() {
+        let path = index(&base, i);
+        let co = Obj::new(c, &path)?;
+        if co.str_opt("type")?.is_some_and(|t| t != "function") {
+            // Custom tools have no unified form; same-format upstreams still get them.
+            continue;
+        }
+        let id = co.str_req("id")?.to_owned();
+        let Some(f) = co.object_opt("function")? else {
+            return Err(invalid(&co.path_of("function"), "is required"));
+        };
+        let fpath = co.path_of("function");
+        let fo = Obj::new(f, &fpath)?;
+        out.push(ContentPart::ToolCall {
+            id,
+            name: fo.str_req("name")?.to_owned(),
+            arguments: fo.str_opt("arguments")?.unwrap_or_default().to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn decode_tool(v: &Value, path: &str) -> Result<Option<ToolDefinition>, GatewayError> {
+    let o = Obj::new(v, path)?;
+    if o.str_opt("type")?.is_some_and(|t| t != "function") {
+        return Ok(None);
+    }
+    let Some(f) = o.object_opt("function")? else {
+        return Err(invalid(&o.path_of("function"), "is required"));
+    };
+    let fpath = o.path_of("function");
+    let fo = Obj::new(f, &fpath)?;
+    let parameters = match fo.get("parameters") {
+        None => serde_json::json!({"type": "object", "properties": {}}),
+        Some(p @ Value::Object(_)) => p.clone(),
+        Some(other) => {
+            return Err(invalid(
+                &fo.path_of("parameters"),
+                format!("expected a JSON Schema object, got {}", type_name(other)),
+            ));
+        }
+    };
+    Ok(Some(ToolDefinition {
+        name: fo.str_req("name")?.to_owned(),
+        description: fo.str_opt("description")?.map(str::to_owned),
+        parameters,
+        strict: fo.bool_opt("strict")?,
+    }))
+}
+
+fn decode_tool_choice(o: &Obj<'_>) -> Result<Option<ToolChoice>, GatewayError> {
+    match o.get("tool_choice") {
+        None => Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(Some(ToolChoice::Auto)),
+            "none" => Ok(Some(ToolChoice::None)),
+            "required" => Ok(Some(ToolChoice::Required)),
+            other => Err(invalid(
+                "tool_choice",
+                format!("unknown value `{other}` (expected auto, none or required)"),
+            )),
+        },
+        Some(v @ Value::Object(_)) => {
+            let co = Obj::new(v, "tool_choice")?;
+            match co.str_req("type")? {
+                "function" => {
+                    let Some(f) = co.object_opt("function")? else {
+                        return Err(invalid("tool_choice.function", "is required"));
+                    };
+                    let fo = Obj::new(f, "tool_choice.function")?;
+                    Ok(Some(ToolChoice::Function(fo.str_req("name")?.to_owned())))
+                }
+                // `{"type":"allowed_tools","allowed_tools":{"mode":…}}`: the mode is
+                // what the unified model can keep.
+                "allowed_tools" => {
+                    let mode = match co.object_opt("allowed_tools")? {
+                        Some(a) => Obj::new(a, "tool_choice.allowed_tools")?.str_opt("mode")?,
+                        None => None,
+                    };
+                    Ok(Some(if mode == Some("required") {
+                        ToolChoice::Required
+                    } else {
+                        ToolChoice::Auto
+                    }))
+                }
+                _ => Ok(None),
+            }
+        }
+        Some(other) => Err(invalid(
+            "tool_choice",
+            format!("expected a string or an object, got {}", type_name(other)),
+        )),
+    }
+}
+
+fn decode_response_format(o: &Obj<'_>) -> Result<Option<ResponseFormat>, GatewayError> {
+    let Some(v) = o.object_opt("response_format")? else {
+        return Ok(None);
+    };
+    let ro = Obj::new(v, "response_format")?;
+    match ro.str_req("type")? {
+        "text" => Ok(Some(ResponseFormat::Text)),
+        "json_object" => Ok(Some(ResponseFormat::JsonObject)),
+        "json_schema" => {
+            let path = join("response_format", "json_schema");
+            let Some(js) = ro.object_opt("json_schema")? else {
+                return Err(invalid(&path, "is required"));
+            };
+            let jo = Obj::new(js, &path)?;
+            let schema = match jo.get("schema") {
+                None => Value::Object(Map::new()),
+                Some(s @ Value::Object(_)) => s.clone(),
+                Some(other) => {
+                    return Err(invalid(
+                        &jo.path_of("schema"),
+                        format!("expected a JSON Schema object, got {}", type_name(other)),
+                    ));
+                }
+            };
+            Ok(Some(ResponseFormat::JsonSchema {
+                name: jo.str_req("name")?.to_owned(),
+                schema,
+                strict: jo.bool_opt("strict")?,
+            }))
+        }
+        other => Err(invalid(
+            "response_format.type",
+            format!("unknown value `{other}` (expected text, json_object or json_schema)"),
+        )),
+    }
+}
+
+// ==================================================================== upstream side
+
+/// Encodes `req` for an OpenAI-format upstream, as `model`, streaming or not.
+///
+/// **Fast path**: when the client spoke OpenAI (`req.raw` is an OpenAI body), that body
+/// is sent with every field unchanged, unknown ones included, except: `model` is
+/// rewritten; when streaming, `stream` is `true` and `stream_options.include_usage` is
+/// forced on (other `stream_options` keys kept) so usage is never lost; when not
+/// streaming, `stream` and `stream_options` are removed (the adapter asked for one
+/// complete answer, and OpenAI rejects `stream_options` without `stream`).
+///
+/// **Translation** (any other client format): see the module docs for what is sent.
+/// The output-token limit goes out as `max_completion_tokens` to kind `openai` (OpenAI
+/// deprecated `max_tokens`, and its reasoning models reject it) and as `max_tokens` to
+/// kind `openai-compatible` (vLLM, Ollama, llama.cpp and older servers only know
+/// that one). `top_k` is sent only to openai-compatible servers (OpenAI rejects it).
+pub fn encode_request(
+    req: &ChatRequest,
+    model: &str,
+    stream: bool,
+    cfg: &ProviderConfig,
+) -> Vec<u8> {
+    if let Some(raw) = req.raw.as_ref().filter(|r| r.format == WireFormat::OpenAi) {
+        return fast_path(&raw.body, model, stream);
+    }
+    let compatible = cfg.kind != ProviderKind::OpenAi;
+    let p = &req.params;
+    let body = OutRequest {
+        model,
+        messages: encode_messages(&req.messages),
+        tools: req
+            .tools
+            .iter()
+            .map(|t| OutTool {
+                kind: "function",
+                function: OutFunctionDef {
+                    name: &t.name,
+                    description: t.description.as_deref(),
+                    parameters: &t.parameters,
+                    strict: t.strict,
+                },
+            })
+            .collect(),
+        tool_choice: req.tool_choice.as_ref().map(|c| match c {
+            ToolChoice::Auto => OutToolChoice::Mode("auto"),
+            ToolChoice::None => OutToolChoice::Mode("none"),
+            ToolChoice::Required => OutToolChoice::Mode("required"),
+            ToolChoice::Function(name) => OutToolChoice::Named {
+                kind: "function",
+                function: OutNamedFunction { name },
+            },
+        }),
+        parallel_tool_calls: req.parallel_tool_calls,
+        response_format: req.response_format.as_ref().map(|f| match f {
+            ResponseFormat::Text => OutResponseFormat::Text,
+            ResponseFormat::JsonObject => OutResponseFormat::JsonObject,
+            ResponseFormat::JsonSchema {
+                name,
+                schema,
+                strict,
+            } => OutResponseFormat::JsonSchema {
+                json_schema: OutJsonSchema {
+                    name,
+                    schema,
+                    strict: *strict,
+                },
+            },
+        }),
+        stop: &p.stop,
+        max_tokens: p.max_tokens.filter(|_| compatible),
+        max_completion_tokens: p.max_tokens.filter(|_| !compatible),
+        temperature: p.temperature,
+        top_p: p.top_p,
+        top_k: p.top_k.filter(|_| compatible),
+        seed: p.seed,
+        presence_penalty: p.presence_penalty,
+        frequency_penalty: p.frequency_penalty,
+        user: req.metadata.user_id.as_deref(),
+        reasoning_effort: req.reasoning.as_ref().and_then(|r| r.effort.as_deref()),
+        stream: stream.then_some(true),
+        stream_options: stream.then_some(OutStreamOptions {
+            include_usage: true,
+        }),
+    };
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+fn fast_path(body: &Map<String, Value>, model: &str, stream: bool) -> Vec<u8> {
+    let mut body = body.clone();
+    body.insert("model".into(), Value::String(model.to_owned()));
+    if stream {
+        body.insert("stream".into(), Value::Bool(true));
+        let opts = body
+            .entry("stream_options")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !opts.is_object() {
+            *opts = Value::Object(Map::new());
+        }
+        if let Value::Object(o) = opts {
+            o.insert("include_usage".into(), Value::Bool(true));
+        }
+    } else {
+        body.remove("stream");
+        body.remove("stream_options");
+    }
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+/// Unified messages → OpenAI messages. Tool results become `tool` messages wherever
+/// they sit (Anthropic and Gemini carry them inside user turns), in order; reasoning
+/// is not sent back (OpenAI has no input field for it, and DeepSeek rejects
+/// `reasoning_content` in input messages).
+fn encode_messages(messages: &[Message]) -> Vec<OutMessage<'_>> {
+    let mut out = Vec::with_capacity(messages.len());
+    for m in messages {
+        let mut pending: Vec<&ContentPart> = Vec::new();
+        let mut emitted = false;
+        for part in &m.content {
+            match part {
+                ContentPart::ToolResult {
+                    tool_call_id,
+                    content,
+                    ..
+                } => {
+                    if !pending.is_empty() {
+                        out.push(encode_message(m, &std::mem::take(&mut pending)));
+                    }
+                    out.push(OutMessage {
+                        role: "tool",
+                        name: None,
+                        content: text_content(content),
+                        tool_calls: Vec::new(),
+                        tool_call_id: Some(tool_call_id),
+                    });
+                    emitted = true;
+                }
+                ContentPart::Reasoning { .. } => {}
+                other => pending.push(other),
+            }
+        }
+        if !pending.is_empty() || !emitted {
+            out.push(encode_message(m, &pending));
+        }
+    }
+    out
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::System => "system",
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        // A tool-role message without results has nothing to answer: say it as the user.
+        Role::Tool => "user",
+    }
+}
+
+/// One OpenAI message from `parts` (no tool results, no reasoning) of `m`.
+fn encode_message<'a>(m: &'a Message, parts: &[&'a ContentPart]) -> OutMessage<'a> {
+    if m.role != Role::Assistant {
+        return OutMessage {
+            role: role_name(m.role),
+            name: m.name.as_deref(),
+            content: rich_content(parts),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        };
+    }
+    let calls: Vec<_> = parts
+        .iter()
+        .filter_map(|p| match p {
+            ContentPart::ToolCall {
+                id,
+                name,
+                arguments,
+            } => Some(OutToolCall {
+                id,
+                kind: "function",
+                function: OutFunctionCall { name, arguments },
+            }),
+            _ => None,
+        })
+        .collect();
+    let content = match joined_refs(parts) {
+        Some(t) => OutContent::Text(t),
+        None if calls.is_empty() => OutContent::Text(Cow::Borrowed("")),
+        None => OutContent::Null,
+    };
+    OutMessage {
+        role: "assistant",
+        name: m.name.as_deref(),
+        content,
+        tool_calls: calls,
+        tool_call_id: None,
+    }
+}
+
+/// The text of `parts` joined, borrowing when there is one piece.
+fn joined_refs<'a>(parts: &[&'a ContentPart]) -> Option<Cow<'a, str>> {
+    let texts: Vec<&'a str> = parts.iter().filter_map(|p| p.as_text()).collect();
+    match texts.as_slice() {
+        [] => None,
+        [one] => Some(Cow::Borrowed(one)),
+        many => Some(Cow::Owned(many.concat())),
+    }
+}
+
+/// Content for system/user messages: a single text part is a plain string (what every
+/// OpenAI-compatible server understands); otherwise an array of text and image parts.
+fn rich_content<'a>(parts: &[&'a ContentPart]) -> OutContent<'a> {
+    match parts {
+        [] => return OutContent::Text(Cow::Borrowed("")),
+        [ContentPart::Text { text }] => return OutContent::Text(Cow::Borrowed(text)),
+        _ => {}
+    }
+    OutContent::Parts(
+        parts
+            .iter()
+            .filter_map(|p| match p {
+                ContentPart::Text { text } => Some(OutPart::Text { text }),
+                ContentPart::Image { source, detail } => Some(OutPart::ImageUrl {
+                    image_url: OutImageUrl {
+                        url: match source {
+                            ImageSource::Url { url } => Cow::Borrowed(url.as_str()),
+                            ImageSource::Base64 { media_type, data } => {
+                                Cow::Owned(format!("data:{media_type};base64,{data}"))
+                            }
+                        },
+                        detail: detail.as_deref(),
+                    },
+                }),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// Tool-result content: a string for one text part, text parts otherwise. OpenAI tool
+/// messages take text only; images in a tool result are dropped.
+fn text_content(parts: &[ContentPart]) -> OutContent<'_> {
+    let texts: Vec<&str> = parts.iter().filter_map(ContentPart::as_text).collect();
+    match texts.as_slice() {
+        [] => OutContent::Text(Cow::Borrowed("")),
+        [one] => OutContent::Text(Cow::Borrowed(one)),
+        many => OutContent::Parts(many.iter().map(|t| OutPart::Text { text: t }).collect()),
+    }
+}
