@@ -121,11 +121,15 @@ pub(crate) fn bad_upstream(what: &str, e: impl std::fmt::Display) -> GatewayErro
     )
 }
 
-/// Parses `bytes` as `T`, naming the failing field on error.
+/// Parses `bytes` as `T`, naming the failing field on error. The fast parse runs
+/// first; only a failure pays for the second, path-tracking parse.
 pub(crate) fn parse_upstream<T: serde::de::DeserializeOwned>(
     bytes: &[u8],
     what: &str,
 ) -> Result<T, GatewayError> {
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -134,17 +138,6 @@ pub(crate) fn parse_upstream<T: serde::de::DeserializeOwned>(
         } else {
             bad_upstream(what, format_args!("`{path}`: {}", e.inner()))
         }
-    })
-}
-
-/// Reads an already parsed `value` as `T`, naming the failing field on error.
-pub(crate) fn parse_value<T: serde::de::DeserializeOwned>(
-    value: &Value,
-    what: &str,
-) -> Result<T, GatewayError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        bad_upstream(what, format_args!("`{path}`: {}", e.inner()))
     })
 }
 

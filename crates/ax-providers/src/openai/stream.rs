@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::error::{decode_stream_error, encode_error};
 use super::response::{
-    finish_reason_in, finish_reason_out, parse_value, synth_call_id, usage_in, usage_out,
+    finish_reason_in, finish_reason_out, parse_upstream, synth_call_id, usage_in, usage_out,
 };
 use super::wire::{
     InChunk, OutChunk, OutChunkChoice, OutDelta, OutDeltaFunction, OutDeltaToolCall, reasoning_text,
@@ -285,12 +285,19 @@ impl StreamDecoder for OpenAiStreamDecoder {
         if data.is_empty() {
             return Ok(Vec::new());
         }
-        let value: Value = serde_json::from_str(data)
-            .map_err(|e| super::response::bad_upstream("stream chunk", e))?;
-        if let Some(err) = value.get("error").filter(|e| !e.is_null()) {
+        let chunk: InChunk = match parse_upstream(data.as_bytes(), "stream chunk") {
+            Ok(c) => c,
+            // An error object whose siblings do not fit a chunk is still an error.
+            Err(e) => match serde_json::from_str::<Value>(data) {
+                Ok(v) if v.get("error").is_some_and(|e| !e.is_null()) => {
+                    return Err(decode_stream_error(&v["error"]));
+                }
+                _ => return Err(e),
+            },
+        };
+        if let Some(err) = chunk.error.as_ref().filter(|e| !e.is_null()) {
             return Err(decode_stream_error(err));
         }
-        let chunk: InChunk = parse_value(&value, "stream chunk")?;
         let mut events = Vec::new();
         if !self.started {
             self.started = true;

@@ -437,6 +437,9 @@ pub(crate) struct InChunk {
     pub choices: Vec<InChunkChoice>,
     #[serde(default)]
     pub usage: Option<InUsage>,
+    /// A mid-stream failure: `data: {"error": {...}}`.
+    #[serde(default)]
+    pub error: Option<Value>,
 }
 
 /// One choice of a chunk.
