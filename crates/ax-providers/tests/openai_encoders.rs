@@ -2,6 +2,12 @@
 //! stream (event sequences as OpenAI, Anthropic, Gemini and the mock provider produce
 //! them), and error bodies.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test helpers: a broken fixture or encoder output should fail the test loudly"
+)]
+
 use ax_core::{
     ChatRequest, ChatResponse, ContentPart, ErrorCode, FinishReason, GatewayError,
     GenerationParams, ImageSource, Message, ProviderKind, ReasoningConfig, RequestMetadata,

@@ -1,6 +1,11 @@
 //! Decoding real OpenAI payloads (see `fixtures/openai/SOURCES.md`) into the unified
 //! values they mean, and the stream decoder's independence from how bytes are split.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers: a broken fixture or encoder output should fail the test loudly"
+)]
+
 use ax_core::{ContentPart, ErrorCode, FinishReason, GatewayError, StreamEvent, Usage};
 use ax_providers::StreamDecoder;
 use ax_providers::openai::{OpenAiStreamDecoder, decode_error, decode_response};
