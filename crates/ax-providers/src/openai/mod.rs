@@ -35,6 +35,22 @@
 //! budget without an `effort` (no `reasoning_effort` is invented: non-reasoning models
 //! reject it).
 //!
+//! # Streams
+//! [`OpenAiStreamEncoder`] turns events from any upstream into chunks (same `id` and
+//! `created` throughout, `role` on the first, tool calls renumbered from 0, one finish
+//! chunk, `stop` after tool calls reported as `tool_calls`, reasoning as
+//! `delta.reasoning_content`; usage merged by maximum and sent only when the client
+//! asked, as the `choices: []` chunk before `[DONE]`; an error is a final
+//! `data: {"error": …}` frame without `[DONE]`). [`OpenAiStreamDecoder`] is its inverse
+//! for upstream streams and fails when the input ends before `[DONE]`.
+//!
+//! # Embeddings
+//! [`decode_embedding_request`] / [`encode_embedding_response`] serve `/v1/embeddings`
+//! (string or string-array input; `encoding_format: "base64"`, the official Python SDK's
+//! default, is answered with little-endian `f32` base64); [`encode_embedding_request`] /
+//! [`decode_embedding_response`] are the upstream side (the adapter asks OpenAI for
+//! base64 and compatible servers for floats, and reads either).
+//!
 //! # Mapping tables
 //! Finish reasons: [`FINISH_REASONS_IN`], [`FINISH_REASONS_OUT`]. Errors:
 //! [`ERROR_CODES_OUT`], [`ERROR_CODES_IN`], [`ERROR_TYPES_IN`]. Usage is field for field
