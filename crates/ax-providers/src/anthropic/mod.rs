@@ -1,10 +1,89 @@
-//! The Anthropic wire protocol (placeholder until the codec lands).
+//! The Anthropic Messages wire protocol, both sides of the gateway.
+//!
+//! Outline: private serde wire types (`wire`), pure functions between them and the
+//! unified model (`request`, `response`, `stream`, `error`), and I/O only in the adapter
+//! (`provider`). Field names, event sequences and example payloads come from
+//! anthropics/anthropic-sdk-python (`src/anthropic/types/`, `lib/streaming/`) and the
+//! API docs (streaming, extended thinking, errors); see
+//! `tests/fixtures/anthropic/SOURCES.md`.
+//!
+//! # Client side ([`AnthropicCodec`])
+//! `decode_request` reads `model`, `max_tokens` (**required**, as Anthropic requires it:
+//! a body without it is `invalid_request` naming `max_tokens`), `system` (a string or
+//! text blocks → one `Role::System` message first), `messages` (roles `user` and
+//! `assistant`; content a string or blocks: `text`, `image` with a `base64` or `url`
+//! source, `tool_use` (its `input` object becomes JSON-text arguments),
+//! `tool_result` (its own `Role::Tool` message, named after the matching `tool_use`
+//! when there is one), `thinking` (→ `Reasoning` with its `signature`),
+//! `redacted_thinking` (→ `Reasoning` with `redacted`)), `tools` (client tools),
+//! `tool_choice` (`auto`/`any`/`tool`/`none`; `disable_parallel_tool_use` → the negated
+//! `parallel_tool_calls`), `stop_sequences`, `temperature`, `top_p`, `top_k`,
+//! `metadata.user_id` (→ `metadata.user_id` unless the `x-ax-user-id` header set it),
+//! `thinking` (`enabled` → a budget; `adaptive` → reasoning with no budget; `disabled`
+//! → none), `output_config.effort` (→ reasoning effort), `output_config.format` (→ a
+//! JSON-schema response format named `response`), `stream` (`include_usage` follows it:
+//! Anthropic streams always carry usage). The body is kept as `raw`.
+//!
+//! **Not carried by the unified model** (kept in `raw`, so a same-format upstream gets
+//! them unchanged; dropped when translating to another format): `cache_control` on any
+//! block, tool or system entry (and so the block form of `system`); `citations` and
+//! `document`, `search_result`, `container_upload` blocks; `file` image sources; server
+//! tools (`web_search_…`, `code_execution_…`, `bash_…`, …) and their `server_tool_use`
+//! / result blocks in history; `container`, `context_management`, `mcp_servers`,
+//! `service_tier`, `inference_geo`, top-level `cache_control`, `anthropic-beta`
+//! headers; the exact JSON text of `tool_use.input` (re-serialized, so key order and
+//! spacing may change); the split of one user turn into tool results and text (kept as
+//! separate unified messages, merged again for Anthropic).
+//!
+//! # Upstream side
+//! [`encode_request`] (fast path or translation), [`decode_response`],
+//! [`AnthropicStreamDecoder`], [`decode_error`]; the adapter [`AnthropicProvider`] calls
+//! `{base}/v1/messages` with `x-api-key` and `anthropic-version: 2023-06-01`, and
+//! `GET {base}/v1/models` as its probe. Anthropic has no embeddings API: `embed` fails
+//! with `invalid_request` ([`embeddings_unsupported`]).
+//!
+//! Translation sends `max_tokens` (the provider's `default_max_tokens` when the request
+//! has none, raised above a thinking budget), the system messages as `system` (a string
+//! when there is one text, else text blocks), turns merged for alternation with tool
+//! results as `tool_result` blocks in user turns, tool-call arguments as `input` objects
+//! (arguments that are not a JSON object are `invalid_request` naming the call),
+//! `thinking: {type: enabled, budget_tokens}` for a reasoning budget, and
+//! `output_config.format` for a JSON-schema response format. It drops what Anthropic
+//! cannot take: `seed`, `presence_penalty`, `frequency_penalty`, a JSON-object (schema
+//! less) response format, a reasoning `effort` without a budget (not every model accepts
+//! `output_config.effort`), tool `strict`, message `name`s, image `detail`, images in
+//! assistant or system messages, reasoning without a signature (Anthropic rejects
+//! unsigned thinking), `tool_choice` when there are no tools, empty text. `temperature`
+//! is clamped to Anthropic's 0–1.
+//!
+//! # Mapping tables
+//! Stop reasons: [`STOP_REASONS_IN`], [`STOP_REASONS_OUT`]. Usage: [`USAGE_FIELDS`]
+//! (Anthropic `input_tokens` excludes cache reads and writes; the unified value
+//! includes them). Errors: [`ERROR_TYPES_OUT`], [`ERROR_TYPES_IN`],
+//! [`MESSAGE_REFINEMENTS`] (`prompt is too long` → `context_length_exceeded`), with the
+//! HTTP status deciding when the body has no known type (529 → `overloaded`).
+
+mod error;
+mod fields;
+mod provider;
+mod request;
+mod response;
+mod stream;
+mod wire;
 
 use ax_core::{ChatRequest, ChatResponse, GatewayError, WireFormat};
 
 use crate::codec::{ClientCodec, DecodeOptions, StreamEncoder};
 
-/// The Anthropic client codec.
+pub use error::{ERROR_TYPES_IN, ERROR_TYPES_OUT, MESSAGE_REFINEMENTS, decode_error, encode_error};
+pub use provider::{ANTHROPIC_VERSION, AnthropicProvider, build, embeddings_unsupported};
+pub use request::encode_request;
+pub use response::{
+    STOP_REASONS_IN, STOP_REASONS_OUT, USAGE_FIELDS, decode_response, encode_response,
+};
+pub use stream::{AnthropicStreamDecoder, AnthropicStreamEncoder};
+
+/// The Anthropic client codec (`POST /v1/messages`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AnthropicCodec;
 
@@ -12,30 +91,24 @@ impl ClientCodec for AnthropicCodec {
     fn format(&self) -> WireFormat {
         WireFormat::Anthropic
     }
+
     fn decode_request(
         &self,
-        _body: &[u8],
-        _opts: DecodeOptions,
+        body: &[u8],
+        opts: DecodeOptions,
     ) -> Result<ChatRequest, GatewayError> {
-        Err(GatewayError::invalid("not implemented yet"))
+        request::decode_request(body, opts)
     }
-    fn encode_response(&self, _response: &ChatResponse) -> Vec<u8> {
-        Vec::new()
-    }
-    fn stream_encoder(&self, _request: &ChatRequest) -> Box<dyn StreamEncoder> {
-        unimplemented!()
-    }
-    fn encode_error(&self, _error: &GatewayError) -> Vec<u8> {
-        Vec::new()
-    }
-}
 
-/// Builds the Anthropic provider adapter (placeholder until the adapter lands).
-pub fn build(
-    cfg: crate::config::ProviderConfig,
-) -> Result<std::sync::Arc<dyn ax_core::Provider>, GatewayError> {
-    Err(GatewayError::new(
-        ax_core::ErrorCode::ServerError,
-        format!("provider kind {} is not built yet", cfg.kind),
-    ))
+    fn encode_response(&self, response: &ChatResponse) -> Vec<u8> {
+        response::encode_response(response)
+    }
+
+    fn stream_encoder(&self, _request: &ChatRequest) -> Box<dyn StreamEncoder> {
+        Box::new(AnthropicStreamEncoder::new())
+    }
+
+    fn encode_error(&self, error: &GatewayError) -> Vec<u8> {
+        error::encode_error(error)
+    }
 }

@@ -1,0 +1,210 @@
+//! Path-aware accessors over a parsed client body, so that every rejection names the
+//! exact field at fault (`messages[1].content[0].source.data: expected a string, got a
+//! number`). Client bodies are decoded by hand over `serde_json::Value` rather than
+//! through derived structs: derived untagged enums (Anthropic `content` is a string *or*
+//! an array of blocks) only ever say "data did not match any variant".
+//!
+//! The same helpers exist privately in the `openai` module; they are duplicated rather
+//! than shared so the two protocol modules can evolve independently (a shared
+//! `crate::fields` would be the next step once a third module needs them).
+
+use ax_core::GatewayError;
+use serde_json::{Map, Value};
+
+/// The JSON type name of `v`, for error messages.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An `invalid_request` error for `path` (the parameter is recorded as well).
+pub(crate) fn invalid(path: &str, msg: impl std::fmt::Display) -> GatewayError {
+    GatewayError::invalid_param(path, format!("`{path}`: {msg}"))
+}
+
+/// `parent.key` (or `key` at the root).
+pub(crate) fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// `parent[i]`.
+pub(crate) fn index(parent: &str, i: usize) -> String {
+    format!("{parent}[{i}]")
+}
+
+/// An object together with its path in the body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Obj<'a> {
+    pub(crate) map: &'a Map<String, Value>,
+    pub(crate) path: &'a str,
+}
+
+impl<'a> Obj<'a> {
+    /// Views `v` as an object, or fails naming `path`.
+    pub(crate) fn new(v: &'a Value, path: &'a str) -> Result<Self, GatewayError> {
+        match v {
+            Value::Object(map) => Ok(Self { map, path }),
+            other => Err(if path.is_empty() {
+                GatewayError::invalid(format!(
+                    "the request body must be a JSON object, got {}",
+                    type_name(other)
+                ))
+            } else {
+                invalid(
+                    path,
+                    format!("expected an object, got {}", type_name(other)),
+                )
+            }),
+        }
+    }
+
+    /// The path of `key` below this object.
+    pub(crate) fn path_of(&self, key: &str) -> String {
+        join(self.path, key)
+    }
+
+    /// The value at `key`; JSON `null` counts as absent.
+    pub(crate) fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key).filter(|v| !v.is_null())
+    }
+
+    fn wrong(&self, key: &str, expected: &str, got: &Value) -> GatewayError {
+        invalid(
+            &self.path_of(key),
+            format!("expected {expected}, got {}", type_name(got)),
+        )
+    }
+
+    /// An optional string.
+    pub(crate) fn str_opt(&self, key: &str) -> Result<Option<&'a str>, GatewayError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.wrong(key, "a string", v)),
+        }
+    }
+
+    /// A required string.
+    pub(crate) fn str_req(&self, key: &str) -> Result<&'a str, GatewayError> {
+        self.str_opt(key)?
+            .ok_or_else(|| invalid(&self.path_of(key), "is required"))
+    }
+
+    /// An optional boolean.
+    pub(crate) fn bool_opt(&self, key: &str) -> Result<Option<bool>, GatewayError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.wrong(key, "a boolean", v)),
+        }
+    }
+
+    /// An optional non-negative integer that fits in `u32`.
+    pub(crate) fn u32_opt(&self, key: &str) -> Result<Option<u32>, GatewayError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(u) => u32::try_from(u).map(Some).map_err(|_| {
+                    invalid(
+                        &self.path_of(key),
+                        format!("must be at most {}, got {u}", u32::MAX),
+                    )
+                }),
+                None => Err(invalid(
+                    &self.path_of(key),
+                    format!("must be a non-negative integer, got {n}"),
+                )),
+            },
+            Some(v) => Err(self.wrong(key, "an integer", v)),
+        }
+    }
+
+    /// An optional finite number.
+    pub(crate) fn f64_opt(&self, key: &str) -> Result<Option<f64>, GatewayError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| invalid(&self.path_of(key), "must be a finite number")),
+            Some(v) => Err(self.wrong(key, "a number", v)),
+        }
+    }
+
+    /// An optional array.
+    pub(crate) fn array_opt(&self, key: &str) -> Result<Option<&'a Vec<Value>>, GatewayError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(a)) => Ok(Some(a)),
+            Some(v) => Err(self.wrong(key, "an array", v)),
+        }
+    }
+
+    /// An optional object, viewed with its own path (`path` must outlive it, so the
+    /// caller owns the path string: `let p = o.path_of("k"); o.obj_opt("k", &p)`).
+    pub(crate) fn obj_opt<'p>(
+        &self,
+        key: &str,
+        path: &'p str,
+    ) -> Result<Option<Obj<'p>>, GatewayError>
+    where
+        'a: 'p,
+    {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Obj { map, path })),
+            Some(v) => Err(self.wrong(key, "an object", v)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn errors_name_the_field_and_the_type() {
+        let v = json!({"a": 1, "n": -1, "big": 5_000_000_000u64, "f": 1.5, "nul": null, "o": {"x": true}});
+        let o = Obj::new(&v, "body").unwrap();
+        let e = o.str_opt("a").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("body.a"));
+        assert!(e.message.contains("expected a string, got a number"));
+        assert!(o.u32_opt("n").unwrap_err().message.contains("non-negative"));
+        assert!(o.u32_opt("big").unwrap_err().message.contains("at most"));
+        assert!(o.u32_opt("f").unwrap_err().message.contains("non-negative"));
+        assert_eq!(o.str_opt("nul").unwrap(), None);
+        assert!(
+            o.str_req("missing")
+                .unwrap_err()
+                .message
+                .contains("is required")
+        );
+        assert_eq!(o.f64_opt("f").unwrap(), Some(1.5));
+        let p = o.path_of("o");
+        let inner = o.obj_opt("o", &p).unwrap().unwrap();
+        assert_eq!(inner.bool_opt("x").unwrap(), Some(true));
+        assert_eq!(
+            inner.str_opt("x").unwrap_err().param.as_deref(),
+            Some("body.o.x")
+        );
+        assert!(o.obj_opt("a", "a").is_err());
+        assert!(
+            Obj::new(&json!([1]), "")
+                .unwrap_err()
+                .message
+                .contains("JSON object")
+        );
+    }
+}
