@@ -1,0 +1,252 @@
+//! The stream a client receives once a provider's first chunk has arrived.
+//!
+//! It owns the request's [`Tracked`] from then on: each chunk is an event
+//! (`FirstChunkReceived` was applied when the attempt won, `ChunkReceived` for every
+//! later one), usage events are merged into a running total, and the stream ends with
+//! exactly one of
+//! - `StreamCompleted` when the upstream ends normally (usage estimated from the
+//!   request and the streamed characters / 4, and marked so, when none arrived);
+//! - `RequestFailed` on an upstream error item or an idle gap longer than the idle
+//!   timeout, counted against the provider's health and circuit (nothing is retried
+//!   after the first chunk: the client has already seen bytes);
+//! - `TimedOut` when the whole-request deadline passes (not the provider's fault);
+//! - `Cancelled` when the stream is dropped before its end (the client went away); the
+//!   upstream stream is dropped with it, and nothing is counted against the provider.
+//!
+//! The finish hook runs as soon as the end is known, so the log record does not wait
+//! for the server to drop the body.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use ax_core::lifecycle::{Context, Event};
+use ax_core::{ChatStream, ErrorCode, GatewayError, StreamChunk, StreamEvent, Usage, WireFormat};
+use futures::{FutureExt, Stream, StreamExt};
+use tokio::time::{Instant, Sleep};
+
+use crate::rate_limit::RatePermit;
+use crate::registry::ProviderRuntime;
+use crate::tracked::Tracked;
+
+/// A routed, tracked stream of chunks from the provider that answered.
+pub struct RoutedStream {
+    tracked: Tracked,
+    first: Option<StreamChunk>,
+    inner: Option<ChatStream>,
+    runtime: Arc<ProviderRuntime>,
+    rate: Option<RatePermit>,
+    wire_format: Option<WireFormat>,
+    idle_timeout: Duration,
+    idle: Pin<Box<Sleep>>,
+    deadline: Pin<Box<Sleep>>,
+    usage: Usage,
+    output_chars: u64,
+    estimated_input: u64,
+    done: bool,
+}
+
+impl fmt::Debug for RoutedStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutedStream")
+            .field("provider", &self.runtime.name)
+            .field("state", &self.tracked.context().state)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RoutedStream {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one private constructor, called once"
+    )]
+    pub(crate) fn new(
+        tracked: Tracked,
+        first: StreamChunk,
+        inner: ChatStream,
+        runtime: Arc<ProviderRuntime>,
+        rate: RatePermit,
+        wire_format: Option<WireFormat>,
+        idle_timeout: Duration,
+        deadline: Instant,
+        estimated_input: u64,
+    ) -> Self {
+        Self {
+            tracked,
+            first: Some(first),
+            inner: Some(inner),
+            runtime,
+            rate: Some(rate),
+            wire_format,
+            idle_timeout,
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            usage: Usage::default(),
+            output_chars: 0,
+            estimated_input,
+            done: false,
+        }
+    }
+
+    /// The request's context so far (provider, model, attempts, fallback…).
+    pub fn context(&self) -> &Context {
+        self.tracked.context()
+    }
+
+    /// The wire format of the provider that answered (`None` for the mock): a client
+    /// of the same format may receive each chunk's `raw` frame unchanged.
+    pub fn wire_format(&self) -> Option<WireFormat> {
+        self.wire_format
+    }
+
+    /// The name of the provider that answered.
+    pub fn provider(&self) -> &str {
+        &self.runtime.name
+    }
+
+    /// Usage merged from the stream so far.
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+
+    fn observe(&mut self, chunk: &StreamChunk) {
+        for event in &chunk.events {
+            match event {
+                StreamEvent::Usage(u) => self.usage.merge_max(u),
+                StreamEvent::TextDelta { text } | StreamEvent::ReasoningDelta { text } => {
+                    self.output_chars += text.len() as u64;
+                }
+                StreamEvent::ToolCallStart { name, .. } => self.output_chars += name.len() as u64,
+                StreamEvent::ToolCallDelta { arguments, .. } => {
+                    self.output_chars += arguments.len() as u64;
+                }
+                StreamEvent::Start { .. }
+                | StreamEvent::ReasoningSignature { .. }
+                | StreamEvent::Finish { .. } => {}
+            }
+        }
+        let next = Instant::now() + self.idle_timeout;
+        self.idle.as_mut().reset(next);
+    }
+
+    fn final_usage(&self) -> (Usage, bool) {
+        if self.usage.is_empty() {
+            let usage = Usage {
+                input_tokens: self.estimated_input,
+                output_tokens: self.output_chars.div_ceil(4),
+                ..Usage::default()
+            };
+            (usage, true)
+        } else {
+            (self.usage, false)
+        }
+    }
+
+    fn end(&mut self) {
+        self.done = true;
+        // Dropping the upstream stream closes its connection.
+        self.inner = None;
+        let (usage, _) = self.final_usage();
+        if let Some(mut rate) = self.rate.take() {
+            rate.reconcile(usage.total_tokens());
+        }
+        self.tracked.finish_in_place();
+    }
+
+    fn complete(&mut self) {
+        let (usage, estimated) = self.final_usage();
+        self.tracked
+            .apply(Event::StreamCompleted { usage, estimated });
+        self.end();
+    }
+
+    fn fail(&mut self, error: &GatewayError) {
+        self.tracked.apply(Event::RequestFailed {
+            code: error.code,
+            message: error.message.clone(),
+        });
+        if error.counts_against_provider() {
+            self.runtime.breaker.record_failure();
+            self.runtime.health().record_failure(error);
+            self.runtime.publish_circuit();
+        }
+        self.end();
+    }
+}
+
+impl Stream for RoutedStream {
+    type Item = Result<StreamChunk, GatewayError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Some(first) = this.first.take() {
+            this.observe(&first);
+            return Poll::Ready(Some(Ok(first)));
+        }
+        let Some(inner) = this.inner.as_mut() else {
+            this.done = true;
+            return Poll::Ready(None);
+        };
+        match inner.poll_next_unpin(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.tracked.apply(Event::ChunkReceived);
+                this.observe(&chunk);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(mut e))) => {
+                if e.provider.is_none() {
+                    e.provider = Some(this.runtime.name.clone());
+                }
+                this.fail(&e);
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                this.complete();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.idle.poll_unpin(cx).is_ready() {
+                    let e = GatewayError::new(
+                        ErrorCode::Timeout,
+                        format!(
+                            "the stream stalled: no chunk for {} ms",
+                            this.idle_timeout.as_millis()
+                        ),
+                    )
+                    .with_provider(this.runtime.name.clone());
+                    this.fail(&e);
+                    return Poll::Ready(Some(Err(e)));
+                }
+                if this.deadline.poll_unpin(cx).is_ready() {
+                    this.tracked.apply(Event::TimedOut);
+                    this.end();
+                    return Poll::Ready(Some(Err(GatewayError::new(
+                        ErrorCode::Timeout,
+                        "the request deadline passed while streaming",
+                    ))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for RoutedStream {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // The client went away: cancel the upstream first, then record the request.
+        self.inner = None;
+        if !self.tracked.context().state.is_terminal() {
+            self.tracked.apply(Event::Cancelled);
+        }
+        self.tracked.finish_in_place();
+    }
+}

@@ -1,0 +1,1118 @@
+//! The executor: one plain attempt loop over a plan of targets, shared by chat,
+//! streamed chat and embeddings (no nested tower retry layers).
+//!
+//! For each target, in order:
+//! 1. the circuit breaker is asked first; an open circuit skips the target without any
+//!    network call;
+//! 2. the provider's rate limiter is asked next; a limited provider is skipped when
+//!    another target follows, otherwise the request waits in `RateLimited` for up to
+//!    `max_queue` and then fails with 429 `rate_limit_exceeded` (with `retry_after`);
+//! 3. the call is made (`RequestSent`) under the request deadline. A retryable failure
+//!    is retried on the same provider up to its `max_retries` with backoff
+//!    (`RetryScheduled`), then the loop falls to the next target (`FallbackTriggered`).
+//!    A failure of the client's making (`invalid_request`, `context_length_exceeded`,
+//!    `content_filtered`, `not_found`) ends the request at once: no retry, no
+//!    fallback. An upstream `authentication_error`/`permission_denied` marks the
+//!    provider unhealthy and falls to the next target; so does an upstream
+//!    `quota_exceeded` (the operator's billing, not the client's request).
+//!
+//! Successes and counted failures (`counts_against_provider`) feed the provider's
+//! circuit breaker and health. When every target failed the request ends with
+//! `all_providers_failed` listing each attempt (a single-target plan ends with that
+//! target's own error instead, e.g. `circuit_open` or the 429). The whole loop is
+//! bounded by the request deadline (`timeout`). Every step is an event on the request's
+//! lifecycle (`Tracked`).
+//!
+//! Streams count as answered when their first chunk arrives: a failure before it is
+//! retried or falls back like any other, invisibly to the client; after it, the
+//! [`RoutedStream`] ends with an error item and nothing is retried.
+//!
+//! Hedging (a route's `hedge_after`): when the first target has not answered in time,
+//! the second is started too; the first success wins and the loser is dropped
+//! (cancelled). Hedged attempts are single attempts (no per-leg retries); when both
+//! fail the loop continues with the third target.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ax_core::lifecycle::{Event, State};
+use ax_core::{
+    ChatOutcome, ChatRequest, ChatResponse, ContentPart, EmbeddingRequest, EmbeddingResponse,
+    ErrorCode, GatewayError, Provider, ProviderKind, Usage,
+};
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use tokio::time::{Instant, error::Elapsed, timeout_at};
+
+use crate::backoff::Backoff;
+use crate::circuit_breaker::{CircuitBreaker, CircuitPermit};
+use crate::config::{ProviderSettings, RouterConfig};
+use crate::error::RouterError;
+use crate::health::HealthTracker;
+use crate::plan::{self, Plan, Target};
+use crate::rate_limit::{RateLimiter, RateLimits, RatePermit, RetryAfter};
+use crate::registry::{ProviderRuntime, ProviderSlot, Registry};
+use crate::routed_stream::RoutedStream;
+use crate::status::{PlanEntry, ProviderStatus};
+use crate::tracked::Tracked;
+
+/// Output tokens charged against a TPM limit before the call when the request sets no
+/// `max_tokens` (reconciled with the real usage afterwards).
+const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
+
+/// Per-request routing options (from `x-ax-*` headers and the server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// Whether fallback is allowed (`x-ax-fallback: off` → `false`). Default `true`.
+    pub fallback: bool,
+    /// An absolute deadline for the whole request; the router's `request_timeout`
+    /// applies as well (the earlier wins).
+    pub deadline: Option<Instant>,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        Self {
+            fallback: true,
+            deadline: None,
+        }
+    }
+}
+
+/// The router: plans, executes with retries and fallback, and keeps each provider's
+/// circuit breaker, health and rate limits. `Send + Sync`; share it as `Arc<Router>`.
+pub struct Router {
+    reg: Registry,
+    backoff: Backoff,
+    request_timeout: Duration,
+    max_queue: Duration,
+    stream_idle_timeout: Duration,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field(
+                "providers",
+                &self
+                    .reg
+                    .slots
+                    .iter()
+                    .map(ProviderSlot::name)
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "routes",
+                &self.reg.routes.iter().map(|r| &r.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.trim().is_empty() && !name.contains('/')
+}
+
+impl Router {
+    /// Builds a router from its configuration and the provider adapters. Settings and
+    /// adapters are matched by name; an adapter with no settings is enabled with
+    /// default settings; an enabled setting with no adapter is an error. Routes and the
+    /// fallback chain must name known providers.
+    pub fn new(
+        config: RouterConfig,
+        providers: Vec<Arc<dyn Provider>>,
+    ) -> Result<Self, RouterError> {
+        if config.circuit_threshold == 0 {
+            return Err(RouterError::Invalid {
+                setting: "circuit_threshold",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let mut adapters: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        let mut adapter_order = Vec::new();
+        for p in providers {
+            let name = p.name().to_owned();
+            if !valid_name(&name) {
+                return Err(RouterError::BadProviderName(name));
+            }
+            if adapters.insert(name.clone(), p).is_some() {
+                return Err(RouterError::DuplicateProvider(name));
+            }
+            adapter_order.push(name);
+        }
+        let mut settings = Vec::new();
+        for s in config.providers {
+            if !valid_name(&s.name) {
+                return Err(RouterError::BadProviderName(s.name));
+            }
+            if settings.iter().any(|o: &ProviderSettings| o.name == s.name) {
+                return Err(RouterError::DuplicateProvider(s.name));
+            }
+            settings.push(s);
+        }
+        for name in adapter_order {
+            if !settings.iter().any(|s| s.name == name)
+                && let Some(p) = adapters.get(&name)
+            {
+                settings.push(ProviderSettings {
+                    name: name.clone(),
+                    kind: p.kind(),
+                    ..ProviderSettings::default()
+                });
+            }
+        }
+        let mut slots = Vec::new();
+        let mut by_name = HashMap::new();
+        for s in settings {
+            let provider = adapters.remove(&s.name);
+            if s.enabled && provider.is_none() {
+                return Err(RouterError::MissingAdapter(s.name));
+            }
+            if let Some(p) = &provider
+                && p.kind() != s.kind
+            {
+                tracing::warn!(provider = %s.name, configured = %s.kind, adapter = %p.kind(), "provider kind differs from its adapter's; routing uses the configured kind");
+            }
+            let runtime = Arc::new(ProviderRuntime {
+                name: s.name.clone(),
+                breaker: CircuitBreaker::new(config.circuit_threshold, config.circuit_open_for),
+                health: Mutex::new(HealthTracker::new()),
+                limiter: RateLimiter::new(RateLimits {
+                    rpm: s.rpm,
+                    tpm: s.tpm,
+                }),
+            });
+            runtime.publish_circuit();
+            by_name.insert(s.name.clone(), slots.len());
+            slots.push(ProviderSlot {
+                settings: s,
+                provider,
+                runtime,
+            });
+        }
+        let known = || {
+            slots
+                .iter()
+                .map(ProviderSlot::name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut route_names: Vec<&str> = Vec::new();
+        for r in &config.routes {
+            if r.name.trim().is_empty() || route_names.contains(&r.name.as_str()) {
+                return Err(RouterError::BadRouteName(r.name.clone()));
+            }
+            route_names.push(&r.name);
+            if r.targets.is_empty() {
+                return Err(RouterError::EmptyRoute(r.name.clone()));
+            }
+            for t in &r.targets {
+                if !by_name.contains_key(&t.provider) {
+                    return Err(RouterError::UnknownRouteProvider {
+                        route: r.name.clone(),
+                        provider: t.provider.clone(),
+                        known: known(),
+                    });
+                }
+            }
+        }
+        let mut chain: Vec<String> = Vec::new();
+        for name in config
+            .primary_provider
+            .iter()
+            .chain(config.fallback_chain.iter())
+        {
+            if !by_name.contains_key(name) {
+                return Err(RouterError::UnknownFallbackProvider {
+                    provider: name.clone(),
+                    known: known(),
+                });
+            }
+            if !chain.contains(name) {
+                chain.push(name.clone());
+            }
+        }
+        let mut usable = slots.iter().filter(|s| s.usable().is_some()).peekable();
+        let mock_only = usable.peek().is_some() && usable.all(|s| s.kind() == ProviderKind::Mock);
+        Ok(Self {
+            reg: Registry {
+                slots,
+                by_name,
+                routes: config.routes,
+                chain,
+                fallback_enabled: config.fallback_enabled,
+                mock_only,
+            },
+            backoff: Backoff::new(config.retry_base, config.retry_cap, config.jitter),
+            request_timeout: config.request_timeout,
+            max_queue: config.max_queue,
+            stream_idle_timeout: config.stream_idle_timeout,
+        })
+    }
+
+    /// The ordered targets a request for `model` would try (DESIGN §3 model selection,
+    /// then the fallback chain). Unknown models are `not_found`.
+    pub fn plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
+        plan::build(&self.reg, model, opts.fallback)
+    }
+
+    /// The plan with each target's health and circuit state, calling no upstream (for
+    /// `x-ax-dry-run` and `ax route explain`).
+    pub fn dry_run(
+        &self,
+        model: &str,
+        opts: &RequestOptions,
+    ) -> Result<Vec<PlanEntry>, GatewayError> {
+        let plan = self.plan(model, opts)?;
+        Ok(plan
+            .targets
+            .iter()
+            .map(|t| {
+                let name = t.provider.name();
+                let (health, circuit) = match self.reg.slot(name) {
+                    Some(s) => (s.runtime.health().health(), s.runtime.breaker.state()),
+                    None => (
+                        crate::health::Health::Unknown,
+                        crate::circuit_breaker::CircuitState::Closed,
+                    ),
+                };
+                PlanEntry {
+                    provider: name.to_owned(),
+                    model: t.model.clone(),
+                    health,
+                    circuit,
+                    is_fallback: t.is_fallback,
+                }
+            })
+            .collect())
+    }
+
+    /// Every provider's live state, in configuration order.
+    pub fn providers_status(&self) -> Vec<ProviderStatus> {
+        self.reg
+            .slots
+            .iter()
+            .map(|s| {
+                let h = s.runtime.health();
+                ProviderStatus {
+                    name: s.name().to_owned(),
+                    kind: s.kind(),
+                    enabled: s.usable().is_some(),
+                    health: h.health(),
+                    circuit: s.runtime.breaker.snapshot(),
+                    latency_ema_ms: h.latency_ema_ms().map(|ms| (ms * 10.0).round() / 10.0),
+                    consecutive_successes: h.consecutive_successes(),
+                    consecutive_failures: h.consecutive_failures(),
+                    last_error: h.last_error().cloned(),
+                }
+            })
+            .collect()
+    }
+
+    /// Closes `name`'s circuit (operator reset). `false` when no such provider.
+    pub fn reset_circuit(&self, name: &str) -> bool {
+        match self.reg.slot(name) {
+            Some(s) => {
+                s.runtime.breaker.reset();
+                s.runtime.publish_circuit();
+                tracing::info!(provider = name, "circuit reset by operator");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The adapter of provider `name` (enabled or not), if one was built.
+    pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.reg.slot(name).and_then(|s| s.provider.clone())
+    }
+
+    /// Every routable model for `GET /v1/models`: each route name, then
+    /// `provider/default_model` of each enabled provider (and `default` when the mock
+    /// serves it).
+    pub fn model_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.reg.routes.iter().map(|r| r.name.clone()).collect();
+        if self.reg.mock_only && !names.iter().any(|n| n == "default") {
+            names.push("default".to_owned());
+        }
+        for s in &self.reg.slots {
+            if let Some(p) = s.usable() {
+                let id = format!("{}/{}", s.name(), p.default_model());
+                if !names.contains(&id) {
+                    names.push(id);
+                }
+            }
+        }
+        names
+    }
+
+    /// One non-streamed chat completion, with retries and fallback. The lifecycle ends
+    /// in `Completed` (`ResponseReceived`) or `Failed` (`RequestFailed`/`TimedOut`); the
+    /// caller then calls [`Tracked::finish`].
+    pub async fn chat(
+        &self,
+        req: &ChatRequest,
+        opts: &RequestOptions,
+        tracked: &mut Tracked,
+    ) -> Result<ChatOutcome, GatewayError> {
+        begin(tracked)?;
+        let plan = match self.plan(&req.model, opts) {
+            Ok(p) => p,
+            Err(e) => return Err(fail(tracked, e)),
+        };
+        let estimate = req.estimated_input_tokens()
+            + req
+                .params
+                .max_tokens
+                .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
+        let won = self
+            .execute(plan, opts, estimate, tracked, |t: &Target| {
+                let (p, m) = (Arc::clone(&t.provider), t.model.clone());
+                Box::pin(async move { p.chat(req, &m).await })
+            })
+            .await?;
+        let Won {
+            value: outcome,
+            mut rate,
+            ..
+        } = won;
+        let (usage, estimated) = chat_usage(req, &outcome.response);
+        rate.reconcile(usage.total_tokens());
+        tracked.apply(Event::ResponseReceived { usage, estimated });
+        Ok(outcome)
+    }
+
+    /// One streamed chat completion. Returns once a provider's first chunk arrived (a
+    /// failure before that was retried or fell back); the [`RoutedStream`] owns the
+    /// `Tracked` from then on and finishes it when the stream ends or is dropped. On
+    /// failure the `Tracked` comes back (already `Failed`) for the caller to finish.
+    pub async fn chat_stream(
+        &self,
+        req: &ChatRequest,
+        opts: &RequestOptions,
+        mut tracked: Tracked,
+    ) -> Result<RoutedStream, (GatewayError, Tracked)> {
+        if let Err(e) = begin(&mut tracked) {
+            return Err((e, tracked));
+        }
+        let plan = match self.plan(&req.model, opts) {
+            Ok(p) => p,
+            Err(e) => {
+                let e = fail(&mut tracked, e);
+                return Err((e, tracked));
+            }
+        };
+        let estimated_input = req.estimated_input_tokens();
+        let estimate = estimated_input
+            + req
+                .params
+                .max_tokens
+                .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
+        let idle = self.stream_idle_timeout;
+        let deadline = self.deadline(opts);
+        let result = self
+            .execute(plan, opts, estimate, &mut tracked, |t: &Target| {
+                let (p, m) = (Arc::clone(&t.provider), t.model.clone());
+                Box::pin(async move {
+                    let mut stream = p.chat_stream(req, &m).await?;
+                    match tokio::time::timeout(idle, stream.next()).await {
+                        Ok(Some(Ok(first))) => Ok((first, stream)),
+                        Ok(Some(Err(e))) => Err(e),
+                        Ok(None) => Err(GatewayError::new(
+                            ErrorCode::ServerError,
+                            "the upstream ended the stream before its first chunk",
+                        )
+                        .with_provider(p.name())),
+                        Err(_) => Err(GatewayError::new(
+                            ErrorCode::Timeout,
+                            format!("no stream chunk within {} ms", idle.as_millis()),
+                        )
+                        .with_provider(p.name())),
+                    }
+                })
+            })
+            .await;
+        match result {
+            Ok(won) => {
+                tracked.apply(Event::FirstChunkReceived);
+                let (first, inner) = won.value;
+                Ok(RoutedStream::new(
+                    tracked,
+                    first,
+                    inner,
+                    won.runtime,
+                    won.rate,
+                    won.provider.wire_format(),
+                    idle,
+                    deadline,
+                    estimated_input,
+                ))
+            }
+            Err(e) => Err((e, tracked)),
+        }
+    }
+
+    /// Embeddings for every input, with the same retries and fallback as chat.
+    pub async fn embed(
+        &self,
+        req: &EmbeddingRequest,
+        opts: &RequestOptions,
+        tracked: &mut Tracked,
+    ) -> Result<EmbeddingResponse, GatewayError> {
+        begin(tracked)?;
+        let plan = match self.plan(&req.model, opts) {
+            Ok(p) => p,
+            Err(e) => return Err(fail(tracked, e)),
+        };
+        let chars: u64 = req.input.texts().iter().map(|t| t.len() as u64).sum();
+        let estimate = chars.div_ceil(4).max(1);
+        let won = self
+            .execute(plan, opts, estimate, tracked, |t: &Target| {
+                let (p, m) = (Arc::clone(&t.provider), t.model.clone());
+                Box::pin(async move { p.embed(req, &m).await })
+            })
+            .await?;
+        let Won {
+            value: resp,
+            mut rate,
+            ..
+        } = won;
+        let (usage, estimated) = if resp.usage.is_empty() {
+            (
+                Usage {
+                    input_tokens: estimate,
+                    ..Usage::default()
+                },
+                true,
+            )
+        } else {
+            (resp.usage, false)
+        };
+        rate.reconcile(usage.total_tokens());
+        tracked.apply(Event::ResponseReceived { usage, estimated });
+        Ok(resp)
+    }
+
+    fn deadline(&self, opts: &RequestOptions) -> Instant {
+        let own = Instant::now() + self.request_timeout;
+        opts.deadline.map_or(own, |d| d.min(own))
+    }
+
+    fn runtime(&self, target: &Target) -> Result<(Arc<ProviderRuntime>, u32), GatewayError> {
+        let name = target.provider.name();
+        self.reg
+            .slot(name)
+            .map(|s| (Arc::clone(&s.runtime), s.settings.max_retries))
+            .ok_or_else(|| {
+                GatewayError::new(
+                    ErrorCode::ServerError,
+                    format!("provider `{name}` is not registered"),
+                )
+            })
+    }
+
+    /// The attempt loop. On success the caller applies the success event; on failure
+    /// the lifecycle is already `Failed`.
+    async fn execute<'c, T, F>(
+        &self,
+        plan: Plan,
+        opts: &RequestOptions,
+        estimate: u64,
+        tracked: &mut Tracked,
+        call: F,
+    ) -> Result<Won<T>, GatewayError>
+    where
+        T: Send + 'c,
+        F: Fn(&Target) -> BoxFuture<'c, Result<T, GatewayError>> + Send + Sync,
+    {
+        let mut run = Run {
+            deadline: self.deadline(opts),
+            estimate,
+            failures: Vec::new(),
+            last_error: None,
+        };
+        let targets = plan.targets;
+        let mut start = 0;
+        if let (Some(after), [first, second, ..]) = (plan.hedge_after, targets.as_slice()) {
+            match self
+                .hedged(first, second, after, &mut run, tracked, &call)
+                .await
+            {
+                Hedge::NotStarted => {}
+                Hedge::Done(step) => match self.conclude(step, &mut run, tracked) {
+                    Some(result) => return result,
+                    None => {
+                        start = 2;
+                        if let Some(next) = targets.get(2) {
+                            fallback_event(tracked, second, next);
+                        }
+                    }
+                },
+                Hedge::FirstFailed(step) => match self.conclude(step, &mut run, tracked) {
+                    Some(result) => return result,
+                    None => {
+                        start = 1;
+                        fallback_event(tracked, first, second);
+                    }
+                },
+            }
+        }
+        for i in start..targets.len() {
+            let target = &targets[i];
+            let next = targets.get(i + 1);
+            let step = self
+                .try_target(target, next.is_some(), &mut run, tracked, &call)
+                .await;
+            if let Some(result) = self.conclude(step, &mut run, tracked) {
+                return result;
+            }
+            if let Some(next) = next {
+                fallback_event(tracked, target, next);
+            }
+        }
+        Err(self.all_failed(&mut run, targets.len(), tracked))
+    }
+
+    /// Ends the request for a decisive step; `None` to go on with the next target.
+    fn conclude<T>(
+        &self,
+        step: Step<T>,
+        run: &mut Run,
+        tracked: &mut Tracked,
+    ) -> Option<Result<Won<T>, GatewayError>> {
+        match step {
+            Step::Won(w) => Some(Ok(w)),
+            Step::Next => None,
+            Step::Client(e) => Some(Err(fail(tracked, e))),
+            Step::Deadline => {
+                tracked.apply(Event::TimedOut);
+                let mut message = String::from("the request deadline passed");
+                if !run.failures.is_empty() {
+                    let _ = write!(message, " after: {}", attempts_list(&run.failures));
+                }
+                Some(Err(GatewayError::new(ErrorCode::Timeout, message)))
+            }
+        }
+    }
+
+    fn all_failed(&self, run: &mut Run, targets: usize, tracked: &mut Tracked) -> GatewayError {
+        let last = run.last_error.take();
+        let error = match last {
+            Some(e) if targets == 1 => e,
+            last => {
+                let retry_after = last.as_ref().and_then(|e| e.retry_after);
+                GatewayError::new(
+                    ErrorCode::AllProvidersFailed,
+                    format!("every provider failed: {}", attempts_list(&run.failures)),
+                )
+                .with_retry_after(retry_after)
+            }
+        };
+        fail(tracked, error)
+    }
+
+    /// Everything that happens on one target: admission, the call, retries.
+    async fn try_target<'c, T, F>(
+        &self,
+        target: &Target,
+        has_next: bool,
+        run: &mut Run,
+        tracked: &mut Tracked,
+        call: &F,
+    ) -> Step<T>
+    where
+        T: Send + 'c,
+        F: Fn(&Target) -> BoxFuture<'c, Result<T, GatewayError>> + Send + Sync,
+    {
+        let (rt, max_retries) = match self.runtime(target) {
+            Ok(r) => r,
+            Err(e) => return Step::Client(e),
+        };
+        let mut retry = 0u32;
+        loop {
+            if Instant::now() >= run.deadline {
+                return Step::Deadline;
+            }
+            let admission = match self.admit(target, &rt, has_next, run, tracked).await {
+                Admit::Ok(a) => a,
+                Admit::Skip => return Step::Next,
+                Admit::Deadline => return Step::Deadline,
+            };
+            sent(tracked, target);
+            let started = Instant::now();
+            let result = timeout_at(run.deadline, call(target)).await;
+            match settle(target, &rt, admission, result, started, run) {
+                Settled::Won(w) => return Step::Won(w),
+                Settled::Client(e) => return Step::Client(e),
+                Settled::Deadline => return Step::Deadline,
+                Settled::Failed { retryable: false } => return Step::Next,
+                Settled::Failed { retryable: true } => {
+                    let retry_after = run.last_error.as_ref().and_then(|e| e.retry_after);
+                    let code = run
+                        .last_error
+                        .as_ref()
+                        .map_or(ErrorCode::ServerError, |e| e.code);
+                    if retry >= max_retries {
+                        return Step::Next;
+                    }
+                    let Some(delay) =
+                        self.backoff
+                            .delay_before(retry, retry_after, Instant::now(), run.deadline)
+                    else {
+                        return Step::Next;
+                    };
+                    tracked.apply(Event::RetryScheduled { code });
+                    metrics::counter!("ax_retries_total", "provider" => rt.name.clone())
+                        .increment(1);
+                    tokio::time::sleep(delay).await;
+                    retry += 1;
+                }
+            }
+        }
+    }
+
+    /// Circuit breaker, then rate limit (skipping or queueing).
+    async fn admit(
+        &self,
+        target: &Target,
+        rt: &Arc<ProviderRuntime>,
+        can_skip: bool,
+        run: &mut Run,
+        tracked: &mut Tracked,
+    ) -> Admit {
+        let name = target.provider.name();
+        let mut queued_since: Option<Instant> = None;
+        loop {
+            let permit = match rt.breaker.try_acquire() {
+                Ok(p) => p,
+                Err(rejected) => {
+                    let e = GatewayError::new(
+                        ErrorCode::CircuitOpen,
+                        format!(
+                            "provider `{name}` circuit is {}: skipped without calling it",
+                            rejected.state.as_str()
+                        ),
+                    )
+                    .with_provider(name);
+                    run.record(name, e);
+                    return Admit::Skip;
+                }
+            };
+            if permit.is_probe() {
+                rt.publish_circuit();
+            }
+            match rt.limiter.try_acquire(run.estimate) {
+                Ok(rate) => {
+                    if queued_since.is_some() {
+                        tracked.apply(Event::RateLimitCleared);
+                    }
+                    return Admit::Ok(Admission { permit, rate });
+                }
+                Err(RetryAfter(wait)) => {
+                    drop(permit);
+                    metrics::counter!("ax_rate_limited_total", "scope" => "provider").increment(1);
+                    let e = GatewayError::new(
+                        ErrorCode::RateLimitExceeded,
+                        format!("provider `{name}` rate limit (rpm/tpm) reached"),
+                    )
+                    .with_provider(name)
+                    .with_retry_after(Some(wait));
+                    let now = Instant::now();
+                    if can_skip {
+                        run.record(name, e);
+                        return Admit::Skip;
+                    }
+                    let since = match queued_since {
+                        Some(s) => s,
+                        None => {
+                            tracked.apply(Event::RateLimitHit);
+                            *queued_since.insert(now)
+                        }
+                    };
+                    let budget_end = (since + self.max_queue).min(run.deadline);
+                    if now + wait > budget_end {
+                        run.record(name, e);
+                        return if now >= run.deadline {
+                            Admit::Deadline
+                        } else {
+                            Admit::Skip
+                        };
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Admission without waiting (for hedging): `None` if the target cannot be called
+    /// right now; nothing is recorded then (the plain loop will try it properly).
+    fn admit_now(&self, rt: &ProviderRuntime, run: &Run) -> Option<Admission> {
+        let permit = rt.breaker.try_acquire().ok()?;
+        match rt.limiter.try_acquire(run.estimate) {
+            Ok(rate) => Some(Admission { permit, rate }),
+            Err(_) => None,
+        }
+    }
+
+    /// Races the first two targets once the first has not answered within `after`.
+    async fn hedged<'c, T, F>(
+        &self,
+        first: &Target,
+        second: &Target,
+        after: Duration,
+        run: &mut Run,
+        tracked: &mut Tracked,
+        call: &F,
+    ) -> Hedge<T>
+    where
+        T: Send + 'c,
+        F: Fn(&Target) -> BoxFuture<'c, Result<T, GatewayError>> + Send + Sync,
+    {
+        let (Ok((rt0, _)), Ok((rt1, _))) = (self.runtime(first), self.runtime(second)) else {
+            return Hedge::NotStarted;
+        };
+        let Some(adm0) = self.admit_now(&rt0, run) else {
+            return Hedge::NotStarted;
+        };
+        sent(tracked, first);
+        let started0 = Instant::now();
+        let mut f0 = Box::pin(timeout_at(run.deadline, call(first)));
+        let hedge_at = started0 + after;
+        tokio::select! {
+            biased;
+            r = &mut f0 => {
+                return Hedge::FirstFailed(step_of(settle(first, &rt0, adm0, r, started0, run)));
+            }
+            () = tokio::time::sleep_until(hedge_at) => {}
+        }
+        let Some(adm1) = self.admit_now(&rt1, run) else {
+            // The second target cannot be called now: wait for the first alone.
+            let r = f0.await;
+            return Hedge::FirstFailed(step_of(settle(first, &rt0, adm0, r, started0, run)));
+        };
+        fallback_event(tracked, first, second);
+        sent(tracked, second);
+        let started1 = Instant::now();
+        let mut f1 = Box::pin(timeout_at(run.deadline, call(second)));
+        let (mut adm0, mut adm1) = (Some(adm0), Some(adm1));
+        loop {
+            let (which, r) = tokio::select! {
+                r = &mut f0, if adm0.is_some() => (0, r),
+                r = &mut f1, if adm1.is_some() => (1, r),
+            };
+            let step = if which == 0 {
+                let Some(a) = adm0.take() else { continue };
+                step_of(settle(first, &rt0, a, r, started0, run))
+            } else {
+                let Some(a) = adm1.take() else { continue };
+                step_of(settle(second, &rt1, a, r, started1, run))
+            };
+            match step {
+                Step::Next if adm0.is_some() || adm1.is_some() => continue,
+                Step::Won(w) => {
+                    if which == 0 {
+                        // The first target won after all: the record says so.
+                        let ctx = tracked.context_mut();
+                        ctx.provider = Some(first.provider.name().to_owned());
+                        ctx.model = Some(first.model.clone());
+                        ctx.fallback_provider = None;
+                        ctx.fallback_from = None;
+                    }
+                    // The loser's future is dropped here: the upstream call is cancelled.
+                    return Hedge::Done(Step::Won(w));
+                }
+                other => return Hedge::Done(other),
+            }
+        }
+    }
+}
+
+/// Per-request bookkeeping of the attempt loop.
+struct Run {
+    deadline: Instant,
+    estimate: u64,
+    failures: Vec<(String, ErrorCode)>,
+    last_error: Option<GatewayError>,
+}
+
+impl Run {
+    fn record(&mut self, provider: &str, error: GatewayError) {
+        self.failures.push((provider.to_owned(), error.code));
+        self.last_error = Some(error);
+    }
+}
+
+fn attempts_list(failures: &[(String, ErrorCode)]) -> String {
+    failures
+        .iter()
+        .map(|(p, c)| format!("{p}: {c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A successful attempt.
+struct Won<T> {
+    value: T,
+    runtime: Arc<ProviderRuntime>,
+    rate: RatePermit,
+    provider: Arc<dyn Provider>,
+}
+
+struct Admission {
+    permit: CircuitPermit,
+    rate: RatePermit,
+}
+
+enum Admit {
+    Ok(Admission),
+    Skip,
+    Deadline,
+}
+
+enum Step<T> {
+    Won(Won<T>),
+    /// This target is done; try the next one.
+    Next,
+    /// The client's own mistake: end the request with this error.
+    Client(GatewayError),
+    Deadline,
+}
+
+enum Hedge<T> {
+    /// Hedging did not start (the first target could not be called right now).
+    NotStarted,
+    /// Only the first target ran; this is its outcome.
+    FirstFailed(Step<T>),
+    /// Both ran; this is the outcome.
+    Done(Step<T>),
+}
+
+enum Settled<T> {
+    Won(Won<T>),
+    Client(GatewayError),
+    Deadline,
+    Failed { retryable: bool },
+}
+
+fn step_of<T>(s: Settled<T>) -> Step<T> {
+    match s {
+        Settled::Won(w) => Step::Won(w),
+        Settled::Client(e) => Step::Client(e),
+        Settled::Deadline => Step::Deadline,
+        Settled::Failed { .. } => Step::Next,
+    }
+}
+
+/// How the router treats a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Retry the same provider, then fall back.
+    Retry,
+    /// The provider's (or its operator's) problem: fall back without retrying.
+    NextTarget,
+    /// The client's request is at fault: return it.
+    Client,
+}
+
+fn disposition(e: &GatewayError) -> Disposition {
+    if e.is_retryable() {
+        return Disposition::Retry;
+    }
+    match e.code {
+        ErrorCode::AuthenticationError
+        | ErrorCode::PermissionDenied
+        | ErrorCode::QuotaExceeded
+        | ErrorCode::CircuitOpen
+        | ErrorCode::AllProvidersFailed
+        | ErrorCode::Cancelled => Disposition::NextTarget,
+        ErrorCode::InvalidRequest
+        | ErrorCode::NotFound
+        | ErrorCode::ContentFiltered
+        | ErrorCode::ContextLengthExceeded => Disposition::Client,
+        // Retryable codes were handled above.
+        ErrorCode::RateLimitExceeded
+        | ErrorCode::ServerError
+        | ErrorCode::Overloaded
+        | ErrorCode::Timeout
+        | ErrorCode::NetworkError => Disposition::Retry,
+    }
+}
+
+/// Books the result of one call on the provider's breaker, health and rate limiter.
+fn settle<T>(
+    target: &Target,
+    rt: &Arc<ProviderRuntime>,
+    admission: Admission,
+    result: Result<Result<T, GatewayError>, Elapsed>,
+    started: Instant,
+    run: &mut Run,
+) -> Settled<T> {
+    let name = target.provider.name();
+    let Admission { permit, mut rate } = admission;
+    match result {
+        // The request deadline passed mid-call: not the provider's fault, not counted.
+        Err(_) => Settled::Deadline,
+        Ok(Ok(value)) => {
+            permit.success();
+            rt.health().record_success(started.elapsed());
+            rt.publish_circuit();
+            Settled::Won(Won {
+                value,
+                runtime: Arc::clone(rt),
+                rate,
+                provider: Arc::clone(&target.provider),
+            })
+        }
+        Ok(Err(mut e)) => {
+            // It came from this provider's call, whatever the adapter filled in.
+            if e.provider.is_none() {
+                e.provider = Some(name.to_owned());
+            }
+            // Upstream errors consume no tokens worth charging.
+            rate.reconcile(0);
+            let disposition = disposition(&e);
+            if disposition == Disposition::Client {
+                drop(permit);
+                return Settled::Client(e);
+            }
+            if e.counts_against_provider() {
+                permit.failure();
+                let mut health = rt.health();
+                if matches!(
+                    e.code,
+                    ErrorCode::AuthenticationError | ErrorCode::PermissionDenied
+                ) {
+                    health.mark_unhealthy(&e);
+                } else {
+                    health.record_failure(&e);
+                }
+            } else {
+                drop(permit);
+            }
+            rt.publish_circuit();
+            tracing::debug!(provider = name, model = %target.model, code = %e.code, "attempt failed");
+            run.record(name, e);
+            Settled::Failed {
+                retryable: disposition == Disposition::Retry,
+            }
+        }
+    }
+}
+
+/// Brings a request handed to the router into `Requesting`.
+fn begin(tracked: &mut Tracked) -> Result<(), GatewayError> {
+    match tracked.context().state {
+        State::Idle => {
+            tracked.apply(Event::InitiateRequest);
+            tracked.apply(Event::ValidationPassed);
+        }
+        State::Validating => {
+            tracked.apply(Event::ValidationPassed);
+        }
+        State::Requesting | State::Retrying => {}
+        other => {
+            return Err(GatewayError::new(
+                ErrorCode::ServerError,
+                format!("the request is already {other}; it cannot be routed"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Ends the request with `error` (`RequestFailed`) and hands the error back.
+fn fail(tracked: &mut Tracked, error: GatewayError) -> GatewayError {
+    tracked.apply(Event::RequestFailed {
+        code: error.code,
+        message: error.message.clone(),
+    });
+    error
+}
+
+fn sent(tracked: &mut Tracked, target: &Target) {
+    tracked.apply(Event::RequestSent {
+        provider: target.provider.name().to_owned(),
+        model: target.model.clone(),
+    });
+}
+
+fn fallback_event(tracked: &mut Tracked, from: &Target, to: &Target) {
+    let (from, to) = (from.provider.name(), to.provider.name());
+    metrics::counter!("ax_fallbacks_total", "from" => from.to_owned(), "to" => to.to_owned())
+        .increment(1);
+    tracked.apply(Event::FallbackTriggered {
+        from: from.to_owned(),
+        to: to.to_owned(),
+    });
+}
+
+/// The usage to record for a chat answer: the provider's, or an estimate (input from
+/// the request, output from the answer's characters / 4) when it reported none.
+fn chat_usage(req: &ChatRequest, resp: &ChatResponse) -> (Usage, bool) {
+    if !resp.usage.is_empty() {
+        return (resp.usage, false);
+    }
+    let out_chars: usize = resp
+        .content
+        .iter()
+        .map(|p| match p {
+            ContentPart::Text { text } | ContentPart::Reasoning { text, .. } => text.len(),
+            ContentPart::ToolCall {
+                name, arguments, ..
+            } => name.len() + arguments.len(),
+            _ => 0,
+        })
+        .sum();
+    (
+        Usage {
+            input_tokens: req.estimated_input_tokens(),
+            output_tokens: (out_chars as u64).div_ceil(4),
+            ..Usage::default()
+        },
+        true,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispositions() {
+        let up = |c| GatewayError::new(c, "x").with_provider("p");
+        assert_eq!(disposition(&up(ErrorCode::ServerError)), Disposition::Retry);
+        assert_eq!(
+            disposition(&up(ErrorCode::RateLimitExceeded)),
+            Disposition::Retry
+        );
+        assert_eq!(
+            disposition(&up(ErrorCode::AuthenticationError)),
+            Disposition::NextTarget
+        );
+        assert_eq!(
+            disposition(&up(ErrorCode::QuotaExceeded)),
+            Disposition::NextTarget
+        );
+        assert_eq!(
+            disposition(&up(ErrorCode::InvalidRequest)),
+            Disposition::Client
+        );
+        assert_eq!(
+            disposition(&up(ErrorCode::ContextLengthExceeded)),
+            Disposition::Client
+        );
+        assert_eq!(
+            disposition(&up(ErrorCode::ContentFiltered)),
+            Disposition::Client
+        );
+    }
+
+    #[test]
+    fn router_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Router>();
+        check::<std::sync::Arc<Router>>();
+    }
+}
