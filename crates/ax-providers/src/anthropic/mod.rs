@@ -54,7 +54,9 @@
 //! `output_config.effort`), tool `strict`, message `name`s, image `detail`, images in
 //! assistant or system messages, reasoning without a signature (Anthropic rejects
 //! unsigned thinking), `tool_choice` when there are no tools, empty text. `temperature`
-//! is clamped to Anthropic's 0–1.
+//! is clamped to Anthropic's 0–1. With a thinking budget (raised to Anthropic's minimum
+//! of 1024; a zero budget means no thinking), `temperature` other than 1, `top_k` and
+//! `top_p` below 0.95 are not sent: Anthropic rejects them with thinking on.
 //!
 //! # Mapping tables
 //! Stop reasons: [`STOP_REASONS_IN`], [`STOP_REASONS_OUT`]. Usage: [`USAGE_FIELDS`]

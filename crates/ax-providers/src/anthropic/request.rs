@@ -22,6 +22,9 @@ use crate::config::ProviderConfig;
 /// The name given to an Anthropic `output_config.format` schema, which has none.
 pub(crate) const SCHEMA_NAME: &str = "response";
 
+/// Anthropic's smallest thinking budget; smaller (non-zero) budgets are raised to it.
+pub(crate) const MIN_THINKING_BUDGET: u32 = 1024;
+
 // ====================================================================== client side
 
 /// Decodes a client's Messages body. Every rejection is `invalid_request` and names
@@ -548,7 +551,14 @@ pub fn encode_request(
     }
     let p = &req.params;
     let (system, messages) = encode_messages(&req.messages)?;
-    let budget = req.reasoning.as_ref().and_then(|r| r.budget_tokens);
+    // A zero budget means "no thinking" (Gemini's `thinkingBudget: 0`); Anthropic's
+    // minimum is 1024.
+    let budget = req
+        .reasoning
+        .as_ref()
+        .and_then(|r| r.budget_tokens)
+        .filter(|b| *b > 0)
+        .map(|b| b.max(MIN_THINKING_BUDGET));
     // `max_tokens` is required. The provider default fills in, raised above the
     // thinking budget when one is set (Anthropic wants `budget_tokens < max_tokens`).
     let max_tokens = match (p.max_tokens, budget) {
@@ -579,10 +589,14 @@ pub fn encode_request(
         tool_choice,
         stop_sequences: &p.stop,
         // Anthropic's range is 0–1 (OpenAI's 0–2): clamp rather than have every OpenAI
-        // client that sends 1.2 rejected.
-        temperature: p.temperature.map(|t| t.clamp(0.0, 1.0)),
-        top_p: p.top_p,
-        top_k: p.top_k,
+        // client that sends 1.2 rejected. With thinking on, Anthropic accepts only
+        // temperature 1, no top_k and top_p ≥ 0.95: other values are not sent.
+        temperature: p
+            .temperature
+            .map(|t| t.clamp(0.0, 1.0))
+            .filter(|t| budget.is_none() || *t == 1.0),
+        top_p: p.top_p.filter(|t| budget.is_none() || *t >= 0.95),
+        top_k: p.top_k.filter(|_| budget.is_none()),
         metadata: req
             .metadata
             .user_id
