@@ -1,0 +1,327 @@
+//! Writing log records and the analytics reads over them, for the SQLite store.
+//!
+//! A batch is written as multi-row INSERTs of [`ROWS_PER_STATEMENT`] rows inside one
+//! transaction (one round trip to SQLite's worker per chunk rather than per row; the
+//! SQL of a full chunk is identical every time, so its prepared statement is cached).
+//! Values a CHECK constraint would refuse (negative durations from a clock step, costs
+//! that are not finite) are clamped or dropped here, so one odd record cannot fail a
+//! whole batch.
+
+use async_trait::async_trait;
+use ax_core::ErrorCode;
+use ax_core::lifecycle::State;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row, Sqlite};
+use time::OffsetDateTime;
+
+use crate::error::StoreError;
+use crate::query::{FailedRow, LogFilter, LogRow, StatsRow};
+use crate::record::LogRecord;
+use crate::store::Store;
+use crate::timestamp;
+use crate::traits::{LogQuery, LogSink};
+
+/// Rows per INSERT statement: 23 parameters a row stays far below SQLite's 32 766.
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// A record turned into column values.
+struct Prepared<'a> {
+    rec: &'a LogRecord,
+    id: String,
+    metrics_id: String,
+    tenant_id: Option<String>,
+    key_id: Option<String>,
+    timeline: String,
+    tags: String,
+    start_time: String,
+    end_time: Option<String>,
+    duration: Option<i64>,
+    first_token: Option<i64>,
+    cost_usd: Option<f64>,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(rec: &'a LogRecord) -> Result<Self, StoreError> {
+        let json = |e: serde_json::Error| StoreError::Invalid(format!("log record: {e}"));
+        Ok(Self {
+            rec,
+            id: rec.id.to_string(),
+            metrics_id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: rec.tenant_id.map(|t| t.to_string()),
+            key_id: rec.key_id.map(|k| k.to_string()),
+            timeline: serde_json::to_string(&rec.timeline).map_err(json)?,
+            tags: serde_json::to_string(&rec.tags).map_err(json)?,
+            start_time: timestamp::format(rec.start_time),
+            end_time: rec.end_time.map(timestamp::format),
+            duration: rec.duration_ms.map(|d| d.max(0)),
+            first_token: rec.first_token_ms.map(|d| d.max(0)),
+            cost_usd: rec.cost_usd.filter(|c| c.is_finite() && *c >= 0.0),
+        })
+    }
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl LogSink for Store {
+    async fn write_batch(&self, records: &[LogRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let prepared = records
+            .iter()
+            .map(Prepared::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tx = self.write.begin().await?;
+        for chunk in prepared.chunks(ROWS_PER_STATEMENT) {
+            insert_logs(chunk).build().execute(&mut *tx).await?;
+            insert_metrics(chunk).build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn insert_logs<'a>(chunk: &'a [Prepared<'a>]) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::new(
+        "INSERT INTO provider_logs (id, request_id, conversation_id, user_id, tenant_id, \
+         key_id, provider, model, state, state_timeline, request_data, response_data, \
+         error_message, error_code, start_time, end_time, duration, retry_attempt, attempts, \
+         is_fallback, tags, created_at) ",
+    );
+    q.push_values(chunk, |mut b, p| {
+        let r = p.rec;
+        b.push_bind(p.id.as_str())
+            .push_bind(r.request_id.as_str())
+            .push_bind(r.conversation_id.as_deref())
+            .push_bind(r.user_id.as_deref())
+            .push_bind(p.tenant_id.as_deref())
+            .push_bind(p.key_id.as_deref())
+            .push_bind(r.provider.as_deref())
+            .push_bind(r.model.as_deref())
+            .push_bind(r.state.as_str())
+            .push_bind(p.timeline.as_str())
+            .push_bind(r.request_data.as_deref())
+            .push_bind(r.response_data.as_deref())
+            .push_bind(r.error_message.as_deref())
+            .push_bind(r.error_code.map(ErrorCode::as_str))
+            .push_bind(p.start_time.as_str())
+            .push_bind(p.end_time.as_deref())
+            .push_bind(p.duration)
+            .push_bind(i64::from(r.retries))
+            .push_bind(i64::from(r.attempts))
+            .push_bind(r.is_fallback)
+            .push_bind(p.tags.as_str())
+            .push_bind(p.start_time.as_str());
+    });
+    q
+}
+
+fn insert_metrics<'a>(chunk: &'a [Prepared<'a>]) -> QueryBuilder<'a, Sqlite> {
+    let mut q = QueryBuilder::new(
+        "INSERT INTO provider_metrics (id, log_id, request_id, provider, model, input_tokens, \
+         output_tokens, total_tokens, cached_tokens, reasoning_tokens, tokens_estimated, \
+         first_token_latency, total_duration, chunks_received, retry_count, is_fallback, \
+         fallback_from, fallback_provider, success, cost_usd, created_at) ",
+    );
+    q.push_values(chunk, |mut b, p| {
+        let r = p.rec;
+        b.push_bind(p.metrics_id.as_str())
+            .push_bind(p.id.as_str())
+            .push_bind(r.request_id.as_str())
+            .push_bind(r.provider.as_deref())
+            .push_bind(r.model.as_deref())
+            .push_bind(int(r.usage.input_tokens))
+            .push_bind(int(r.usage.output_tokens))
+            .push_bind(int(r.usage.total_tokens()))
+            .push_bind(int(r.usage.cached_tokens))
+            .push_bind(int(r.usage.reasoning_tokens))
+            .push_bind(r.tokens_estimated)
+            .push_bind(p.first_token)
+            .push_bind(p.duration)
+            .push_bind(int(r.chunks))
+            .push_bind(i64::from(r.retries))
+            .push_bind(r.is_fallback)
+            .push_bind(r.fallback_from.as_deref())
+            .push_bind(r.fallback_provider.as_deref())
+            .push_bind(r.success)
+            .push_bind(p.cost_usd)
+            .push_bind(p.start_time.as_str());
+    });
+    q
+}
+
+#[async_trait]
+impl LogQuery for Store {
+    async fn recent_logs(&self, filter: LogFilter) -> Result<Vec<LogRow>, StoreError> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT l.request_id, l.created_at, l.provider, l.model, l.state, l.error_code, \
+             l.duration, m.first_token_latency, m.input_tokens, m.output_tokens, \
+             m.tokens_estimated, l.is_fallback, l.attempts, l.conversation_id, l.user_id, \
+             l.tags \
+             FROM provider_logs AS l LEFT JOIN provider_metrics AS m ON m.log_id = l.id \
+             WHERE 1 = 1",
+        );
+        // Literal predicates (not `? IS NULL OR ...`) so SQLite can pick the
+        // (provider, created_at), (state, created_at) or (provider, state, created_at)
+        // index and walk it backwards instead of sorting.
+        if let Some(provider) = &filter.provider {
+            q.push(" AND l.provider = ").push_bind(provider.as_str());
+        }
+        if filter.failed_only {
+            q.push(" AND l.state = 'failed'");
+        }
+        // rowid breaks ties within a millisecond in insertion order, and is part of
+        // every index entry, so the order still comes straight from the index.
+        q.push(" ORDER BY l.created_at DESC, l.rowid DESC LIMIT ")
+            .push_bind(i64::from(filter.limit));
+        let rows = q.build().fetch_all(&self.read).await?;
+        rows.iter().map(log_row).collect()
+    }
+
+    async fn stats(&self, window_hours: u32) -> Result<Vec<StatsRow>, StoreError> {
+        let since = timestamp::format(
+            OffsetDateTime::now_utc() - time::Duration::hours(i64::from(window_hours)),
+        );
+        let rows = sqlx::query(STATS_SQL)
+            .bind(since)
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(stats_row).collect()
+    }
+
+    async fn failed_requests(&self, limit: u32) -> Result<Vec<FailedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT request_id, created_at, provider, model, error_code, error_message, \
+             duration_ms, attempts, is_fallback, fallback_provider, conversation_id, user_id \
+             FROM provider_failed_requests ORDER BY created_at DESC, id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(failed_row).collect()
+    }
+}
+
+/// Per (provider, model) aggregates since `?1`, with the nearest-rank 95th percentile
+/// of the duration: the value at rank ceil(0.95 n) of the n durations in ascending
+/// order, computed as (95 n + 99) / 100 in integers (no floating point, no math
+/// extension needed).
+const STATS_SQL: &str = "\
+WITH m AS (
+    SELECT provider, COALESCE(model, '') AS model, success, total_duration,
+           first_token_latency, input_tokens, output_tokens, is_fallback, cost_usd
+    FROM provider_metrics
+    WHERE created_at >= ?1 AND provider IS NOT NULL
+),
+agg AS (
+    SELECT provider, model,
+           COUNT(*)                 AS requests,
+           SUM(success)             AS successes,
+           AVG(total_duration)      AS avg_latency_ms,
+           AVG(first_token_latency) AS avg_first_token_ms,
+           SUM(input_tokens)        AS input_tokens,
+           SUM(output_tokens)       AS output_tokens,
+           SUM(is_fallback)         AS fallbacks,
+           TOTAL(cost_usd)          AS cost_usd
+    FROM m GROUP BY provider, model
+),
+ranked AS (
+    SELECT provider, model, total_duration,
+           ROW_NUMBER() OVER (PARTITION BY provider, model ORDER BY total_duration) AS rn,
+           COUNT(*) OVER (PARTITION BY provider, model) AS n
+    FROM m WHERE total_duration IS NOT NULL
+)
+SELECT a.provider, a.model, a.requests, a.successes, a.avg_latency_ms,
+       r.total_duration AS p95_latency_ms, a.avg_first_token_ms, a.input_tokens,
+       a.output_tokens, a.fallbacks, a.cost_usd
+FROM agg AS a
+LEFT JOIN ranked AS r
+       ON r.provider = a.provider AND r.model = a.model AND r.rn = (95 * r.n + 99) / 100
+ORDER BY a.requests DESC, a.provider, a.model";
+
+fn invalid(what: &str, value: &str) -> StoreError {
+    StoreError::Invalid(format!("stored {what} `{value}` is not valid"))
+}
+
+fn state(s: &str) -> Result<State, StoreError> {
+    s.parse().map_err(|_| invalid("state", s))
+}
+
+fn error_code(s: Option<String>) -> Result<Option<ErrorCode>, StoreError> {
+    s.map(|s| s.parse().map_err(|_| invalid("error code", &s)))
+        .transpose()
+}
+
+fn count(v: Option<i64>) -> u64 {
+    v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
+}
+
+fn small(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(if v < 0 { 0 } else { u32::MAX })
+}
+
+fn log_row(r: &SqliteRow) -> Result<LogRow, StoreError> {
+    let tags: String = r.try_get("tags")?;
+    Ok(LogRow {
+        request_id: r.try_get("request_id")?,
+        created_at: r.try_get("created_at")?,
+        provider: r.try_get("provider")?,
+        model: r.try_get("model")?,
+        state: state(r.try_get("state")?)?,
+        error_code: error_code(r.try_get("error_code")?)?,
+        duration_ms: r.try_get("duration")?,
+        first_token_ms: r.try_get("first_token_latency")?,
+        input_tokens: count(r.try_get("input_tokens")?),
+        output_tokens: count(r.try_get("output_tokens")?),
+        tokens_estimated: r
+            .try_get::<Option<bool>, _>("tokens_estimated")?
+            .unwrap_or(false),
+        is_fallback: r.try_get("is_fallback")?,
+        attempts: small(r.try_get("attempts")?),
+        conversation_id: r.try_get("conversation_id")?,
+        user_id: r.try_get("user_id")?,
+        tags: serde_json::from_str(&tags).map_err(|_| invalid("tags", &tags))?,
+    })
+}
+
+fn stats_row(r: &SqliteRow) -> Result<StatsRow, StoreError> {
+    let requests = count(r.try_get("requests")?);
+    let successes = count(r.try_get("successes")?);
+    Ok(StatsRow {
+        provider: r.try_get("provider")?,
+        model: r.try_get("model")?,
+        requests,
+        success_rate: if requests == 0 {
+            0.0
+        } else {
+            successes as f64 / requests as f64
+        },
+        avg_latency_ms: r.try_get("avg_latency_ms")?,
+        p95_latency_ms: r.try_get("p95_latency_ms")?,
+        avg_first_token_ms: r.try_get("avg_first_token_ms")?,
+        input_tokens: count(r.try_get("input_tokens")?),
+        output_tokens: count(r.try_get("output_tokens")?),
+        fallbacks: count(r.try_get("fallbacks")?),
+        cost_usd: r.try_get("cost_usd")?,
+    })
+}
+
+fn failed_row(r: &SqliteRow) -> Result<FailedRow, StoreError> {
+    Ok(FailedRow {
+        request_id: r.try_get("request_id")?,
+        created_at: r.try_get("created_at")?,
+        provider: r.try_get("provider")?,
+        model: r.try_get("model")?,
+        error_code: error_code(r.try_get("error_code")?)?,
+        error_message: r.try_get("error_message")?,
+        duration_ms: r.try_get("duration_ms")?,
+        attempts: small(r.try_get("attempts")?),
+        is_fallback: r.try_get("is_fallback")?,
+        fallback_provider: r.try_get("fallback_provider")?,
+        conversation_id: r.try_get("conversation_id")?,
+        user_id: r.try_get("user_id")?,
+    })
+}
