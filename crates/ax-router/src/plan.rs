@@ -90,13 +90,21 @@ fn target(provider: &Arc<dyn Provider>, model: Option<&str>) -> Target {
     }
 }
 
-/// Builds the plan for `model`.
-pub(crate) fn build(reg: &Registry, model: &str, fallback: bool) -> Result<Plan, GatewayError> {
+/// Builds the plan for `model`; `chain` appends the fallback chain (when fallback is on).
+pub(crate) fn build(
+    reg: &Registry,
+    model: &str,
+    fallback: bool,
+    chain: bool,
+) -> Result<Plan, GatewayError> {
     let fallback = fallback && reg.fallback_enabled;
     let mut plan = select(reg, model.trim())?;
     if !fallback {
         plan.targets.truncate(1);
         plan.hedge_after = None;
+        return Ok(plan);
+    }
+    if !chain {
         return Ok(plan);
     }
     for name in &reg.chain {

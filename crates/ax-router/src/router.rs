@@ -255,7 +255,14 @@ impl Router {
     /// The ordered targets a request for `model` would try (DESIGN §3 model selection,
     /// then the fallback chain). Unknown models are `not_found`.
     pub fn plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
-        plan::build(&self.reg, model, opts.fallback)
+        plan::build(&self.reg, model, opts.fallback, true)
+    }
+
+    /// The plan for an embeddings request: as [`plan`](Self::plan) but without the
+    /// fallback chain, whose targets carry *chat* default models that cannot embed
+    /// (their refusal would hide the real failure). Route targets still apply.
+    pub fn embedding_plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
+        plan::build(&self.reg, model, opts.fallback, false)
     }
 
     /// The plan with each target's health and circuit state, calling no upstream (for
@@ -462,7 +469,7 @@ impl Router {
         tracked: &mut Tracked,
     ) -> Result<EmbeddingResponse, GatewayError> {
         begin(tracked)?;
-        let plan = match self.plan(&req.model, opts) {
+        let plan = match self.embedding_plan(&req.model, opts) {
             Ok(p) => p,
             Err(e) => return Err(fail(tracked, e)),
         };
@@ -550,7 +557,7 @@ impl Router {
                         }
                     }
                 },
-                Hedge::FirstFailed(step) => match self.conclude(step, &mut run, tracked) {
+                Hedge::FirstOnly(step) => match self.conclude(step, &mut run, tracked) {
                     Some(result) => return result,
                     None => {
                         start = 1;
@@ -635,7 +642,10 @@ impl Router {
             if Instant::now() >= run.deadline {
                 return Step::Deadline;
             }
-            let admission = match self.admit(target, &rt, has_next, run, tracked).await {
+            let admission = match self
+                .admit(target, &rt, has_next, retry == 0, run, tracked)
+                .await
+            {
                 Admit::Ok(a) => a,
                 Admit::Skip => return Step::Next,
                 Admit::Deadline => return Step::Deadline,
@@ -673,12 +683,15 @@ impl Router {
         }
     }
 
-    /// Circuit breaker, then rate limit (skipping or queueing).
+    /// Circuit breaker, then rate limit (skipping or queueing). A circuit that opened
+    /// during this target's own retries ends them without being recorded as another
+    /// attempt: the failures that opened it are the story.
     async fn admit(
         &self,
         target: &Target,
         rt: &Arc<ProviderRuntime>,
         can_skip: bool,
+        first_attempt: bool,
         run: &mut Run,
         tracked: &mut Tracked,
     ) -> Admit {
@@ -687,6 +700,7 @@ impl Router {
         loop {
             let permit = match rt.breaker.try_acquire() {
                 Ok(p) => p,
+                Err(_) if !first_attempt => return Admit::Skip,
                 Err(rejected) => {
                     let e = GatewayError::new(
                         ErrorCode::CircuitOpen,
@@ -783,16 +797,22 @@ impl Router {
         tokio::select! {
             biased;
             r = &mut f0 => {
-                return Hedge::FirstFailed(step_of(settle(first, &rt0, adm0, r, started0, run)));
+                return Hedge::FirstOnly(step_of(settle(first, &rt0, adm0, r, started0, run)));
             }
             () = tokio::time::sleep_until(hedge_at) => {}
         }
         let Some(adm1) = self.admit_now(&rt1, run) else {
             // The second target cannot be called now: wait for the first alone.
             let r = f0.await;
-            return Hedge::FirstFailed(step_of(settle(first, &rt0, adm0, r, started0, run)));
+            return Hedge::FirstOnly(step_of(settle(first, &rt0, adm0, r, started0, run)));
         };
-        fallback_event(tracked, first, second);
+        // The lifecycle has no hedge event: the second start reads as a fallback in the
+        // timeline (and is undone below if the first target wins), but it is not
+        // counted in `ax_fallbacks_total`.
+        tracked.apply(Event::FallbackTriggered {
+            from: first.provider.name().to_owned(),
+            to: second.provider.name().to_owned(),
+        });
         sent(tracked, second);
         let started1 = Instant::now();
         let mut f1 = Box::pin(timeout_at(run.deadline, call(second)));
@@ -883,8 +903,9 @@ enum Step<T> {
 enum Hedge<T> {
     /// Hedging did not start (the first target could not be called right now).
     NotStarted,
-    /// Only the first target ran; this is its outcome.
-    FirstFailed(Step<T>),
+    /// Only the first target ran (it answered before `hedge_after`, or the second
+    /// could not be started); this is its outcome.
+    FirstOnly(Step<T>),
     /// Both ran; this is the outcome.
     Done(Step<T>),
 }

@@ -274,6 +274,21 @@ async fn open_circuit_skips_without_calling_then_admits_one_probe() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_circuit_opening_mid_retries_stops_them_and_keeps_the_real_error() {
+    let (r, a, _) = ab(|c| {
+        c.circuit_threshold = 2;
+        c.providers[0].max_retries = 5;
+    });
+    a.always(upstream(ErrorCode::ServerError, 500));
+    let (res, hook) = chat(&r, "gpt-4o", OFF).await;
+    let e = res.unwrap_err();
+    assert_eq!(e.code, ErrorCode::ServerError, "{e}");
+    assert_eq!(a.calls(), 2, "the open circuit stops the retries");
+    assert_eq!(hook.only().attempts, 2);
+    assert_eq!(r.providers_status()[0].circuit.state, CircuitState::Open);
+}
+
+#[tokio::test(start_paused = true)]
 async fn half_open_lets_exactly_one_concurrent_probe_through() {
     let (r, a, b) = ab(|c| {
         c.circuit_threshold = 1;
@@ -528,44 +543,54 @@ async fn hedging_keeps_the_first_target_when_it_wins() {
     assert_eq!(hook.only().state, State::Failed);
 }
 
-#[tokio::test(start_paused = true)]
-async fn embeddings_use_the_same_loop() {
-    let (r, a, b) = ab(|c| c.providers[0].models.push("text-embedding-*".into()));
-    a.script([upstream(ErrorCode::NetworkError, 0)]);
-    a.script([upstream(ErrorCode::NetworkError, 0)]);
-    a.script([upstream(ErrorCode::NetworkError, 0)]);
-    b.script([Behavior::AnswerNoUsage]);
+async fn embed(r: &Router, model: &str) -> (Result<usize, GatewayError>, Hook) {
     let (mut t, hook) = tracked();
-    let resp = r
-        .embed(
-            &embed_request("text-embedding-3-small"),
-            &RequestOptions::default(),
-            &mut t,
-        )
-        .await
-        .unwrap();
+    let res = r
+        .embed(&embed_request(model), &RequestOptions::default(), &mut t)
+        .await;
     t.finish();
-    assert_eq!(resp.data.len(), 2);
+    (res.map(|e| e.data.len()), hook)
+}
+
+#[tokio::test(start_paused = true)]
+async fn embeddings_use_the_same_loop_over_route_targets() {
+    let (r, a, b) = ab(|c| {
+        c.circuit_threshold = 100;
+        c.providers[0].models.push("text-embedding-*".into());
+        c.routes.push(RouteConfig {
+            name: "embed".into(),
+            strategy: Strategy::Fallback,
+            targets: vec![
+                TargetRef::parse("a/text-embedding-3-small"),
+                TargetRef::parse("b/embed-v2"),
+            ],
+            hedge_after: None,
+        });
+    });
+    a.always(upstream(ErrorCode::NetworkError, 0));
+    b.script([Behavior::AnswerNoUsage]);
+    let (res, hook) = embed(&r, "embed").await;
+    assert_eq!(res.unwrap(), 2);
     assert_eq!((a.calls(), b.calls()), (3, 1));
+    assert_eq!(*b.models.lock().unwrap(), vec!["embed-v2"]);
     let ctx = hook.only();
     assert_eq!(ctx.state, State::Completed);
+    assert!(ctx.is_fallback());
     assert!(ctx.tokens_estimated);
     // "alpha" + "beta gamma" = 15 characters: 4 tokens.
     assert_eq!(ctx.usage.input_tokens, 4);
 
+    // The fallback chain is not used for embeddings: its targets are chat models.
+    let (res, hook) = embed(&r, "text-embedding-3-small").await;
+    assert_eq!(res.unwrap_err().code, ErrorCode::NetworkError);
+    assert_eq!((a.calls(), b.calls()), (6, 1));
+    assert_eq!(hook.only().state, State::Failed);
+
     // A client error stops at once.
     a.script([upstream(ErrorCode::InvalidRequest, 400)]);
-    let (mut t, _) = tracked();
-    let e = r
-        .embed(
-            &embed_request("text-embedding-3-small"),
-            &RequestOptions::default(),
-            &mut t,
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(e.code, ErrorCode::InvalidRequest);
-    assert_eq!(b.calls(), 1);
+    let (res, _) = embed(&r, "embed").await;
+    assert_eq!(res.unwrap_err().code, ErrorCode::InvalidRequest);
+    assert_eq!((a.calls(), b.calls()), (7, 1));
 }
 
 #[tokio::test(start_paused = true)]
@@ -634,4 +659,20 @@ fn provider_status_has_exactly_the_contract_fields() {
         assert_eq!(first["last_error"]["code"], "server_error");
         assert!(json[1]["latency_ema_ms"].is_null());
     });
+}
+
+#[test]
+fn request_futures_and_streams_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn send_unpin_static<T: Send + Unpin + 'static>() {}
+    send_unpin_static::<ax_router::RoutedStream>();
+    let (r, _, _) = ab(|_| {});
+    let (mut t, _) = tracked();
+    let req = chat_request("gpt-4o");
+    let opts = RequestOptions::default();
+    send(&r.chat(&req, &opts, &mut t));
+    let (t2, _) = tracked();
+    send(&r.chat_stream(&req, &opts, t2));
+    let ereq = embed_request("gpt-4o");
+    send(&r.embed(&ereq, &opts, &mut t));
 }
