@@ -275,7 +275,7 @@ fn a_cut_stream_fails_at_the_end() {
     // Cut anywhere before message_stop: what arrived is decoded, then the stream fails
     // (a half line is a broken event; a whole one lacks the terminal marker).
     for cut in 0..stop {
-        let (_, end) = decode_stream(&[text[..cut].as_bytes()]);
+        let (_, end) = decode_stream(&[&text.as_bytes()[..cut]]);
         assert_eq!(
             end.unwrap_err().code,
             ErrorCode::ServerError,
@@ -284,7 +284,7 @@ fn a_cut_stream_fails_at_the_end() {
     }
     // Cut between events: the failure says which marker is missing.
     for (cut, _) in text[..stop].match_indices("\n\nevent:") {
-        let (_, end) = decode_stream(&[text[..cut + 2].as_bytes()]);
+        let (_, end) = decode_stream(&[&text.as_bytes()[..cut + 2]]);
         assert_eq!(end.unwrap_err().message, "stream ended before message_stop");
     }
 }
