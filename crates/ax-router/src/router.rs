@@ -19,7 +19,8 @@
 //! Successes and counted failures (`counts_against_provider`) feed the provider's
 //! circuit breaker and health. When every target failed the request ends with
 //! `all_providers_failed` listing each attempt (a single-target plan ends with that
-//! target's own error instead, e.g. `circuit_open` or the 429). The whole loop is
+//! target's own error instead, e.g. `circuit_open` or the 429; when every target was
+//! rate limited the answer is a 429 with the soonest `retry_after`). The whole loop is
 //! bounded by the request deadline (`timeout`). Every step is an event on the request's
 //! lifecycle (`Tracked`).
 //!
@@ -606,16 +607,28 @@ impl Router {
 
     fn all_failed(&self, run: &mut Run, targets: usize, tracked: &mut Tracked) -> GatewayError {
         let last = run.last_error.take();
+        let all_rate_limited = !run.failures.is_empty()
+            && run
+                .failures
+                .iter()
+                .all(|f| f.code == ErrorCode::RateLimitExceeded);
+        let soonest = run.failures.iter().filter_map(|f| f.retry_after).min();
         let error = match last {
             Some(e) if targets == 1 => e,
-            last => {
-                let retry_after = last.as_ref().and_then(|e| e.retry_after);
-                GatewayError::new(
-                    ErrorCode::AllProvidersFailed,
-                    format!("every provider failed: {}", attempts_list(&run.failures)),
-                )
-                .with_retry_after(retry_after)
-            }
+            // Every target was rate limited: the client should come back later (429).
+            _ if all_rate_limited => GatewayError::new(
+                ErrorCode::RateLimitExceeded,
+                format!(
+                    "every provider is rate limited: {}",
+                    attempts_list(&run.failures)
+                ),
+            )
+            .with_retry_after(soonest),
+            _ => GatewayError::new(
+                ErrorCode::AllProvidersFailed,
+                format!("every provider failed: {}", attempts_list(&run.failures)),
+            )
+            .with_retry_after(soonest),
         };
         fail(tracked, error)
     }
@@ -853,21 +866,33 @@ impl Router {
 struct Run {
     deadline: Instant,
     estimate: u64,
-    failures: Vec<(String, ErrorCode)>,
+    failures: Vec<Failure>,
     last_error: Option<GatewayError>,
+}
+
+/// One failed (or skipped) attempt, for the final error message.
+struct Failure {
+    provider: String,
+    code: ErrorCode,
+    retry_after: Option<Duration>,
 }
 
 impl Run {
     fn record(&mut self, provider: &str, error: GatewayError) {
-        self.failures.push((provider.to_owned(), error.code));
+        self.failures.push(Failure {
+            provider: provider.to_owned(),
+            code: error.code,
+            retry_after: error.retry_after,
+        });
         self.last_error = Some(error);
     }
 }
 
-fn attempts_list(failures: &[(String, ErrorCode)]) -> String {
+/// `provider: code` of each attempt, in order.
+fn attempts_list(failures: &[Failure]) -> String {
     failures
         .iter()
-        .map(|(p, c)| format!("{p}: {c}"))
+        .map(|f| format!("{}: {}", f.provider, f.code))
         .collect::<Vec<_>>()
         .join(", ")
 }

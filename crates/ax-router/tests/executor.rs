@@ -404,6 +404,39 @@ async fn rate_limit_that_outlasts_the_queue_is_a_429() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn every_target_rate_limited_is_a_429() {
+    let (r, a, b) = ab(|c| {
+        c.providers[0].rpm = Some(1);
+        c.providers[1].rpm = Some(2);
+        c.max_queue = Duration::from_millis(100);
+    });
+    chat(&r, "gpt-4o", OFF).await.0.unwrap();
+    chat(&r, "claude-x", OFF).await.0.unwrap();
+    chat(&r, "claude-x", OFF).await.0.unwrap();
+    let (res, hook) = chat(&r, "gpt-4o", RequestOptions::default()).await;
+    let e = res.unwrap_err();
+    assert_eq!(e.code, ErrorCode::RateLimitExceeded);
+    assert!(
+        e.message
+            .contains("a: rate_limit_exceeded, b: rate_limit_exceeded"),
+        "{}",
+        e.message
+    );
+    // b refills one request every 30 s, a every 60 s: the sooner one is reported.
+    let after = e.retry_after.unwrap();
+    assert!(after <= Duration::from_secs(30), "{after:?}");
+    assert_eq!((a.calls(), b.calls()), (1, 2));
+    assert_eq!(
+        events(&hook.only()),
+        vec![
+            EventKind::FallbackTriggered,
+            EventKind::RateLimitHit,
+            EventKind::RequestFailed
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn tpm_is_reconciled_with_real_usage() {
     // The estimate (prompt + 256) fits; the real usage (15) is far below it, so many
     // more requests fit than the estimate alone would allow.
