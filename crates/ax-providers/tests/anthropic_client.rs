@@ -656,6 +656,46 @@ fn tool_call_arguments_must_be_objects() {
 }
 
 #[test]
+fn tool_results_go_first_in_their_user_turn() {
+    // A Gemini-style user turn with text before the function responses.
+    let req = ChatRequest {
+        messages: vec![
+            Message::text(Role::User, "q"),
+            Message {
+                role: Role::Assistant,
+                content: vec![ContentPart::ToolCall {
+                    id: "c1".into(),
+                    name: "f".into(),
+                    arguments: "{}".into(),
+                }],
+                name: None,
+            },
+            Message {
+                role: Role::User,
+                content: vec![
+                    ContentPart::text("here you go"),
+                    ContentPart::ToolResult {
+                        tool_call_id: "c1".into(),
+                        name: Some("f".into()),
+                        content: vec![ContentPart::text("42")],
+                        is_error: false,
+                    },
+                ],
+                name: None,
+            },
+        ],
+        ..Default::default()
+    };
+    assert_eq!(
+        sent(&req, false)["messages"][2]["content"],
+        json!([
+            {"type": "tool_result", "tool_use_id": "c1", "content": "42"},
+            {"type": "text", "text": "here you go"}
+        ])
+    );
+}
+
+#[test]
 fn translation_merges_turns_and_handles_thinking_budgets() {
     let req = ChatRequest {
         messages: vec![

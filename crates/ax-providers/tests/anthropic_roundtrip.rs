@@ -4,7 +4,8 @@
 //!
 //! What is outside that subset, by design (see the module docs of `anthropic`): several
 //! system messages (one `system` field), adjacent user (or assistant) messages (merged
-//! into one turn), message names, image `detail`, `seed` and penalties, tool `strict`,
+//! into one turn), user text before tool results in one turn (Anthropic wants the
+//! results first), message names, image `detail`, `seed` and penalties, tool `strict`,
 //! a reasoning `effort`, unsigned reasoning in requests, sampling parameters next to a
 //! thinking budget, response formats other than a JSON schema (named `response`), the
 //! response's `created` and the stream's `Start.created` (Anthropic sends no time),
@@ -142,9 +143,33 @@ fn conversation() -> impl Strategy<Value = Vec<Message>> {
         prop_oneof![Just(Side::User), Just(Side::Assistant), Just(Side::Tool)],
         1..7,
     )
-    .prop_map(|mut sides| {
-        sides.dedup_by(|a, b| a == b && *a != Side::Tool);
-        sides
+    .prop_map(|sides| {
+        // Each run of user-side messages is merged into one Anthropic turn with its
+        // tool results first: canonical runs are tool results, then at most one user
+        // message.
+        let mut out = Vec::with_capacity(sides.len());
+        let mut run = (0, false);
+        let flush = |out: &mut Vec<Side>, run: &mut (usize, bool)| {
+            out.extend(std::iter::repeat_n(Side::Tool, run.0));
+            if run.1 {
+                out.push(Side::User);
+            }
+            *run = (0, false);
+        };
+        for side in sides {
+            match side {
+                Side::Tool => run.0 += 1,
+                Side::User => run.1 = true,
+                Side::Assistant => {
+                    flush(&mut out, &mut run);
+                    if out.last() != Some(&Side::Assistant) {
+                        out.push(Side::Assistant);
+                    }
+                }
+            }
+        }
+        flush(&mut out, &mut run);
+        out
     });
     let system = of(vec(text_part(), 1..3).prop_map(|content| Message {
         role: Role::System,

@@ -45,7 +45,8 @@
 //! Translation sends `max_tokens` (the provider's `default_max_tokens` when the request
 //! has none, raised above a thinking budget), the system messages as `system` (a string
 //! when there is one text, else text blocks), turns merged for alternation with tool
-//! results as `tool_result` blocks in user turns, tool-call arguments as `input` objects
+//! results as `tool_result` blocks first in user turns (Anthropic rejects text before
+//! them), tool-call arguments as `input` objects
 //! (arguments that are not a JSON object are `invalid_request` naming the call),
 //! `thinking: {type: enabled, budget_tokens}` for a reasoning budget, and
 //! `output_config.format` for a JSON-schema response format. It drops what Anthropic

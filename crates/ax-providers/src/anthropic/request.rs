@@ -670,9 +670,10 @@ fn encode_tool_choice(
 }
 
 /// Unified messages → (`system`, `messages`). System messages (wherever they sit) join
-/// the top-level `system`; tool results go as `tool_result` blocks in user turns;
-/// consecutive user-side (or assistant) content merges into one turn, because Anthropic
-/// requires alternation; empty text and messages left empty are dropped.
+/// the top-level `system`; tool results go as `tool_result` blocks in user turns, ahead
+/// of the turn's text and images; consecutive user-side (or assistant) content merges
+/// into one turn, because Anthropic requires alternation; empty text and messages left
+/// empty are dropped.
 fn encode_messages(
     messages: &[Message],
 ) -> Result<(Option<OutSystem<'_>>, Vec<OutMessage<'_>>), GatewayError> {
@@ -707,9 +708,16 @@ fn encode_messages(
     };
     let messages = turns
         .into_iter()
-        .map(|(role, blocks)| OutMessage {
-            role,
-            content: compact(blocks),
+        .map(|(role, mut blocks)| {
+            if role == "user" {
+                // Anthropic wants a user turn's `tool_result` blocks first ("any text
+                // must come after all tool results"); other formats allow any order.
+                blocks.sort_by_key(|b| !matches!(b, OutBlock::ToolResult(_)));
+            }
+            OutMessage {
+                role,
+                content: compact(blocks),
+            }
         })
         .collect();
     Ok((system, messages))
