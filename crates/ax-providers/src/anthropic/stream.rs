@@ -138,7 +138,7 @@ impl AnthropicStreamEncoder {
     fn open_block(&mut self, out: &mut Vec<u8>, block: OutBlock<'_>) -> u32 {
         self.close_block(out);
         let index = self.next_block;
-        self.next_block += 1;
+        self.next_block = self.next_block.saturating_add(1);
         let start = OutBlockStart {
             kind: "content_block_start",
             index,
@@ -422,7 +422,7 @@ impl AnthropicStreamDecoder {
             Some("tool_use") => {
                 let b: InToolUse = parse_upstream(bytes, what)?;
                 let tool = self.tools;
-                self.tools += 1;
+                self.tools = self.tools.saturating_add(1);
                 events.push(StreamEvent::ToolCallStart {
                     index: tool,
                     id: b.id.filter(|s| !s.is_empty()).unwrap_or_else(synth_tool_id),
