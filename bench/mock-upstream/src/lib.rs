@@ -9,7 +9,8 @@
 //! - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`
 //!   (without Anthropic headers).
 //! - Anthropic: `POST /v1/messages`, `GET /v1/models` (with `x-api-key` or
-//!   `anthropic-version`); requires `x-api-key` and `anthropic-version`.
+//!   `anthropic-version`); requires `anthropic-version` and a key (`x-api-key`, or
+//!   `Authorization: Bearer` as anthropic-sdk-python 2.x sends it).
 //! - Gemini: `POST /v1beta/models/{model}:generateContent`,
 //!   `:streamGenerateContent[?alt=sse]`, `:embedContent`, `:batchEmbedContents`,
 //!   `GET /v1beta/models` (also under `/v1/`); requires `x-goog-api-key` (or `?key=`).

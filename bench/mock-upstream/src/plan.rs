@@ -160,9 +160,14 @@ async fn next_segment(mut s: BodyState) -> Option<(io::Result<Bytes>, BodyState)
     }
     if s.next == s.segs.len() {
         s.done = true;
-        // An error from the body makes hyper drop the connection without the
-        // terminating chunk: the client sees a truncated response.
-        return s.abort.then(|| (Err(cut()), s));
+        if !s.abort {
+            return None;
+        }
+        // Let hyper flush what it has buffered first (it does so when the body is
+        // pending); then the error makes it drop the connection without the
+        // terminating chunk, and the client sees a truncated response.
+        tokio::task::yield_now().await;
+        return Some((Err(cut()), s));
     }
     if s.next > 0 && !s.delay.is_zero() {
         tokio::select! {

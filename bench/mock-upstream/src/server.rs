@@ -127,7 +127,11 @@ impl<'a> Route<'a> {
         match self.format() {
             Format::OpenAi => None,
             Format::Anthropic => {
-                if !h.contains_key("x-api-key") {
+                // anthropic-sdk-python 2.x sends `Authorization: Bearer <key>` instead.
+                let bearer = h
+                    .get(axum::http::header::AUTHORIZATION)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
+                if !h.contains_key("x-api-key") && !bearer {
                     Some((401, "x-api-key header is required"))
                 } else if !h.contains_key("anthropic-version") {
                     Some((401, "anthropic-version header is required"))
