@@ -1,10 +1,95 @@
-//! The Gemini wire protocol (placeholder until the codec lands).
+//! The Gemini `generateContent` wire protocol, both sides of the gateway.
+//!
+//! Outline: private serde wire types (`wire`), parsing helpers (`fields`), JSON Schema
+//! conversion (`schema`), `Part` conversion (`parts`), pure functions between the wire
+//! and the unified model (`request`, `response`, `stream`, `error`, `embeddings`), and
+//! I/O only in the adapter (`provider`). Sources: googleapis/python-genai
+//! `google/genai/models.py` (`_*_to_mldev` converters), `types.py`, `errors.py`; the
+//! recorded API answers in FirebaseExtended/vertexai-sdk-test-data.
+//!
+//! # Client side ([`GeminiCodec`])
+//! `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`: the model
+//! and streaming come from the URL, never from the body. `decode_request` reads
+//! `contents` (role `user` — the default — or `model`; parts `text`, `thought` +
+//! `thoughtSignature`, `inlineData` → base64 image, `fileData` → image URL,
+//! `functionCall` → tool call, `functionResponse` → tool result in a `Role::Tool`
+//! message), `systemInstruction` → a System message, `tools[].functionDeclarations`
+//! (`parameters` with google-genai's upper-case types lower-cased, or
+//! `parametersJsonSchema`), `toolConfig.functionCallingConfig`, and `generationConfig`
+//! (`temperature`, `topP`, `topK`, `maxOutputTokens`, `stopSequences`, `seed`,
+//! `presencePenalty`, `frequencyPenalty`, `responseMimeType` + `responseSchema` |
+//! `responseJsonSchema`, `thinkingConfig.thinkingBudget` | `thinkingLevel`). Every key
+//! is also accepted in snake_case. Calls without ids get synthesized ones, and a
+//! `functionResponse` without an id answers the oldest open call of its name.
+//!
+//! **Not carried by the unified model** (kept in `raw`, so a same-format upstream gets
+//! them unchanged; dropped when translating to another format): `safetySettings`,
+//! `cachedContent`, `generationConfig.candidateCount`, `responseModalities`,
+//! `responseLogprobs`, `logprobs`, `mediaResolution`, `speechConfig`, `imageConfig`,
+//! `thinkingConfig.includeThoughts`, a `thinkingBudget` of `-1` (dynamic, the default),
+//! response MIME types other than JSON and plain text (`text/x.enum`); tools other than
+//! function declarations (`googleSearch`, `codeExecution`, `urlContext`, …);
+//! `FunctionDeclaration.response`/`responseJsonSchema`/`behavior`;
+//! `toolConfig.retrievalConfig`; `allowedFunctionNames` beyond "exactly one under
+//! `ANY`"; mode `VALIDATED` (read as `AUTO`); the response schema's lack of a name (it
+//! is called `response`); parts `executableCode`, `codeExecutionResult`,
+//! `videoMetadata`, `fileData.mimeType`; non-text parts of `systemInstruction`;
+//! `functionResponse` fields other than `id`, `name`, `response`. Non-image
+//! `inlineData` (audio, PDF) is carried as an image with its MIME type.
+//!
+//! # Upstream side
+//! [`encode_request`] (fast path or translation), [`decode_response`],
+//! [`GeminiStreamDecoder`], [`decode_error`]; the adapter [`GeminiProvider`] calls
+//! `{base}/v1beta/models/{model}:generateContent`, `:streamGenerateContent?alt=sse`,
+//! `:embedContent`, `:batchEmbedContents`, and `GET /v1beta/models` as its probe, with
+//! the key in `x-goog-api-key`. With `safety_threshold` configured, `safetySettings`
+//! for the four harm categories ([`SAFETY_CATEGORIES`]) are sent.
+//!
+//! Translation drops what Gemini cannot take: message `name`s, `parallel_tool_calls`,
+//! image `detail`, images inside tool results, opaque (redacted) reasoning, a
+//! reasoning `effort` that is not in [`EFFORT_BUDGETS`], `strict` and the schema name
+//! of a JSON-schema response format, ids this codec synthesized (Gemini 2.x rejects ids
+//! it did not issue), the JSON-Schema keywords listed in the `schema` module docs, and
+//! a `tool_choice` when there are no tools. An empty-object parameter schema is left
+//! out (Gemini rejects an `OBJECT` without properties).
+//!
+//! From answers, only the first candidate is kept; `safetyRatings`,
+//! `citationMetadata`, `groundingMetadata`, `urlContextMetadata`, `avgLogprobs`,
+//! `logprobsResult` and per-modality token details are not carried (a same-format client
+//! still gets the raw body). Content filtering is an error: a blocked prompt, or a
+//! filter finish (`SAFETY`, `RECITATION`, …) before any content, is `content_filtered`.
+//!
+//! # Mapping tables
+//! Finish reasons: [`FINISH_REASONS_IN`], [`FINISH_REASONS_OUT`]. Errors:
+//! [`ERROR_STATUSES_IN`], [`ERROR_CODES_OUT`]. Usage (Gemini → unified; the encoder
+//! reverses): `promptTokenCount + toolUsePromptTokenCount` → `input_tokens`,
+//! `candidatesTokenCount + thoughtsTokenCount` → `output_tokens`,
+//! `cachedContentTokenCount` → `cached_tokens`, `thoughtsTokenCount` →
+//! `reasoning_tokens`.
+
+mod embeddings;
+mod error;
+mod fields;
+mod parts;
+mod provider;
+mod request;
+mod response;
+mod schema;
+mod stream;
+mod wire;
 
 use ax_core::{ChatRequest, ChatResponse, GatewayError, WireFormat};
 
 use crate::codec::{ClientCodec, DecodeOptions, StreamEncoder};
 
-/// The Gemini client codec.
+pub use embeddings::{EmbedMethod, decode_embedding_response, encode_embedding_request};
+pub use error::{AX_ERROR_DOMAIN, ERROR_CODES_OUT, ERROR_STATUSES_IN, decode_error, encode_error};
+pub use provider::{GeminiProvider, build};
+pub use request::{EFFORT_BUDGETS, SAFETY_CATEGORIES, encode_request};
+pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
+pub use stream::{GeminiStreamDecoder, GeminiStreamEncoder};
+
+/// The Gemini client codec (`POST /v1beta/models/{model}:generateContent`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GeminiCodec;
 
@@ -12,30 +97,24 @@ impl ClientCodec for GeminiCodec {
     fn format(&self) -> WireFormat {
         WireFormat::Gemini
     }
+
     fn decode_request(
         &self,
-        _body: &[u8],
-        _opts: DecodeOptions,
+        body: &[u8],
+        opts: DecodeOptions,
     ) -> Result<ChatRequest, GatewayError> {
-        Err(GatewayError::invalid("not implemented yet"))
+        request::decode_request(body, opts)
     }
-    fn encode_response(&self, _response: &ChatResponse) -> Vec<u8> {
-        Vec::new()
-    }
-    fn stream_encoder(&self, _request: &ChatRequest) -> Box<dyn StreamEncoder> {
-        unimplemented!()
-    }
-    fn encode_error(&self, _error: &GatewayError) -> Vec<u8> {
-        Vec::new()
-    }
-}
 
-/// Builds the Gemini provider adapter (placeholder until the adapter lands).
-pub fn build(
-    cfg: crate::config::ProviderConfig,
-) -> Result<std::sync::Arc<dyn ax_core::Provider>, GatewayError> {
-    Err(GatewayError::new(
-        ax_core::ErrorCode::ServerError,
-        format!("provider kind {} is not built yet", cfg.kind),
-    ))
+    fn encode_response(&self, response: &ChatResponse) -> Vec<u8> {
+        response::encode_response(response)
+    }
+
+    fn stream_encoder(&self, _request: &ChatRequest) -> Box<dyn StreamEncoder> {
+        Box::new(GeminiStreamEncoder::new())
+    }
+
+    fn encode_error(&self, error: &GatewayError) -> Vec<u8> {
+        error::encode_error(error)
+    }
 }

@@ -1,0 +1,106 @@
+//! Parsing helpers shared by the Gemini codec: every rejection names the field at fault.
+//!
+//! Client bodies are deserialized into the lenient `wire::In*` types through
+//! `serde_path_to_error`, so a wrong type anywhere becomes `invalid_request` naming the
+//! exact path as the client spelled it (`contents[0].parts[1].inlineData.data: invalid
+//! type: integer `5`, expected a string`). Checks serde cannot express (required names,
+//! known enum values) use [`invalid`] with a hand-built path. Upstream bodies go through
+//! the same machinery but fail as `server_error`: a broken answer is the upstream's fault.
+
+use ax_core::{ErrorCode, GatewayError};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// The JSON type name of `v`, for error messages.
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// An `invalid_request` error for `path` (recorded as the parameter too).
+pub(crate) fn invalid(path: &str, msg: impl std::fmt::Display) -> GatewayError {
+    GatewayError::invalid_param(path, format!("`{path}`: {msg}"))
+}
+
+/// Deserializes a client value, naming the failing path (prefixed by `base`).
+pub(crate) fn parse_client<T: DeserializeOwned>(v: &Value, base: &str) -> Result<T, GatewayError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let inner = e.path().to_string();
+        let path = match (base.is_empty(), inner.as_str()) {
+            (true, ".") => String::new(),
+            (true, p) => p.to_owned(),
+            (false, ".") => base.to_owned(),
+            (false, p) if p.starts_with('[') => format!("{base}{p}"),
+            (false, p) => format!("{base}.{p}"),
+        };
+        if path.is_empty() {
+            GatewayError::invalid(format!("the request body is invalid: {}", e.inner()))
+        } else {
+            invalid(&path, e.inner())
+        }
+    })
+}
+
+/// An error for an upstream body we cannot use (the upstream's fault, so `server_error`).
+pub(crate) fn bad_upstream(what: &str, e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(
+        ErrorCode::ServerError,
+        format!("upstream sent an invalid {what}: {e}"),
+    )
+}
+
+/// Parses upstream `bytes` as `T`, naming the failing field on error. The fast parse
+/// runs first; only a failure pays for the path-tracking one.
+pub(crate) fn parse_upstream<T: DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, GatewayError> {
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            bad_upstream(what, e.inner())
+        } else {
+            bad_upstream(what, format_args!("`{path}`: {}", e.inner()))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct T {
+        a: Option<Vec<String>>,
+    }
+
+    #[test]
+    fn client_errors_name_the_path() {
+        let e = parse_client::<T>(&json!({"a": ["x", 5]}), "").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("a[1]"));
+        assert!(e.message.contains("expected a string"), "{}", e.message);
+        let e = parse_client::<T>(&json!({"a": 1}), "tools[0]").unwrap_err();
+        assert_eq!(e.param.as_deref(), Some("tools[0].a"));
+        let e = parse_client::<T>(&json!([1]), "").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn upstream_errors_are_server_errors() {
+        let e = parse_upstream::<T>(br#"{"a": [1]}"#, "answer").unwrap_err();
+        assert_eq!(e.code, ErrorCode::ServerError);
+        assert!(e.message.contains("a[0]"), "{}", e.message);
+    }
+}
