@@ -3,11 +3,6 @@
 //! `_GenerateContentParameters_to_mldev` produces), precise rejections, and no panic on
 //! any input.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "test helpers: a broken encoder output should fail the test loudly"
-)]
-
 use ax_core::{
     ChatRequest, ContentPart, ErrorCode, GatewayError, ImageSource, Message, ProviderKind,
     ReasoningConfig, RequestMetadata, ResponseFormat, Role, ToolChoice, WireFormat,

@@ -4,7 +4,6 @@
 
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     reason = "test helpers: a broken fixture or decoder output should fail the test loudly"
 )]
 
@@ -387,7 +386,7 @@ fn cut_stream_fails_at_the_end() {
     let bytes = fixture("stream_text.sse");
     let text = String::from_utf8(bytes).unwrap();
     let cut = text.rfind("data: ").unwrap();
-    let (events, end) = decode_stream(&[text[..cut].as_bytes()]);
+    let (events, end) = decode_stream(&[&text.as_bytes()[..cut]]);
     assert_eq!(text_of(&events), "The capital of Wyoming");
     let e = end.unwrap_err();
     assert_eq!(e.code, ErrorCode::ServerError);
