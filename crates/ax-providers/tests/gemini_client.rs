@@ -108,6 +108,116 @@ fn sdk_request() {
     assert_eq!(Value::Object(raw.body.clone()), sdk_body());
 }
 
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/gemini/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_default()
+}
+
+/// Bodies recorded from google-genai 3.4.0 (see `fixtures/gemini/SOURCES.md`).
+#[test]
+fn bodies_recorded_from_the_sdk() -> Result<(), GatewayError> {
+    let req = GeminiCodec.decode_request(
+        &fixture("client_request_sdk.json"),
+        opts("gemini-2.5-flash", false),
+    )?;
+    assert_eq!(
+        req.messages,
+        vec![
+            Message::text(Role::System, "be brief"),
+            Message::text(Role::User, "What is the weather in Paris?"),
+        ]
+    );
+    assert_eq!(
+        req.tools[0].parameters,
+        json!({"properties": {"location": {"type": "string"}, "days": {"items": {"type": "integer"}, "type": "array"}},
+            "required": ["location"], "type": "object"})
+    );
+    assert_eq!(
+        req.tool_choice,
+        Some(ToolChoice::Function("get_weather".into()))
+    );
+    assert_eq!(
+        (req.params.top_k, req.params.max_tokens, req.params.seed),
+        (Some(40), Some(64), Some(3))
+    );
+    // `thinkingConfig` arrives with snake_case keys inside a camelCase object.
+    assert_eq!(
+        req.reasoning,
+        Some(ReasoningConfig {
+            budget_tokens: Some(1024),
+            effort: None
+        })
+    );
+
+    let req = GeminiCodec.decode_request(
+        &fixture("client_request_sdk_history.json"),
+        opts("gemini-2.5-flash", false),
+    )?;
+    let roles: Vec<Role> = req.messages.iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::Assistant, Role::Tool, Role::User]);
+    assert_eq!(
+        req.messages[1].content,
+        vec![
+            ContentPart::Reasoning {
+                text: "Need the weather.".into(),
+                signature: Some("EqQBCgIYAhIM".into()),
+                redacted: None
+            },
+            ContentPart::text("Let me check."),
+            ContentPart::ToolCall {
+                id: "toolu_01".into(),
+                name: "get_weather".into(),
+                arguments: r#"{"city":"Paris"}"#.into()
+            },
+            ContentPart::ToolCall {
+                id: "toolu_02".into(),
+                name: "get_time".into(),
+                arguments: "{}".into()
+            },
+        ]
+    );
+    // The SDK's function response has no id: it answers the call of that name.
+    assert_eq!(
+        req.messages[2].content,
+        vec![ContentPart::ToolResult {
+            tool_call_id: "toolu_01".into(),
+            name: Some("get_weather".into()),
+            content: vec![ContentPart::text(r#"{"temp_c":21}"#)],
+            is_error: false
+        }]
+    );
+    assert_eq!(
+        req.messages[3].content,
+        vec![
+            ContentPart::Image {
+                source: ImageSource::Base64 {
+                    media_type: "image/png".into(),
+                    data: "iVBORw==".into()
+                },
+                detail: None
+            },
+            ContentPart::Image {
+                source: ImageSource::Url {
+                    url: "gs://b/c.jpg".into()
+                },
+                detail: None
+            },
+        ]
+    );
+    assert_eq!(
+        req.response_format,
+        Some(ResponseFormat::JsonSchema {
+            name: "response".into(),
+            schema: json!({"properties": {"a": {"type": "string"}}, "type": "object"}),
+            strict: None
+        })
+    );
+    Ok(())
+}
+
 /// Every key in snake_case, as protobuf JSON parsers also accept.
 #[test]
 fn snake_case_keys_mean_the_same() {
@@ -179,8 +289,8 @@ fn multi_turn_tools_without_ids_are_matched_by_name() {
     let body = json!({"contents": [
         {"role": "user", "parts": [{"text": "Weather in Paris and Rome, and the time?"}]},
         {"role": "model", "parts": [
-            {"text": "Thinking about it", "thought": true, "thoughtSignature": "sig-thought"},
-            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "sig-call"},
+            {"text": "Thinking about it", "thought": true, "thoughtSignature": "c2lnLXRob3VnaHQ="},
+            {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}, "thoughtSignature": "c2lnLWNhbGw="},
             {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}},
             {"functionCall": {"id": "t-1", "name": "get_time", "args": {}}}
         ]},
@@ -210,7 +320,7 @@ fn multi_turn_tools_without_ids_are_matched_by_name() {
         model.content[0],
         ContentPart::Reasoning {
             text: "Thinking about it".into(),
-            signature: Some("sig-thought".into()),
+            signature: Some("c2lnLXRob3VnaHQ=".into()),
             redacted: None
         }
     );
@@ -218,7 +328,7 @@ fn multi_turn_tools_without_ids_are_matched_by_name() {
         model.content[2],
         ContentPart::Reasoning {
             text: String::new(),
-            signature: Some("sig-call".into()),
+            signature: Some("c2lnLWNhbGw=".into()),
             redacted: None
         }
     );
@@ -343,6 +453,16 @@ fn rejections_name_the_field() {
         (json!({}), "contents", "is required"),
         (json!({"contents": []}), "contents", "at least one"),
         (json!({"contents": {}}), "contents", "expected a sequence"),
+        (
+            json!({"contents": [5]}),
+            "contents[0]",
+            "expected a Content object",
+        ),
+        (
+            json!({"contents": [{"parts": ["hi"]}]}),
+            "contents[0].parts[0]",
+            "expected a Part object",
+        ),
         (
             json!({"contents": [{"role": "system", "parts": []}]}),
             "contents[0].role",

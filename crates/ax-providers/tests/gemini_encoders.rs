@@ -76,9 +76,10 @@ fn rich_request() -> ChatRequest {
             Message {
                 role: Role::Assistant,
                 content: vec![
+                    // Not base64, so not a signature Gemini can take: dropped.
                     ContentPart::Reasoning {
                         text: "Look up the weather.".into(),
-                        signature: None,
+                        signature: Some("not base64!".into()),
                         redacted: None,
                     },
                     ContentPart::text("Checking."),
@@ -291,7 +292,7 @@ fn response_reasoning_and_tool_calls() {
         vec![
             ContentPart::Reasoning {
                 text: "Need the weather.".into(),
-                signature: Some("anthropic-sig".into()),
+                signature: Some("EqQBCgIYAhIM".into()),
                 redacted: None,
             },
             ContentPart::text("Let me check."),

@@ -52,8 +52,11 @@ fn image() -> impl Strategy<Value = ContentPart> {
     ]
 }
 
+/// Signatures are opaque bytes, base64 on the wire.
 fn signature() -> impl Strategy<Value = String> {
-    "[A-Za-z0-9+/=]{4,16}"
+    use base64::Engine as _;
+    prop::collection::vec(any::<u8>(), 1..24)
+        .prop_map(|b| base64::engine::general_purpose::STANDARD.encode(b))
 }
 
 /// One visible part, possibly followed by its signature carrier.

@@ -215,6 +215,21 @@ pub(crate) fn image_part(source: &ImageSource) -> OutPart<'_> {
     }
 }
 
+/// Whether `sig` can travel as a Gemini `thoughtSignature`: protobuf `bytes` in JSON,
+/// i.e. base64 (standard or URL-safe alphabet, padded or not, canonical trailing bits)
+/// — what the Gemini API and google-genai (pydantic `bytes`) accept. A signature of
+/// another provider that is not base64 is dropped rather than failing the request or
+/// the client's parser.
+pub(crate) fn is_wire_signature(sig: &str) -> bool {
+    use base64::Engine as _;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let standard = GeneralPurpose::new(&base64::alphabet::STANDARD, config);
+    let url_safe = GeneralPurpose::new(&base64::alphabet::URL_SAFE, config);
+    !sig.is_empty() && (standard.decode(sig).is_ok() || url_safe.decode(sig).is_ok())
+}
+
 /// Whether a reasoning part is a bare signature carrier.
 pub(crate) fn is_signature_carrier(part: &ContentPart) -> Option<&str> {
     match part {
@@ -255,6 +270,7 @@ pub(crate) fn encode_parts<'a>(
             // part to ride on (Gemini rejects a part without data) and is dropped.
             if let Some(prev) = out.last_mut()
                 && prev.thought_signature.is_none()
+                && is_wire_signature(sig)
             {
                 prev.thought_signature = Some(Cow::Borrowed(sig));
             }
@@ -313,7 +329,10 @@ pub(crate) fn encode_parts<'a>(
                 out.push(OutPart {
                     text: Some(Cow::Borrowed(text)),
                     thought: Some(true),
-                    thought_signature: signature.as_deref().map(Cow::Borrowed),
+                    thought_signature: signature
+                        .as_deref()
+                        .filter(|s| is_wire_signature(s))
+                        .map(Cow::Borrowed),
                     ..Default::default()
                 });
             }
@@ -483,6 +502,23 @@ mod tests {
             tool_result_response(&[ContentPart::text("[1]")], false),
             json!({"output": "[1]"})
         );
+    }
+
+    #[test]
+    fn wire_signatures_are_base64() {
+        for ok in [
+            "c2lnbmF0dXJl",
+            "EqQBCgIYAhIM",
+            "a-b_",
+            "ab+/",
+            "abc",
+            "abc=",
+        ] {
+            assert!(is_wire_signature(ok), "{ok}");
+        }
+        for bad in ["", "c2lnbmF0dXJ", "ab==", "anthropic-sig", "a b"] {
+            assert!(!is_wire_signature(bad), "{bad}");
+        }
     }
 
     #[test]

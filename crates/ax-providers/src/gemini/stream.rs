@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::error::{decode_stream_error, error_body};
 use super::fields::parse_upstream;
-use super::parts::{Calls, args_value, decode_part};
+use super::parts::{Calls, args_value, decode_part, is_wire_signature};
 use super::response::{
     candidate_filtered, created_at, finish_reason_in, finish_reason_out, first_candidate,
     generated_id, prompt_blocked, usage_in, usage_out,
@@ -159,7 +159,7 @@ impl StreamEncoder for GeminiStreamEncoder {
                     out,
                 );
             }
-            StreamEvent::ReasoningSignature { signature } => {
+            StreamEvent::ReasoningSignature { signature } if is_wire_signature(signature) => {
                 self.ensure_started();
                 self.close_call();
                 match self.pending.last_mut() {

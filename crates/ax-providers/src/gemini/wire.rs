@@ -22,7 +22,10 @@ use serde_json::Value;
 
 /// A `GenerateContentRequest` body as a client sends it.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(
+    rename_all = "camelCase",
+    expecting = "a GenerateContentRequest object"
+)]
 pub(crate) struct InRequest {
     #[serde(default)]
     pub contents: Option<Vec<InContent>>,
@@ -42,7 +45,7 @@ pub(crate) struct InRequest {
 
 /// One `Content`: a role and its parts.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a Content object")]
 pub(crate) struct InContent {
     #[serde(default)]
     pub role: Option<String>,
@@ -53,7 +56,7 @@ pub(crate) struct InContent {
 /// One `Part`. The proto makes the data fields a oneof; here they are all optional and
 /// the decoder picks the first one present.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a Part object")]
 pub(crate) struct InPart {
     #[serde(default)]
     pub text: Option<String>,
@@ -73,7 +76,7 @@ pub(crate) struct InPart {
 
 /// `inlineData`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a Blob object")]
 pub(crate) struct InBlob {
     #[serde(default, alias = "mime_type")]
     pub mime_type: Option<String>,
@@ -83,7 +86,7 @@ pub(crate) struct InBlob {
 
 /// `fileData` (its `mimeType` has no unified place and is not read).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a FileData object")]
 pub(crate) struct InFileData {
     #[serde(default, alias = "file_uri")]
     pub file_uri: Option<String>,
@@ -91,7 +94,7 @@ pub(crate) struct InFileData {
 
 /// `functionCall`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a FunctionCall object")]
 pub(crate) struct InFunctionCall {
     #[serde(default)]
     pub id: Option<String>,
@@ -103,7 +106,7 @@ pub(crate) struct InFunctionCall {
 
 /// `functionResponse`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a FunctionResponse object")]
 pub(crate) struct InFunctionResponse {
     #[serde(default)]
     pub id: Option<String>,
@@ -116,7 +119,7 @@ pub(crate) struct InFunctionResponse {
 /// One entry of `tools`; only function declarations are read (`googleSearch`,
 /// `codeExecution`, … have no unified form).
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a Tool object")]
 pub(crate) struct InTool {
     #[serde(default, alias = "function_declarations")]
     pub function_declarations: Option<Vec<InFunctionDeclaration>>,
@@ -124,7 +127,7 @@ pub(crate) struct InTool {
 
 /// A `FunctionDeclaration`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a FunctionDeclaration object")]
 pub(crate) struct InFunctionDeclaration {
     #[serde(default)]
     pub name: Option<String>,
@@ -138,7 +141,7 @@ pub(crate) struct InFunctionDeclaration {
 
 /// `toolConfig`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a ToolConfig object")]
 pub(crate) struct InToolConfig {
     #[serde(default, alias = "function_calling_config")]
     pub function_calling_config: Option<InFunctionCallingConfig>,
@@ -146,7 +149,7 @@ pub(crate) struct InToolConfig {
 
 /// `toolConfig.functionCallingConfig`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a FunctionCallingConfig object")]
 pub(crate) struct InFunctionCallingConfig {
     #[serde(default)]
     pub mode: Option<String>,
@@ -156,7 +159,7 @@ pub(crate) struct InFunctionCallingConfig {
 
 /// `generationConfig`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a GenerationConfig object")]
 pub(crate) struct InGenerationConfig {
     #[serde(default)]
     pub temperature: Option<f64>,
@@ -186,7 +189,7 @@ pub(crate) struct InGenerationConfig {
 
 /// `generationConfig.thinkingConfig`.
 #[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", expecting = "a ThinkingConfig object")]
 pub(crate) struct InThinkingConfig {
     /// `-1` is "dynamic", `0` turns thinking off.
     #[serde(default, alias = "thinking_budget", deserialize_with = "de_opt_i64")]
