@@ -83,8 +83,9 @@ fn rich_request() -> ChatRequest {
                         redacted: None,
                     },
                     ContentPart::text("Checking."),
+                    // An id a Gemini upstream issued: sent back without its mark.
                     ContentPart::ToolCall {
-                        id: "call_abc".into(),
+                        id: "gmid_Xy12".into(),
                         name: "get_weather".into(),
                         arguments: r#"{"city":"Paris"}"#.into(),
                     },
@@ -113,7 +114,7 @@ fn rich_request() -> ChatRequest {
             Message {
                 role: Role::Tool,
                 content: vec![ContentPart::ToolResult {
-                    tool_call_id: "call_abc".into(),
+                    tool_call_id: "gmid_Xy12".into(),
                     name: None,
                     content: vec![ContentPart::text("sunny, 24C")],
                     is_error: false,
@@ -130,7 +131,8 @@ fn rich_request() -> ChatRequest {
                 }],
                 name: None,
             },
-            // Anthropic style: a result with a name, then more text, in one user turn.
+            // Anthropic style: a result with a name (and an id Gemini cannot take), then
+            // more text, in one user turn.
             Message {
                 role: Role::User,
                 content: vec![
@@ -505,8 +507,19 @@ fn stream_from_gemini_upstream_round_trips() {
     let events = redecode(&recorded);
     let encoded = encode_stream(&events, None);
     insta::assert_snapshot!(encoded);
-    // What we write, we read back as the same events (usage once, at the end).
-    let again = redecode(encoded.as_bytes());
+    // What we write, we read back as the same events (usage once, at the end; the
+    // call id, read from an "upstream", is marked as Gemini-issued).
+    let again: Vec<StreamEvent> = redecode(encoded.as_bytes())
+        .into_iter()
+        .map(|e| match e {
+            StreamEvent::ToolCallStart { index, id, name } => StreamEvent::ToolCallStart {
+                index,
+                id: id.strip_prefix("gmid_").unwrap_or(&id).to_owned(),
+                name,
+            },
+            other => other,
+        })
+        .collect();
     let content = |ev: &[StreamEvent]| -> Vec<StreamEvent> {
         ev.iter()
             .filter(|e| !matches!(e, StreamEvent::Usage(_)))

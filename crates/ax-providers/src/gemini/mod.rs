@@ -20,7 +20,8 @@
 //! `presencePenalty`, `frequencyPenalty`, `responseMimeType` + `responseSchema` |
 //! `responseJsonSchema`, `thinkingConfig.thinkingBudget` | `thinkingLevel`). Every key
 //! is also accepted in snake_case. Calls without ids get synthesized ones, and a
-//! `functionResponse` without an id answers the oldest open call of its name.
+//! `functionResponse` without an id answers the first open call of its name in the
+//! latest turn that made calls.
 //!
 //! **Not carried by the unified model** (kept in `raw`, so a same-format upstream gets
 //! them unchanged; dropped when translating to another format): `safetySettings`,
@@ -46,11 +47,13 @@
 //! for the four harm categories ([`SAFETY_CATEGORIES`]) are sent.
 //!
 //! Translation drops what Gemini cannot take: message `name`s, `parallel_tool_calls`,
-//! image `detail`, images inside tool results, opaque (redacted) reasoning, a
-//! reasoning `effort` that is not in [`EFFORT_BUDGETS`], `strict` and the schema name
-//! of a JSON-schema response format, ids this codec synthesized (Gemini 2.x rejects ids
-//! it did not issue), the JSON-Schema keywords listed in the `schema` module docs, and
-//! a `tool_choice` when there are no tools. An empty-object parameter schema is left
+//! image `detail`, images inside tool results, opaque (redacted) reasoning, reasoning
+//! signatures that are not base64 (Gemini's are bytes), a reasoning `effort` that is not
+//! in [`EFFORT_BUDGETS`], `strict` and the schema name of a JSON-schema response
+//! format, call ids Gemini did not issue (its API rejects foreign `functionCall.id`s;
+//! calls and results are matched by name and order instead — see the `parts` module
+//! docs), the JSON-Schema keywords listed in the `schema` module docs, and a
+//! `tool_choice` when there are no tools. An empty-object parameter schema is left
 //! out (Gemini rejects an `OBJECT` without properties).
 //!
 //! From answers, only the first candidate is kept; `safetyRatings`,

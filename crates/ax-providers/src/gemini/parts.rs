@@ -11,10 +11,16 @@
 //!   text (the second with `is_error`), any other object its JSON text; the encoder
 //!   sends JSON-object text as the object and wraps other text in `output`/`error`
 //!   (the keys python-genai documents for `FunctionResponse.response`);
-//! - calls without an id get a synthesized one ([`synth_call_id`]): stable for identical
-//!   input, unique within a request or answer, and recognizable ([`is_synth_id`]) so it
-//!   is never sent to a Gemini upstream (Gemini 2.x models reject ids they did not issue;
-//!   Gemini 3 issues its own, which are kept and sent back).
+//! - ids: Gemini 2.x never sends call ids, and its API rejects an `id` it did not issue
+//!   ("Unknown name \"id\" at 'contents[..].parts[..].function_call'", reported against
+//!   googleapis/java-genai #694, JetBrains/koog #735), while Gemini 3 issues ids and wants
+//!   them echoed back. So an id *Gemini issued* is kept in the unified model as
+//!   `gmid_<id>` ([`ISSUED_PREFIX`]) and sent back to a Gemini upstream as `<id>`; any
+//!   other id (another provider's, or one this codec synthesized for a call that had
+//!   none, [`synth_call_id`]) is left out there and the call is matched by name and
+//!   order, as Gemini 2.x does. Gemini clients see ids without the prefix, as the API
+//!   would have sent them. Synthesized ids are stable for identical input and unique
+//!   within a request or answer.
 
 use std::borrow::Cow;
 
@@ -48,57 +54,98 @@ pub(crate) fn synth_call_id(seed: &str, name: &str, args: &str, position: usize)
     format!("{SYNTH_PREFIX}{position}_{h:016x}")
 }
 
-/// Whether `id` was synthesized by [`synth_call_id`].
-pub(crate) fn is_synth_id(id: &str) -> bool {
-    id.strip_prefix(SYNTH_PREFIX)
-        .and_then(|rest| rest.split_once('_'))
-        .is_some_and(|(pos, hash)| {
-            !pos.is_empty()
-                && pos.bytes().all(|b| b.is_ascii_digit())
-                && hash.len() == 16
-                && hash.bytes().all(|b| b.is_ascii_hexdigit())
-        })
+/// The prefix marking call ids that a Gemini upstream issued.
+pub(crate) const ISSUED_PREFIX: &str = "gmid_";
+
+/// The id to send a Gemini upstream for unified `id`: only ids Gemini issued.
+pub(crate) fn upstream_id(id: &str) -> Option<&str> {
+    id.strip_prefix(ISSUED_PREFIX).filter(|i| !i.is_empty())
+}
+
+/// The id a Gemini client sees for unified `id`: Gemini's own without the prefix.
+pub(crate) fn client_id(id: &str) -> &str {
+    upstream_id(id).unwrap_or(id)
+}
+
+/// One call seen in a request or answer.
+#[derive(Debug)]
+pub(crate) struct Call {
+    id: String,
+    name: String,
+    answered: bool,
+    turn: usize,
 }
 
 /// The calls seen so far in one request or answer, for ids and name look-ups.
 #[derive(Debug, Default)]
 pub(crate) struct Calls {
-    /// Seed of synthesized ids (the response id, or empty).
+    /// Seed of synthesized ids (the response id, or a per-request tag).
     pub seed: String,
-    /// `(id, name, answered)` in order.
-    pub seen: Vec<(String, String, bool)>,
+    /// The calls, in order.
+    pub seen: Vec<Call>,
+    /// The current content's position (calls are answered by the next user turn).
+    turn: usize,
+    /// Whether ids come from a Gemini upstream (and get [`ISSUED_PREFIX`]).
+    issued: bool,
 }
 
 impl Calls {
-    /// A tracker whose synthesized ids are seeded with `seed`.
+    /// A tracker for a client request (ids kept as the client sent them).
     pub(crate) fn new(seed: impl Into<String>) -> Self {
         Self {
             seed: seed.into(),
-            seen: Vec::new(),
+            ..Default::default()
         }
+    }
+
+    /// A tracker for an upstream answer (ids Gemini sends are marked as issued).
+    pub(crate) fn upstream(seed: impl Into<String>) -> Self {
+        Self {
+            seed: seed.into(),
+            issued: true,
+            ..Default::default()
+        }
+    }
+
+    /// Moves on to the next content of the conversation.
+    pub(crate) fn next_turn(&mut self) {
+        self.turn += 1;
     }
 
     fn call(&mut self, id: Option<&str>, name: &str, args: &str) -> String {
         let id = match id.filter(|i| !i.is_empty()) {
+            Some(id) if self.issued => format!("{ISSUED_PREFIX}{id}"),
             Some(id) => id.to_owned(),
             None => synth_call_id(&self.seed, name, args, self.seen.len()),
         };
-        self.seen.push((id.clone(), name.to_owned(), false));
+        self.seen.push(Call {
+            id: id.clone(),
+            name: name.to_owned(),
+            answered: false,
+            turn: self.turn,
+        });
         id
     }
 
-    /// The id a `functionResponse` answers: its own, else the oldest unanswered call of
-    /// that name, else a synthesized one.
+    /// The id a `functionResponse` answers: its own; else the first unanswered call of
+    /// that name in the latest turn that made calls (Gemini answers the turn before);
+    /// else the oldest unanswered call of that name; else a synthesized one.
     fn answer(&mut self, id: Option<&str>, name: &str) -> String {
         if let Some(id) = id.filter(|i| !i.is_empty()) {
-            if let Some(c) = self.seen.iter_mut().find(|c| c.0 == id) {
-                c.2 = true;
+            if let Some(c) = self.seen.iter_mut().find(|c| c.id == id) {
+                c.answered = true;
             }
             return id.to_owned();
         }
-        if let Some(c) = self.seen.iter_mut().find(|c| !c.2 && c.1 == name) {
-            c.2 = true;
-            return c.0.clone();
+        let latest = self.seen.last().map(|c| c.turn);
+        let pick = self
+            .seen
+            .iter()
+            .position(|c| !c.answered && c.name == name && Some(c.turn) == latest)
+            .or_else(|| self.seen.iter().position(|c| !c.answered && c.name == name));
+        if let Some(c) = pick.and_then(|i| self.seen.get_mut(i)) {
+            c.answered = true;
+            return c.id.clone();
         }
         synth_call_id(&self.seed, name, "", self.seen.len() + 1_000_000)
     }
@@ -245,8 +292,8 @@ pub(crate) fn is_signature_carrier(part: &ContentPart) -> Option<&str> {
 /// Where encoded parts go (decides ids and what may be sent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
-    /// A Gemini upstream: synthesized ids are left out, opaque (redacted) reasoning of
-    /// other providers is dropped.
+    /// A Gemini upstream: only ids Gemini issued are sent, opaque (redacted) reasoning
+    /// of other providers is dropped.
     Upstream,
     /// A Gemini client: everything it can read.
     Client,
@@ -262,7 +309,10 @@ pub(crate) fn encode_parts<'a>(
     out: &mut Vec<OutPart<'a>>,
 ) {
     let keep_id = |id: &'a str| -> Option<&'a str> {
-        (!(id.is_empty() || target == Target::Upstream && is_synth_id(id))).then_some(id)
+        match target {
+            Target::Upstream => upstream_id(id),
+            Target::Client => Some(client_id(id)).filter(|i| !i.is_empty()),
+        }
     };
     for part in content {
         if let Some(sig) = is_signature_carrier(part) {
@@ -456,27 +506,45 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn synthesized_ids_are_stable_unique_and_recognizable() {
+    fn synthesized_ids_are_stable_and_unique() {
         let a = synth_call_id("r1", "now", "{}", 0);
         assert_eq!(a, synth_call_id("r1", "now", "{}", 0));
         assert_ne!(a, synth_call_id("r1", "now", "{}", 1));
         assert_ne!(a, synth_call_id("r2", "now", "{}", 0));
-        assert!(is_synth_id(&a), "{a}");
-        for real in ["call_abc", "toolu_01", "call_gx", "call_gx1_zz", "abc"] {
-            assert!(!is_synth_id(real), "{real}");
-        }
+        assert!(a.starts_with(SYNTH_PREFIX));
+        // Never sent upstream; other providers' ids neither; Gemini's own are.
+        assert_eq!(upstream_id(&a), None);
+        assert_eq!(upstream_id("call_abc"), None);
+        assert_eq!(upstream_id("gmid_x1"), Some("x1"));
+        assert_eq!(upstream_id("gmid_"), None);
+        assert_eq!(client_id("gmid_x1"), "x1");
+        assert_eq!(client_id("toolu_01"), "toolu_01");
     }
 
     #[test]
-    fn responses_without_ids_answer_the_oldest_call_of_that_name() {
+    fn ids_from_an_upstream_are_marked_as_issued() {
+        let mut calls = Calls::upstream("r");
+        assert_eq!(calls.call(Some("abc"), "f", "{}"), "gmid_abc");
+        assert!(calls.call(None, "f", "{}").starts_with(SYNTH_PREFIX));
+        let mut calls = Calls::new("r");
+        assert_eq!(calls.call(Some("abc"), "f", "{}"), "abc");
+    }
+
+    #[test]
+    fn responses_without_ids_answer_the_latest_turn_first() {
         let mut calls = Calls::new("");
+        let old = calls.call(None, "f", "{}");
+        calls.next_turn();
         let a = calls.call(None, "f", "{}");
         let b = calls.call(None, "f", "{\"x\":1}");
         let c = calls.call(Some("given"), "g", "{}");
+        calls.next_turn();
         assert_eq!(calls.answer(None, "f"), a);
         assert_eq!(calls.answer(None, "f"), b);
         assert_eq!(calls.answer(Some("given"), "g"), c);
-        assert!(is_synth_id(&calls.answer(None, "f")));
+        // The latest turn is all answered: the older open call is next.
+        assert_eq!(calls.answer(None, "f"), old);
+        assert!(calls.answer(None, "f").starts_with(SYNTH_PREFIX));
     }
 
     #[test]

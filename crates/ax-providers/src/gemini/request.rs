@@ -86,6 +86,7 @@ fn decode_wire(wire: InRequest, opts: DecodeOptions) -> Result<ChatRequest, Gate
     }
     let mut calls = Calls::new("req");
     for (ci, content) in contents.iter().enumerate() {
+        calls.next_turn();
         decode_content(content, ci, &mut calls, &mut messages)?;
     }
 

@@ -187,7 +187,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<ChatResponse, GatewayError> {
             .unwrap_or_else(|| bad_upstream("generateContent answer", "`candidates` is empty")));
     };
     let seed = resp.response_id.clone().unwrap_or_default();
-    let mut calls = Calls::new(seed);
+    let mut calls = Calls::upstream(seed);
     let mut content = Vec::new();
     if let Some(c) = &candidate.content {
         for part in c.parts.iter().flatten() {

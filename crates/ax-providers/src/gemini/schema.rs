@@ -6,16 +6,17 @@
 //! sub-schema (`properties`, `items`, `anyOf`, …), and nothing else.
 //!
 //! **Upstream side**: [`for_gemini`] turns a JSON Schema into what the Gemini API takes.
-//! Lower-case type names are accepted by the API in `parameters` / `responseSchema` as
-//! they are (vercel/ai `packages/google/src/convert-json-schema-to-openapi-schema.ts`
-//! sends them so), so types are not upper-cased. The Gemini API's `Schema` knows only
+//! The API reads `type` case-insensitively (a googleapis/js-genai maintainer checked it,
+//! issue #875; vercel/ai `packages/google/src/convert-json-schema-to-openapi-schema.ts`
+//! sends lower-case types), so types are not upper-cased. The Gemini API's `Schema` knows only
 //! the keys in [`KEPT`] (python-genai `models.py::_Schema_to_mldev` raises on
 //! `additional_properties`, `defs` and `ref` for the Gemini API); everything else is
 //! dropped: `$schema`, `$id`, `$comment`, `additionalProperties`, `strict`,
 //! `patternProperties`, `allOf`, `not`, `if`/`then`/`else`, `exclusiveMinimum`,
 //! `exclusiveMaximum`, `multipleOf`, `uniqueItems`, `const` (→ a one-value `enum`),
 //! `examples` (→ `example`, the first one), `oneOf` (→ `anyOf`), non-string `enum`
-//! values (Gemini enums are strings; the whole `enum` is dropped). A `type` list with
+//! values (Gemini enums are strings; the whole `enum` is dropped); an `enum` without a
+//! `type` gets `"type": "string"` (Gemini: "enum only allowed for STRING type"). A `type` list with
 //! `"null"` becomes `nullable: true`; an `anyOf` member `{"type": "null"}` likewise.
 //! A schema that uses `$ref` cannot be flattened faithfully, so it goes unchanged (but
 //! for `$schema`) in the full-JSON-Schema field instead (`parametersJsonSchema`,
@@ -225,6 +226,9 @@ fn sanitize(schema: &Value) -> Value {
     if nullable {
         out.insert("nullable".into(), Value::Bool(true));
     }
+    if out.contains_key("enum") && !out.contains_key("type") {
+        out.insert("type".into(), Value::String("string".into()));
+    }
     Value::Object(out)
 }
 
@@ -276,7 +280,7 @@ mod tests {
                 "type": "object",
                 "properties": {
                     "unit": {"type": "string", "enum": ["c", "f"], "nullable": true},
-                    "kind": {"enum": ["fixed"]},
+                    "kind": {"enum": ["fixed"], "type": "string"},
                     "n": {"type": "integer", "example": 1},
                     "maybe": {"type": "string", "nullable": true},
                     "multi": {"anyOf": [{"type": "string"}, {"type": "integer"}]}

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::error::{decode_stream_error, error_body};
 use super::fields::parse_upstream;
-use super::parts::{Calls, args_value, decode_part, is_wire_signature};
+use super::parts::{Calls, args_value, client_id, decode_part, is_wire_signature};
 use super::response::{
     candidate_filtered, created_at, finish_reason_in, finish_reason_out, first_candidate,
     generated_id, prompt_blocked, usage_in, usage_out,
@@ -73,7 +73,7 @@ impl GeminiStreamEncoder {
         if let Some((_, id, name, args)) = self.open_call.take() {
             self.pending.push(OutPart {
                 function_call: Some(OutFunctionCall {
-                    id: (!id.is_empty()).then_some(Cow::Owned(id)),
+                    id: (!id.is_empty()).then(|| Cow::Owned(client_id(&id).to_owned())),
                     name: Cow::Owned(name),
                     args: args_value(&args),
                 }),
@@ -255,7 +255,7 @@ impl StreamEncoder for GeminiStreamEncoder {
 /// Fails on an `{"error": …}` frame, on a blocked prompt, and on a content-filter
 /// finish before any content. Gemini has no end marker, so [`StreamDecoder::finish`]
 /// succeeds when a `finishReason` was seen and fails otherwise (the stream was cut).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct GeminiStreamDecoder {
     started: bool,
     finished: bool,
@@ -267,7 +267,18 @@ pub struct GeminiStreamDecoder {
 impl GeminiStreamDecoder {
     /// A fresh decoder.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            started: false,
+            finished: false,
+            content_seen: false,
+            calls: Calls::upstream(""),
+        }
+    }
+}
+
+impl Default for GeminiStreamDecoder {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
