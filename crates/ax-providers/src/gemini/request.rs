@@ -533,3 +533,78 @@ fn generation_config(req: &ChatRequest) -> OutGenerationConfig<'_> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ax_core::ProviderKind;
+
+    fn thinking_budget(effort: &str) -> Option<u64> {
+        let req = ChatRequest {
+            messages: vec![Message::text(Role::User, "x")],
+            reasoning: Some(ReasoningConfig {
+                budget_tokens: None,
+                effort: Some(effort.to_owned()),
+            }),
+            ..Default::default()
+        };
+        let cfg = ProviderConfig::new("g", ProviderKind::Gemini);
+        let body: Value = serde_json::from_slice(&encode_request(&req, "m", false, &cfg)).ok()?;
+        body.pointer("/generationConfig/thinkingConfig/thinkingBudget")
+            .and_then(Value::as_u64)
+    }
+
+    #[test]
+    fn every_effort_row() {
+        for (effort, budget) in EFFORT_BUDGETS {
+            assert_eq!(
+                thinking_budget(effort),
+                Some(u64::from(*budget)),
+                "{effort}"
+            );
+            assert_eq!(
+                thinking_budget(&effort.to_ascii_uppercase()),
+                Some(u64::from(*budget))
+            );
+        }
+        assert_eq!(thinking_budget("extreme"), None);
+    }
+
+    #[test]
+    fn every_tool_choice_row() {
+        let rows = [
+            (ToolChoice::Auto, json_mode("AUTO", &[])),
+            (ToolChoice::None, json_mode("NONE", &[])),
+            (ToolChoice::Required, json_mode("ANY", &[])),
+            (ToolChoice::Function("f".into()), json_mode("ANY", &["f"])),
+        ];
+        for (choice, wire) in rows {
+            let req = ChatRequest {
+                messages: vec![Message::text(Role::User, "x")],
+                tools: vec![ToolDefinition {
+                    name: "f".into(),
+                    description: None,
+                    parameters: serde_json::json!({"type": "object"}),
+                    strict: None,
+                }],
+                tool_choice: Some(choice.clone()),
+                ..Default::default()
+            };
+            let cfg = ProviderConfig::new("g", ProviderKind::Gemini);
+            let body: Value =
+                serde_json::from_slice(&encode_request(&req, "m", false, &cfg)).unwrap_or_default();
+            assert_eq!(body["toolConfig"], wire, "{choice:?}");
+            // …and back.
+            let tc: InToolConfig = serde_json::from_value(wire).unwrap_or_default();
+            assert_eq!(decode_tool_choice(Some(&tc)).ok().flatten(), Some(choice));
+        }
+    }
+
+    fn json_mode(mode: &str, names: &[&str]) -> Value {
+        let mut fcc = serde_json::json!({"mode": mode});
+        if !names.is_empty() {
+            fcc["allowedFunctionNames"] = serde_json::json!(names);
+        }
+        serde_json::json!({"functionCallingConfig": fcc})
+    }
+}
