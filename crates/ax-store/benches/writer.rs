@@ -73,7 +73,7 @@ fn bench_writer(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("log_writer");
     group.throughput(Throughput::Elements(RECORDS as u64));
-    group.measurement_time(Duration::from_secs(20));
+    group.measurement_time(Duration::from_secs(35));
     group.bench_function("sqlite_wal_50k", |b| {
         b.to_async(&rt).iter_custom(|iters| {
             let store = store.clone();

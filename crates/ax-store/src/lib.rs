@@ -13,6 +13,7 @@
 //! Schema: `migrations/` (embedded; see the first migration for the conventions:
 //! STRICT tables, UUID v7 IDs, UTC millisecond RFC 3339 timestamps — [`timestamp`]).
 
+mod checkpoint;
 mod error;
 mod logs;
 mod provider_config;

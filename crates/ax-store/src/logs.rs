@@ -22,7 +22,7 @@ use crate::timestamp;
 use crate::traits::{LogQuery, LogSink};
 
 /// Rows per INSERT statement: 23 parameters a row stays far below SQLite's 32 766.
-const ROWS_PER_STATEMENT: usize = 128;
+const ROWS_PER_STATEMENT: usize = 512;
 
 /// A record turned into column values.
 struct Prepared<'a> {

@@ -12,6 +12,7 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -19,6 +20,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::checkpoint::Checkpointer;
 use crate::error::StoreError;
 
 /// The schema migrations, embedded at build time.
@@ -29,6 +31,19 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections in the read pool of a file database.
 const READ_CONNECTIONS: u32 = 4;
+
+/// Page cache of the write connection, KiB.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+
+/// Page cache of each read connection, KiB.
+const READER_CACHE_KIB: u32 = 8 * 1024;
+
+/// WAL pages (4 KiB each) after which a commit checkpoints by itself: a safety net for
+/// when the background checkpointer falls behind.
+const WRITER_CHECKPOINT_PAGES: u32 = 16_000;
+
+/// Size the WAL file is truncated back to after a checkpoint.
+const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A migration, applied or pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +73,8 @@ pub struct Pragmas {
 pub struct Store {
     pub(crate) read: SqlitePool,
     pub(crate) write: SqlitePool,
+    /// Background WAL checkpoints (file databases only).
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl Store {
@@ -69,7 +86,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Statement journals and sorter spills stay in memory, not temp files.
+            .pragma("temp_store", "memory");
 
         if is_memory(url) {
             // One connection holds the database: it must never be closed while the
@@ -84,19 +103,38 @@ impl Store {
             return Ok(Store {
                 read: pool.clone(),
                 write: pool,
+                checkpointer: None,
             });
         }
 
-        // The writer connects first: it creates the file and switches it to WAL.
+        // The writer connects first: it creates the file and switches it to WAL. Its
+        // page cache holds the hot right-hand edges of every index between commits.
+        // Checkpoints are the background checkpointer's job; the writer's own
+        // auto-checkpoint is only a safety net, set high.
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string()),
+            )
             .await?;
         let read = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
-            .connect_with(options)
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", format!("-{READER_CACHE_KIB}")),
+            )
             .await?;
-        Ok(Store { read, write })
+        let checkpointer = Some(Checkpointer::spawn(options));
+        Ok(Store {
+            read,
+            write,
+            checkpointer,
+        })
     }
 
     /// Applies every pending migration; returns those applied (empty when the schema
@@ -199,6 +237,9 @@ impl Store {
 
     /// Closes every connection, waiting for those in use to be returned.
     pub async fn close(&self) {
+        if let Some(c) = &self.checkpointer {
+            c.close().await;
+        }
         self.write.close().await;
         self.read.close().await;
     }
