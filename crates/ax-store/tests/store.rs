@@ -52,6 +52,45 @@ async fn migrated_state_survives_reopening() {
 }
 
 #[tokio::test]
+async fn close_releases_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ax.db");
+    let store = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let recs: Vec<_> = (0..500)
+        .map(|i| common::ok(&format!("c{i}"), "p", "m", common::ago_min(1), Some(1)))
+        .collect();
+    store.write_batch(&recs).await.unwrap();
+    // Give the background checkpointer a turn while the store is open.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert!(db.with_extension("db-wal").exists());
+    store.close().await;
+    // SQLite checkpoints and removes the WAL when its last connection closes, so a
+    // leftover WAL would mean a connection (the checkpointer's, say) stayed open.
+    assert!(
+        !db.with_extension("db-wal").exists(),
+        "a connection is still open"
+    );
+    let again = Store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .recent_logs(LogFilter {
+                limit: 1_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        500
+    );
+    assert!(again.integrity_check().await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn connections_use_wal_and_foreign_keys() {
     let (_dir, store) = fresh_store().await;
     let p = store.pragmas().await.unwrap();
