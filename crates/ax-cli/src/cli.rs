@@ -20,7 +20,9 @@ pub enum Command {
     ///
     /// With no provider key in the environment and no ax.toml, it serves the built-in
     /// mock provider.
-    #[command(after_help = "Examples:\n  ax serve\n  ax serve --config ax.toml --listen 127.0.0.1:9000")]
+    #[command(
+        after_help = "Examples:\n  ax serve\n  ax serve --config ax.toml --listen 127.0.0.1:9000"
+    )]
     Serve(ServeArgs),
     /// Apply the store's schema migrations.
     #[command(after_help = "Examples:\n  ax migrate\n  ax migrate --dry-run --json")]

@@ -189,7 +189,9 @@ impl Env for ProcessEnv {
 
 impl Env for BTreeMap<String, String> {
     fn get(&self, key: &str) -> Option<String> {
-        BTreeMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
+        BTreeMap::get(self, key)
+            .cloned()
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -199,7 +201,11 @@ fn env_bool(env: &dyn Env, key: &str, default: bool) -> Result<bool, ConfigError
         Some(v) => match v.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => Ok(true),
             "0" | "false" | "no" | "off" => Ok(false),
-            _ => Err(invalid("environment", key, format!("expected true or false, got `{v}`"))),
+            _ => Err(invalid(
+                "environment",
+                key,
+                format!("expected true or false, got `{v}`"),
+            )),
         },
     }
 }
@@ -251,7 +257,14 @@ const ENV_PROVIDERS: [EnvProvider; 3] = [
         key_vars: &["OPENAI_API_KEY"],
         base_var: "OPENAI_BASE_URL",
         model_var: "OPENAI_DEFAULT_MODEL",
-        patterns: &["gpt-*", "o1*", "o3*", "o4*", "chatgpt-*", "text-embedding-*"],
+        patterns: &[
+            "gpt-*",
+            "o1*",
+            "o3*",
+            "o4*",
+            "chatgpt-*",
+            "text-embedding-*",
+        ],
         priority: 3,
     },
 ];
@@ -274,7 +287,10 @@ impl Config {
                     path: p.clone(),
                     source,
                 })?;
-                (parse_toml(&text, &p.display().to_string())?, p.display().to_string())
+                (
+                    parse_toml(&text, &p.display().to_string())?,
+                    p.display().to_string(),
+                )
             }
             None => (RawConfig::default(), "environment".to_owned()),
         };
@@ -297,21 +313,31 @@ impl Config {
 }
 
 fn parse_toml(text: &str, file: &str) -> Result<RawConfig, ConfigError> {
-    let de = toml::Deserializer::parse(text).map_err(|e| invalid(file, "(syntax)", e.to_string()))?;
+    let de =
+        toml::Deserializer::parse(text).map_err(|e| invalid(file, "(syntax)", e.to_string()))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
         let key = e.path().to_string();
         invalid(file, key, e.into_inner().message().to_owned())
     })
 }
 
-fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> Result<Config, ConfigError> {
+fn build(
+    raw: RawConfig,
+    file: &str,
+    source: Option<PathBuf>,
+    env: &dyn Env,
+) -> Result<Config, ConfigError> {
     let listen_text = env
         .get("AX_LISTEN")
         .or(raw.listen)
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let listen: SocketAddr = listen_text
-        .parse()
-        .map_err(|_| invalid(file, "listen", format!("`{listen_text}` is not an address like 127.0.0.1:8080")))?;
+    let listen: SocketAddr = listen_text.parse().map_err(|_| {
+        invalid(
+            file,
+            "listen",
+            format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
+        )
+    })?;
     let database_url = env
         .get("AX_DATABASE_URL")
         .or(raw.database_url)
@@ -320,7 +346,11 @@ fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> 
         .or(raw.max_body_bytes)
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
     let logging = raw.logging.unwrap_or_default();
-    let logging_enabled = env_bool(env, "PROVIDER_LOGGING_ENABLED", logging.enabled.unwrap_or(true))?;
+    let logging_enabled = env_bool(
+        env,
+        "PROVIDER_LOGGING_ENABLED",
+        logging.enabled.unwrap_or(true),
+    )?;
     let telemetry_enabled = env_bool(env, "PROVIDER_TELEMETRY_ENABLED", true)?;
 
     // Providers: the three env providers first (enabled by their key), then ax.toml
@@ -379,7 +409,11 @@ fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> 
     // Router.
     let rr = raw.router.unwrap_or_default();
     let mut router = RouterConfig::default();
-    router.fallback_enabled = env_bool(env, "PROVIDER_FALLBACK_ENABLED", rr.fallback_enabled.unwrap_or(true))?;
+    router.fallback_enabled = env_bool(
+        env,
+        "PROVIDER_FALLBACK_ENABLED",
+        rr.fallback_enabled.unwrap_or(true),
+    )?;
     if let Some(p) = env.get("PRIMARY_PROVIDER").or(rr.primary_provider) {
         router.primary_provider = Some(p);
     }
@@ -390,7 +424,11 @@ fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> 
     }
     if let Some(n) = env_num::<u32>(env, "PROVIDER_CIRCUIT_THRESHOLD")?.or(rr.circuit_threshold) {
         if n == 0 {
-            return Err(invalid(file, "PROVIDER_CIRCUIT_THRESHOLD", "must be at least 1"));
+            return Err(invalid(
+                file,
+                "PROVIDER_CIRCUIT_THRESHOLD",
+                "must be at least 1",
+            ));
         }
         router.circuit_threshold = n;
     }
@@ -412,7 +450,11 @@ fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> 
     if let Some(ms) = rr.retry_cap_ms {
         router.retry_cap = Duration::from_millis(ms);
     }
-    for name in router.primary_provider.iter().chain(router.fallback_chain.iter()) {
+    for name in router
+        .primary_provider
+        .iter()
+        .chain(router.fallback_chain.iter())
+    {
         if !entries.iter().any(|e| &e.routing.name == name) {
             return Err(invalid(
                 file,
@@ -434,7 +476,11 @@ fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> 
             })?,
         };
         if r.targets.is_empty() {
-            return Err(invalid(file, format!("{key}.targets"), "a route needs at least one target"));
+            return Err(invalid(
+                file,
+                format!("{key}.targets"),
+                "a route needs at least one target",
+            ));
         }
         let mut targets = Vec::new();
         for (j, t) in r.targets.iter().enumerate() {
@@ -443,7 +489,11 @@ fn build(raw: RawConfig, file: &str, source: Option<PathBuf>, env: &dyn Env) -> 
                 return Err(invalid(
                     file,
                     format!("{key}.targets[{j}]"),
-                    format!("unknown provider `{}` (known: {})", target.provider, names(&entries)),
+                    format!(
+                        "unknown provider `{}` (known: {})",
+                        target.provider,
+                        names(&entries)
+                    ),
                 ));
             }
             targets.push(target);
@@ -498,7 +548,11 @@ fn apply_provider(
     env: &dyn Env,
 ) -> Result<(), ConfigError> {
     if rp.name.trim().is_empty() || rp.name.contains('/') {
-        return Err(invalid(file, format!("{key}.name"), "must be non-empty and contain no `/`"));
+        return Err(invalid(
+            file,
+            format!("{key}.name"),
+            "must be non-empty and contain no `/`",
+        ));
     }
     let existing = entries.iter().position(|e| e.routing.name == rp.name);
     let kind = match (&rp.kind, existing) {
@@ -507,7 +561,11 @@ fn apply_provider(
             .map_err(|reason| invalid(file, format!("{key}.kind"), reason))?,
         (None, Some(i)) => entries[i].routing.kind,
         (None, None) => {
-            return Err(invalid(file, format!("{key}.kind"), "missing (openai, anthropic, gemini, openai-compatible or mock)"));
+            return Err(invalid(
+                file,
+                format!("{key}.kind"),
+                "missing (openai, anthropic, gemini, openai-compatible or mock)",
+            ));
         }
     };
     let mut entry = match existing {
@@ -524,7 +582,11 @@ fn apply_provider(
         match env.get(var) {
             Some(k) => a.api_key = Some(SecretString::from(k)),
             None if rp.enabled == Some(true) && kind != ProviderKind::OpenAiCompatible => {
-                return Err(invalid(file, format!("{key}.api_key_env"), format!("`{var}` is not set")));
+                return Err(invalid(
+                    file,
+                    format!("{key}.api_key_env"),
+                    format!("`{var}` is not set"),
+                ));
             }
             None => {}
         }
@@ -534,7 +596,11 @@ fn apply_provider(
     }
     if let Some(u) = rp.base_url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
-            return Err(invalid(file, format!("{key}.base_url"), "must start with http:// or https://"));
+            return Err(invalid(
+                file,
+                format!("{key}.base_url"),
+                "must start with http:// or https://",
+            ));
         }
         a.base_url = u;
     }
@@ -589,7 +655,11 @@ fn apply_provider(
     }
     if let Some(f) = rp.failure_rate {
         if !(0.0..=1.0).contains(&f) {
-            return Err(invalid(file, format!("{key}.failure_rate"), "must be between 0 and 1"));
+            return Err(invalid(
+                file,
+                format!("{key}.failure_rate"),
+                "must be between 0 and 1",
+            ));
         }
         mock.failure_rate = f;
     }
@@ -597,7 +667,10 @@ fn apply_provider(
     r.enabled = match rp.enabled {
         Some(e) => e,
         // An entry in ax.toml enables its provider when it has what it needs.
-        None => a.api_key.is_some() || matches!(kind, ProviderKind::Mock | ProviderKind::OpenAiCompatible),
+        None => {
+            a.api_key.is_some()
+                || matches!(kind, ProviderKind::Mock | ProviderKind::OpenAiCompatible)
+        }
     };
     entries.push(entry);
     Ok(())
@@ -619,7 +692,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -651,10 +727,18 @@ mod tests {
         )
         .unwrap();
         assert!(!c.mock_only);
-        let claude = c.providers.iter().find(|p| p.routing.name == "claude").unwrap();
+        let claude = c
+            .providers
+            .iter()
+            .find(|p| p.routing.name == "claude")
+            .unwrap();
         assert!(claude.routing.enabled);
         assert_eq!(claude.adapter.default_model, "claude-x");
-        let openai = c.providers.iter().find(|p| p.routing.name == "openai").unwrap();
+        let openai = c
+            .providers
+            .iter()
+            .find(|p| p.routing.name == "openai")
+            .unwrap();
         assert!(!openai.routing.enabled);
         assert_eq!(c.router.circuit_threshold, 2);
         assert_eq!(c.router.circuit_open_for, Duration::from_millis(1500));
@@ -686,17 +770,28 @@ mod tests {
 
     #[test]
     fn errors_name_file_key_and_reason() {
-        let e = Config::from_toml_str("[[providers]]\nname = \"x\"\nkind = \"nope\"\n", &env(&[])).unwrap_err();
+        let e = Config::from_toml_str("[[providers]]\nname = \"x\"\nkind = \"nope\"\n", &env(&[]))
+            .unwrap_err();
         let s = e.to_string();
-        assert!(s.contains("providers[0].kind") && s.contains("unknown provider kind"), "{s}");
-        let e = Config::from_toml_str("listen = 5\n", &env(&[])).unwrap_err().to_string();
+        assert!(
+            s.contains("providers[0].kind") && s.contains("unknown provider kind"),
+            "{s}"
+        );
+        let e = Config::from_toml_str("listen = 5\n", &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen"), "{e}");
-        let e = Config::from_toml_str("bogus = 1\n", &env(&[])).unwrap_err().to_string();
+        let e = Config::from_toml_str("bogus = 1\n", &env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
         let e = Config::from_toml_str("[[routes]]\nname=\"r\"\ntargets=[\"ghost\"]\n", &env(&[]))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("routes[0].targets[0]") && e.contains("ghost"), "{e}");
+        assert!(
+            e.contains("routes[0].targets[0]") && e.contains("ghost"),
+            "{e}"
+        );
         let e = Config::load_with(None, &env(&[("PROVIDER_CIRCUIT_THRESHOLD", "x")]))
             .unwrap_err()
             .to_string();

@@ -51,7 +51,10 @@ impl IntoResponse for ApiError {
         let body = ax_providers::client_codec(self.format).encode_error(&self.error);
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(after) = self.error.retry_after {
             // Whole seconds, rounded up, so a client never retries too early.
             let secs = after.as_millis().div_ceil(1000).max(1);
@@ -64,7 +67,11 @@ impl IntoResponse for ApiError {
         }
         // Tell the official SDKs whether retrying can help, so they do not hammer us
         // with retries of a request that will fail the same way.
-        let retry = if self.error.is_retryable() { "true" } else { "false" };
+        let retry = if self.error.is_retryable() {
+            "true"
+        } else {
+            "false"
+        };
         h.insert("x-should-retry", HeaderValue::from_static(retry));
         if let Some(id) = &self.request_id {
             if let Ok(v) = HeaderValue::from_str(id.as_str()) {

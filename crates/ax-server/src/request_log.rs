@@ -7,8 +7,8 @@ use ax_core::WireFormat;
 use ax_core::lifecycle::{Context, State};
 use ax_store::LogRecord;
 
-use ax_core::pricing;
 use crate::state::AppState;
+use ax_core::pricing;
 
 /// Longest body stored in a log row; longer ones are cut (and say so).
 const MAX_LOGGED_BODY: usize = 64 * 1024;
@@ -33,7 +33,10 @@ pub fn finish_hook(
         record_metrics(&ctx, format);
         let Some(writer) = state.writer() else { return };
         let mut rec = LogRecord::from_context(&ctx);
-        rec.cost_usd = ctx.model.as_deref().and_then(|m| pricing::cost_usd(m, &ctx.usage));
+        rec.cost_usd = ctx
+            .model
+            .as_deref()
+            .and_then(|m| pricing::cost_usd(m, &ctx.usage));
         if state.store_bodies() {
             rec.request_data = extras.request.clone();
             rec.response_data = extras.response.lock().ok().and_then(|mut r| r.take());
@@ -73,10 +76,12 @@ fn record_metrics(ctx: &Context, format: WireFormat) {
     metrics::counter!("ax_requests_total", "provider" => provider.clone(), "model" => model, "outcome" => outcome, "format" => format.as_str())
         .increment(1);
     if let Some(ms) = ctx.duration_ms() {
-        metrics::histogram!("ax_request_duration_seconds", "provider" => provider.clone()).record(ms as f64 / 1000.0);
+        metrics::histogram!("ax_request_duration_seconds", "provider" => provider.clone())
+            .record(ms as f64 / 1000.0);
     }
     if let Some(ms) = ctx.first_token_ms() {
-        metrics::histogram!("ax_first_token_seconds", "provider" => provider.clone()).record(ms as f64 / 1000.0);
+        metrics::histogram!("ax_first_token_seconds", "provider" => provider.clone())
+            .record(ms as f64 / 1000.0);
     }
     if ctx.usage.input_tokens > 0 {
         metrics::counter!("ax_tokens_total", "provider" => provider.clone(), "direction" => "input")

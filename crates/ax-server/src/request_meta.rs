@@ -34,8 +34,12 @@ impl GatewayHeaders {
         let request_id = header(h, "x-ax-request-id")
             .and_then(RequestId::parse)
             .unwrap_or_default();
-        let fallback = !header(h, "x-ax-fallback")
-            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "off" | "false" | "0" | "no"));
+        let fallback = !header(h, "x-ax-fallback").is_some_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "off" | "false" | "0" | "no"
+            )
+        });
         let dry_run = header(h, "x-ax-dry-run").is_some_and(truthy);
         let tags = header(h, "x-ax-tags")
             .map(|v| {

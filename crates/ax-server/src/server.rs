@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
-use crate::handlers::{admin, anthropic, gemini, ops, openai};
+use crate::handlers::{admin, anthropic, gemini, openai, ops};
 use crate::state::{AppState, StateParts};
 
 /// Why the server could not start or stopped badly.
@@ -69,9 +69,15 @@ impl Default for ServeOptions {
 pub fn app(state: AppState) -> Router {
     let admin_routes = Router::new()
         .route("/admin/providers", get(admin::providers))
-        .route("/admin/providers/{name}/circuit/reset", post(admin::reset_circuit))
+        .route(
+            "/admin/providers/{name}/circuit/reset",
+            post(admin::reset_circuit),
+        )
         .route("/admin/routes/explain", get(admin::explain))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), admin::require_admin));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin,
+        ));
     Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/embeddings", post(openai::embeddings))
@@ -92,7 +98,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     tracing::error!("a handler panicked; answered 500");
     (
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(serde_json::json!({"error": {"message": "internal error", "type": "server_error"}})),
+        axum::Json(
+            serde_json::json!({"error": {"message": "internal error", "type": "server_error"}}),
+        ),
     )
         .into_response()
 }
@@ -155,7 +163,10 @@ pub async fn start(
     options: ServeOptions,
     shutdown_signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServeError> {
-    if !config.listen.ip().is_loopback() && !options.insecure_no_auth && !config.client_auth_configured() {
+    if !config.listen.ip().is_loopback()
+        && !options.insecure_no_auth
+        && !config.client_auth_configured()
+    {
         return Err(ServeError::Config(format!(
             "refusing to listen on {} with no client authentication: create gateway keys (ax key create) or pass --insecure-no-auth",
             config.listen
@@ -165,7 +176,9 @@ pub async fn start(
         url: config.database_url.clone(),
         message: e.to_string(),
     };
-    let store = Store::connect(&config.database_url).await.map_err(store_err)?;
+    let store = Store::connect(&config.database_url)
+        .await
+        .map_err(store_err)?;
     let applied = store.migrate().await.map_err(store_err)?;
     for m in &applied {
         tracing::info!(version = m.version, description = %m.description, "applied migration");
@@ -173,15 +186,21 @@ pub async fn start(
 
     let mut providers = Vec::new();
     for entry in &config.providers {
-        let provider = ax_providers::build_provider(entry.adapter.clone())
-            .map_err(|e| ServeError::Config(format!("provider {}: {}", entry.routing.name, e.message)))?;
+        let provider = ax_providers::build_provider(entry.adapter.clone()).map_err(|e| {
+            ServeError::Config(format!("provider {}: {}", entry.routing.name, e.message))
+        })?;
         providers.push(provider);
     }
-    let router = AxRouter::new(config.router.clone(), providers).map_err(|e| ServeError::Config(e.to_string()))?;
+    let router = AxRouter::new(config.router.clone(), providers)
+        .map_err(|e| ServeError::Config(e.to_string()))?;
     let writer = config
         .logging_enabled
         .then(|| LogWriter::spawn(Arc::new(store.clone()), WriterConfig::default()));
-    let metrics = if config.telemetry_enabled { metrics_handle() } else { None };
+    let metrics = if config.telemetry_enabled {
+        metrics_handle()
+    } else {
+        None
+    };
     let state = AppState::new(StateParts {
         router: Arc::new(router),
         store: store.clone(),

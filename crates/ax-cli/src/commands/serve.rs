@@ -11,9 +11,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
-        config.listen = listen
-            .parse()
-            .with_context(|| format!("--listen: `{listen}` is not an address like 127.0.0.1:8080"))?;
+        config.listen = listen.parse().with_context(|| {
+            format!("--listen: `{listen}` is not an address like 127.0.0.1:8080")
+        })?;
     }
     if config.mock_only {
         tracing::warn!(
@@ -24,11 +24,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "\n  ax: no provider configured; serving the built-in MOCK provider (answers are fake).\n"
         );
     }
-    let enabled: Vec<&str> = config
+    let enabled: Vec<String> = config
         .providers
         .iter()
         .filter(|p| p.routing.enabled)
-        .map(|p| p.routing.name.as_str())
+        .map(|p| p.routing.name.clone())
         .collect();
     let options = ServeOptions {
         insecure_no_auth: args.insecure_no_auth,

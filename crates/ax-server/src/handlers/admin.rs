@@ -57,9 +57,14 @@ pub async fn providers(State(state): State<AppState>) -> Response {
 /// `POST /admin/providers/{name}/circuit/reset`.
 pub async fn reset_circuit(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     if state.router().reset_circuit(&name) {
-        axum::Json(serde_json::json!({"provider": name, "circuit": "closed", "reset": true})).into_response()
+        axum::Json(serde_json::json!({"provider": name, "circuit": "closed", "reset": true}))
+            .into_response()
     } else {
-        admin_error(StatusCode::NOT_FOUND, "not_found", &format!("unknown provider `{name}`"))
+        admin_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("unknown provider `{name}`"),
+        )
     }
 }
 
@@ -69,7 +74,11 @@ pub async fn explain(
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     let Some(model) = q.get("model") else {
-        return admin_error(StatusCode::BAD_REQUEST, "invalid_request", "missing ?model=");
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "missing ?model=",
+        );
     };
     let fallback = q.get("fallback").is_none_or(|v| v != "off");
     let opts = ax_router::RequestOptions {

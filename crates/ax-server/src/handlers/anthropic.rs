@@ -11,5 +11,12 @@ use crate::state::AppState;
 
 /// Anthropic Messages, streaming or not.
 pub async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    handle_chat(state, WireFormat::Anthropic, Endpoint::default(), headers, body).await
+    handle_chat(
+        state,
+        WireFormat::Anthropic,
+        Endpoint::default(),
+        headers,
+        body,
+    )
+    .await
 }

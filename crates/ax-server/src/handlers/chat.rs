@@ -149,8 +149,10 @@ pub async fn handle_chat(
                     *slot = state.store_bodies().then(|| loggable_body(&bytes));
                 }
                 let mut resp = (StatusCode::OK, bytes).into_response();
-                resp.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
                 served_headers(resp.headers_mut(), tracked.context());
                 tracked.finish();
                 resp
@@ -174,7 +176,7 @@ async fn stream_response(
     tracked: Tracked,
 ) -> Response {
     let format = codec.format();
-    let mut encoder = codec.stream_encoder(&request);
+    let encoder = codec.stream_encoder(&request);
     let include_usage = request.include_usage;
     let routed = match router.chat_stream(&request, &opts, tracked).await {
         Ok(s) => s,
@@ -195,7 +197,10 @@ async fn stream_response(
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     h.extend(headers);
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
@@ -226,7 +231,14 @@ fn async_stream_body(
             let mut out = Vec::new();
             match st.routed.next().await {
                 Some(Ok(chunk)) => {
-                    write_chunk(&mut out, &mut *st.encoder, chunk, passthrough, include_usage, format);
+                    write_chunk(
+                        &mut out,
+                        &mut *st.encoder,
+                        chunk,
+                        passthrough,
+                        include_usage,
+                        format,
+                    );
                 }
                 Some(Err(e)) => {
                     st.done = true;
@@ -260,7 +272,10 @@ fn write_chunk(
             // does not get it.
             let usage_only = format == WireFormat::OpenAi
                 && !chunk.events.is_empty()
-                && chunk.events.iter().all(|e| matches!(e, StreamEvent::Usage(_)));
+                && chunk
+                    .events
+                    .iter()
+                    .all(|e| matches!(e, StreamEvent::Usage(_)));
             if !(usage_only && !include_usage) {
                 out.extend_from_slice(&raw);
             }
@@ -309,5 +324,9 @@ fn served_headers(h: &mut HeaderMap, ctx: &Context) {
         set_header(h, "x-ax-model", m);
     }
     set_header(h, "x-ax-attempts", &ctx.attempts.to_string());
-    set_header(h, "x-ax-fallback", if ctx.is_fallback() { "true" } else { "false" });
+    set_header(
+        h,
+        "x-ax-fallback",
+        if ctx.is_fallback() { "true" } else { "false" },
+    );
 }

@@ -25,16 +25,21 @@ pub enum GeminiAction {
 pub fn parse_tail(tail: &str) -> Result<(String, GeminiAction), GatewayError> {
     let tail = tail.trim_start_matches('/');
     let tail = tail.strip_prefix("models/").unwrap_or(tail);
-    let (model, action) = tail
-        .rsplit_once(':')
-        .ok_or_else(|| GatewayError::new(ax_core::ErrorCode::NotFound, format!("no action in path `{tail}` (expected {{model}}:generateContent)")))?;
+    let (model, action) = tail.rsplit_once(':').ok_or_else(|| {
+        GatewayError::new(
+            ax_core::ErrorCode::NotFound,
+            format!("no action in path `{tail}` (expected {{model}}:generateContent)"),
+        )
+    })?;
     let action = match action {
         "generateContent" => GeminiAction::Generate,
         "streamGenerateContent" => GeminiAction::StreamGenerate,
         other => {
             return Err(GatewayError::new(
                 ax_core::ErrorCode::NotFound,
-                format!("unsupported action `{other}` (supported: generateContent, streamGenerateContent)"),
+                format!(
+                    "unsupported action `{other}` (supported: generateContent, streamGenerateContent)"
+                ),
             ));
         }
     };

@@ -4,5 +4,5 @@ pub mod admin;
 pub mod anthropic;
 pub mod chat;
 pub mod gemini;
-pub mod ops;
 pub mod openai;
+pub mod ops;

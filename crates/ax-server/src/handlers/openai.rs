@@ -17,8 +17,19 @@ use crate::request_meta::GatewayHeaders;
 use crate::state::AppState;
 
 /// OpenAI Chat Completions, streaming or not.
-pub async fn chat_completions(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    handle_chat(state, WireFormat::OpenAi, Endpoint::default(), headers, body).await
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle_chat(
+        state,
+        WireFormat::OpenAi,
+        Endpoint::default(),
+        headers,
+        body,
+    )
+    .await
 }
 
 /// OpenAI embeddings, served by any provider that embeds.
@@ -29,7 +40,10 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
     ctx.user_id = gw.metadata.user_id.clone();
     ctx.tags = gw.metadata.tags.clone();
     ctx.tags.push("embeddings".into());
-    let mut tracked = Tracked::new(ctx, finish_hook(&state, WireFormat::OpenAi, Arc::new(LogExtras::default())));
+    let mut tracked = Tracked::new(
+        ctx,
+        finish_hook(&state, WireFormat::OpenAi, Arc::new(LogExtras::default())),
+    );
     tracked.apply(Event::InitiateRequest);
     let reject = |mut tracked: Tracked, e: GatewayError, status: Option<axum::http::StatusCode>| {
         tracked.apply(Event::ValidationFailed {
@@ -64,8 +78,10 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
         Ok(resp) => {
             let body = ax_providers::openai::encode_embedding_response(&resp, base64);
             let mut r = (axum::http::StatusCode::OK, body).into_response();
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             if let Ok(v) = HeaderValue::from_str(tracked.context().request_id.as_str()) {
                 r.headers_mut().insert("x-ax-request-id", v);
             }
@@ -75,7 +91,9 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
         Err(e) => {
             let id = tracked.context().request_id.clone();
             tracked.finish();
-            ApiError::new(WireFormat::OpenAi, e).with_request_id(id).into_response()
+            ApiError::new(WireFormat::OpenAi, e)
+                .with_request_id(id)
+                .into_response()
         }
     }
 }

@@ -26,7 +26,11 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus text exposition.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let Some(handle) = state.metrics() else {
-        return (StatusCode::NOT_FOUND, "telemetry is disabled (PROVIDER_TELEMETRY_ENABLED=false)\n").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "telemetry is disabled (PROVIDER_TELEMETRY_ENABLED=false)\n",
+        )
+            .into_response();
     };
     for p in state.router().providers_status() {
         let v = match p.circuit.state {
