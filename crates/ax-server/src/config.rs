@@ -408,12 +408,14 @@ fn build(
 
     // Router.
     let rr = raw.router.unwrap_or_default();
-    let mut router = RouterConfig::default();
-    router.fallback_enabled = env_bool(
-        env,
-        "PROVIDER_FALLBACK_ENABLED",
-        rr.fallback_enabled.unwrap_or(true),
-    )?;
+    let mut router = RouterConfig {
+        fallback_enabled: env_bool(
+            env,
+            "PROVIDER_FALLBACK_ENABLED",
+            rr.fallback_enabled.unwrap_or(true),
+        )?,
+        ..RouterConfig::default()
+    };
     if let Some(p) = env.get("PRIMARY_PROVIDER").or(rr.primary_provider) {
         router.primary_provider = Some(p);
     }

@@ -73,10 +73,12 @@ impl IntoResponse for ApiError {
             "false"
         };
         h.insert("x-should-retry", HeaderValue::from_static(retry));
-        if let Some(id) = &self.request_id {
-            if let Ok(v) = HeaderValue::from_str(id.as_str()) {
-                h.insert("x-ax-request-id", v);
-            }
+        if let Some(v) = self
+            .request_id
+            .as_ref()
+            .and_then(|id| HeaderValue::from_str(id.as_str()).ok())
+        {
+            h.insert("x-ax-request-id", v);
         }
         resp
     }

@@ -185,7 +185,9 @@ pub async fn start(
     }
 
     let mut providers = Vec::new();
-    for entry in &config.providers {
+    // A disabled provider (an env provider without its key) is listed but never
+    // built: it has nothing to call upstream with.
+    for entry in config.providers.iter().filter(|e| e.routing.enabled) {
         let provider = ax_providers::build_provider(entry.adapter.clone()).map_err(|e| {
             ServeError::Config(format!("provider {}: {}", entry.routing.name, e.message))
         })?;

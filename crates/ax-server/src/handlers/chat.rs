@@ -276,7 +276,7 @@ fn write_chunk(
                     .events
                     .iter()
                     .all(|e| matches!(e, StreamEvent::Usage(_)));
-            if !(usage_only && !include_usage) {
+            if !usage_only || include_usage {
                 out.extend_from_slice(&raw);
             }
         }
