@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod pricing;
 pub mod provider;
+pub mod tenant;
 
 pub use error::{ErrorCode, GatewayError};
 pub use format::{ProviderKind, WireFormat};
