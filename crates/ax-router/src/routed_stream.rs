@@ -132,24 +132,42 @@ impl RoutedStream {
         self.idle.as_mut().reset(next);
     }
 
-    fn final_usage(&self) -> (Usage, bool) {
-        if self.usage.is_empty() {
-            let usage = Usage {
-                input_tokens: self.estimated_input,
-                output_tokens: self.output_chars.div_ceil(4),
-                ..Usage::default()
-            };
-            (usage, true)
-        } else {
-            (self.usage, false)
+    /// The usage to record: the provider's, with any part it never sent estimated from
+    /// the request and the streamed characters / 4, and marked so. A stream that did
+    /// not end normally never saw its final usage frame (Anthropic's `message_start`
+    /// reports one output token, for one), so its output count is at least the
+    /// estimate of what was streamed.
+    fn final_usage(&self, ended_normally: bool) -> (Usage, bool) {
+        let mut usage = self.usage;
+        let mut estimated = false;
+        if usage.input_tokens == 0 && self.estimated_input > 0 {
+            usage.input_tokens = self.estimated_input;
+            estimated = true;
         }
+        let streamed = self.output_chars.div_ceil(4);
+        if (usage.output_tokens == 0 || !ended_normally) && streamed > usage.output_tokens {
+            usage.output_tokens = streamed;
+            estimated = true;
+        }
+        (usage, estimated)
+    }
+
+    /// Writes the final usage into the context, so a failed, timed-out or cancelled
+    /// stream is logged with the tokens it did consume.
+    fn record_usage(&mut self) -> Usage {
+        let ended_normally = self.tracked.context().state == ax_core::lifecycle::State::Completed;
+        let (usage, estimated) = self.final_usage(ended_normally);
+        let ctx = self.tracked.context_mut();
+        ctx.usage = usage;
+        ctx.tokens_estimated = estimated;
+        usage
     }
 
     fn end(&mut self) {
         self.done = true;
         // Dropping the upstream stream closes its connection.
         self.inner = None;
-        let (usage, _) = self.final_usage();
+        let usage = self.record_usage();
         if let Some(mut rate) = self.rate.take() {
             rate.reconcile(usage.total_tokens());
         }
@@ -157,7 +175,7 @@ impl RoutedStream {
     }
 
     fn complete(&mut self) {
-        let (usage, estimated) = self.final_usage();
+        let (usage, estimated) = self.final_usage(true);
         self.tracked
             .apply(Event::StreamCompleted { usage, estimated });
         self.end();
@@ -246,6 +264,10 @@ impl Drop for RoutedStream {
         self.inner = None;
         if !self.tracked.context().state.is_terminal() {
             self.tracked.apply(Event::Cancelled);
+        }
+        let usage = self.record_usage();
+        if let Some(mut rate) = self.rate.take() {
+            rate.reconcile(usage.total_tokens());
         }
         self.tracked.finish_in_place();
     }
