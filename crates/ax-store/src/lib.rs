@@ -22,6 +22,7 @@ mod record;
 #[cfg(test)]
 mod schema_tests;
 mod store;
+pub mod tenancy;
 pub mod timestamp;
 mod traits;
 mod writer;
@@ -31,6 +32,7 @@ pub use provider_config::{ProviderConfig, StoredProviderConfig};
 pub use query::{FailedRow, LogFilter, LogRow, StatsRow};
 pub use record::LogRecord;
 pub use store::{AppliedMigration, Pragmas, Store};
+pub use tenancy::TenantStore;
 pub use traits::{LogQuery, LogSink, ProviderConfigStore};
 pub use writer::{LogWriter, TrySubmitError, WriterConfig};
 
