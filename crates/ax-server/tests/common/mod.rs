@@ -2,7 +2,7 @@
 //! (one per provider, each speaking that provider's real wire format), with a
 //! temporary SQLite store that tests read back after a graceful shutdown.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

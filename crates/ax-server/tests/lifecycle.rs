@@ -1,0 +1,236 @@
+//! Request lifecycles end to end: client disconnects cancel the upstream call, a
+//! graceful shutdown in the middle of a burst loses no log row, and the log holds one
+//! row per request with its timeline.
+
+mod common;
+
+use std::time::Duration;
+
+use ax_mock_upstream::{MockConfig, Scripted};
+use common::{Client, Setup, gateway, gateway_with};
+use futures::StreamExt;
+
+const CLAUDE: &str = "/v1/messages";
+const MODEL: &str = "claude/claude-3-5-sonnet-20241022";
+
+async fn cancelled_rows(gw: &common::Gateway) -> usize {
+    gw.logs()
+        .await
+        .iter()
+        .filter(|r| r.error_code.as_deref() == Some("cancelled"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_stream_cancels_the_upstream_call() {
+    for client in Client::ALL {
+        let mut gw = gateway().await;
+        // 40 chunks 100 ms apart: four seconds of stream if nobody cancels it.
+        gw.claude.push_script(
+            CLAUDE,
+            vec![Scripted::ok().with_chunks(40).with_chunk_delay_ms(100)],
+        );
+        let resp = client.send(&gw, MODEL, true).await;
+        assert_eq!(resp.status(), 200);
+        let mut body = resp.bytes_stream();
+        let first = body.next().await.unwrap().unwrap();
+        assert!(!first.is_empty());
+        drop(body);
+        // The row (state failed, code cancelled) is written long before the stream
+        // would have ended: the upstream stream was dropped with the client.
+        let found = common::eventually(Duration::from_secs(2), async || {
+            cancelled_rows(&gw).await == 1
+        })
+        .await;
+        assert!(
+            found,
+            "{client:?}: no cancelled row within 2 s: {:?}",
+            gw.logs().await
+        );
+        let logs = gw.stop().await;
+        assert_eq!(logs.len(), 1);
+        assert_eq!(logs[0].state, "failed");
+    }
+}
+
+#[tokio::test]
+async fn a_client_leaving_before_the_answer_cancels_the_upstream_call() {
+    let mut gw = gateway().await;
+    gw.claude.push_script(CLAUDE, vec![Scripted::latency(3000)]);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let err = http
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .json(&common::openai_body(MODEL, false))
+        .send()
+        .await;
+    assert!(err.is_err(), "the client gave up");
+    let found = common::eventually(Duration::from_secs(2), async || {
+        cancelled_rows(&gw).await == 1
+    })
+    .await;
+    assert!(found, "no cancelled row within 2 s: {:?}", gw.logs().await);
+    // A cancelled request is not the provider's fault.
+    let claude = gw.provider_status("claude").await;
+    assert_eq!(claude["consecutive_failures"], 0, "{claude}");
+    assert_eq!(claude["circuit"]["state"], "closed");
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_in_the_middle_of_a_burst_loses_no_log_row() {
+    let mut gw = gateway_with(Setup {
+        mock: MockConfig {
+            latency_ms: 50,
+            chunks: 5,
+            chunk_delay_ms: 20,
+            ..MockConfig::default()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let http = gw.http.clone();
+        let url = gw.url.clone();
+        let stream = i % 2 == 0;
+        let client = Client::ALL[i % 3];
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis((i as u64 % 20) * 5)).await;
+            let model = [
+                "claude/claude-3-5-sonnet-20241022",
+                "gemini/gemini-2.0-flash",
+                "openai/gpt-4o-mini",
+            ][i % 3];
+            let (path, body) = match client {
+                Client::OpenAi => (
+                    "/v1/chat/completions".to_owned(),
+                    common::openai_body(model, stream),
+                ),
+                Client::Anthropic => (
+                    "/v1/messages".to_owned(),
+                    common::anthropic_body(model, stream),
+                ),
+                Client::Gemini => (
+                    if stream {
+                        format!("/v1beta/models/{model}:streamGenerateContent?alt=sse")
+                    } else {
+                        format!("/v1beta/models/{model}:generateContent")
+                    },
+                    common::gemini_body(),
+                ),
+            };
+            let resp = http
+                .post(format!("{url}{path}"))
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            let id = resp
+                .headers()
+                .get("x-ax-request-id")?
+                .to_str()
+                .ok()?
+                .to_owned();
+            let status = resp.status();
+            let text = resp.text().await.ok()?;
+            Some((id, status, text))
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let logs = gw.stop().await;
+    let mut answered = 0;
+    for t in tasks {
+        if let Some((id, status, _text)) = t.await.unwrap() {
+            answered += 1;
+            assert!(
+                logs.iter().any(|r| r.request_id == id),
+                "request {id} ({status}) was answered but has no log row"
+            );
+        }
+    }
+    assert!(answered > 0, "some requests were in flight at shutdown");
+    assert!(
+        logs.iter().all(|r| r.has_metrics),
+        "every log row has its metrics row"
+    );
+    assert_eq!(gw.integrity_check().await, "ok");
+}
+
+#[tokio::test]
+async fn every_request_has_one_row_with_its_timeline() {
+    let mut gw = gateway_with(Setup {
+        router: "retry_base_ms = 1\nretry_cap_ms = 5\ncircuit_threshold = 10\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    // A success, a retried success, a fallback, a client error, an unknown model, bad
+    // JSON and a dry run: seven requests, seven rows.
+    assert_eq!(gw.openai_chat(MODEL, false, &[]).await.status(), 200);
+    gw.claude
+        .push_script(CLAUDE, vec![Scripted::status(503), Scripted::ok()]);
+    assert_eq!(gw.openai_chat(MODEL, true, &[]).await.status(), 200);
+    gw.claude
+        .push_script(CLAUDE, vec![Scripted::status(503); 3]);
+    assert_eq!(gw.openai_chat(MODEL, false, &[]).await.status(), 200);
+    gw.claude.push_script(CLAUDE, vec![Scripted::status(400)]);
+    assert_eq!(gw.openai_chat(MODEL, false, &[]).await.status(), 400);
+    assert_eq!(
+        gw.openai_chat("nope/model-x", false, &[]).await.status(),
+        404
+    );
+    let bad = gw
+        .http
+        .post(format!("{}/v1/messages", gw.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let dry = gw
+        .openai_chat(MODEL, false, &[("x-ax-dry-run", "true")])
+        .await;
+    assert_eq!(dry.status(), 200);
+
+    let logs = gw.stop().await;
+    assert_eq!(logs.len(), 7, "{logs:#?}");
+    assert!(logs.iter().all(|r| r.has_metrics));
+    let codes: Vec<_> = logs.iter().map(|r| r.error_code.as_deref()).collect();
+    assert_eq!(
+        codes,
+        [
+            None,
+            None,
+            None,
+            Some("invalid_request"),
+            Some("not_found"),
+            Some("invalid_request"),
+            Some("cancelled")
+        ]
+    );
+    // Every state change, plus one `requesting` entry per attempt sent.
+    assert_eq!(
+        logs[0].timeline,
+        ["validating", "requesting", "requesting", "completed"]
+    );
+    assert!(logs[1].timeline.contains(&"retrying".to_owned()));
+    assert!(logs[1].timeline.contains(&"streaming".to_owned()));
+    assert!(logs[2].is_fallback);
+    assert!(logs[6].tags.contains(&"dry_run".to_owned()));
+    // A streamed request is never logged with zero tokens.
+    assert!(logs[1].output_tokens.unwrap_or(0) > 0);
+}
+
+#[tokio::test]
+async fn logging_disabled_writes_no_rows() {
+    let mut gw = gateway_with(Setup {
+        env: [("PROVIDER_LOGGING_ENABLED".to_owned(), "false".to_owned())].into(),
+        ..Setup::default()
+    })
+    .await;
+    assert_eq!(gw.openai_chat(MODEL, false, &[]).await.status(), 200);
+    assert!(gw.stop().await.is_empty());
+}
