@@ -1,8 +1,15 @@
 //! The `ax` binary: `ax serve` and every operator command. `main` only decides the exit
-//! code; `run` does the work; errors print with their chain of causes.
+//! code (0 success, 1 a failed check or request, 2 a usage error); `run` does the
+//! work; an error prints as one line, `ax: ` then the message and its causes.
 
+mod api;
 mod cli;
+mod client;
 mod commands;
+mod error;
+mod hints;
+mod output;
+mod store;
 
 use std::process::ExitCode;
 
@@ -13,11 +20,14 @@ fn main() -> ExitCode {
     match commands::run(args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            // One line: the message and its causes.
+            let mut line = format!("ax: {err}");
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                line.push_str(": ");
+                line.push_str(&cause.to_string());
             }
-            ExitCode::from(1)
+            eprintln!("{line}");
+            ExitCode::from(error::exit_code(&err))
         }
     }
 }

@@ -2,17 +2,47 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use ax_store::Store;
 
 use crate::cli::MigrateArgs;
+use crate::output::spinner;
+use crate::store::redact;
 
+/// Applies (or with `--dry-run` lists) pending migrations.
 pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::connect(&args.store.database_url).await?;
+    let shown = redact(&args.store.database_url);
+    if args.dry_run
+        && let Some(path) = crate::store::sqlite_path(&args.store.database_url)
+        && !path.exists()
+    {
+        // A dry run creates nothing: a missing database has every migration pending.
+        print(&args, &Store::known_migrations());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = Store::connect(&args.store.database_url)
+        .await
+        .with_context(|| format!("cannot open the store {shown}"))?;
+    let bar = spinner(format!("migrating {shown}"));
     let list = if args.dry_run {
-        store.pending_migrations().await?
+        store.pending_migrations().await
     } else {
-        store.migrate().await?
+        store.migrate().await
     };
+    bar.finish_and_clear();
+    let list = match list {
+        Ok(l) => l,
+        Err(e) => {
+            store.close().await;
+            return Err(anyhow::Error::new(e).context(format!("cannot migrate {shown}")));
+        }
+    };
+    print(&args, &list);
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(args: &MigrateArgs, list: &[ax_store::AppliedMigration]) {
     if args.json {
         let rows: Vec<_> = list
             .iter()
@@ -23,24 +53,14 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             "dry_run": args.dry_run,
             "migrations": rows,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{out:#}");
     } else if list.is_empty() {
         println!("{}: schema is up to date", redact(&args.store.database_url));
     } else {
         let verb = if args.dry_run { "pending" } else { "applied" };
-        for m in &list {
+        for m in list {
             println!("{verb} {:>14}  {}", m.version, m.description);
         }
         println!("{} migration(s) {verb}", list.len());
-    }
-    store.close().await;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A database URL without any password.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_owned(),
     }
 }

@@ -1,0 +1,165 @@
+//! Terminal output: aligned, coloured tables on a terminal and plain, space-aligned
+//! columns when piped; `NO_COLOR`/`CLICOLOR_FORCE` honoured (through anstream's
+//! detection); spinners on stderr only when stderr is a terminal; JSON printing.
+
+use std::fmt::Display;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anstream::ColorChoice;
+use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, modifiers, presets};
+use indicatif::{ProgressBar, ProgressStyle};
+use owo_colors::OwoColorize;
+use serde::Serialize;
+
+/// How a value should look: its meaning, which becomes a colour on a terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// No colour.
+    Plain,
+    /// Good news (green).
+    Good,
+    /// Needs attention (yellow).
+    Warn,
+    /// Bad news (red).
+    Bad,
+    /// Secondary information (grey).
+    Dim,
+}
+
+/// What stdout can show, decided once per command.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    /// stdout is a terminal: draw table borders.
+    pub tty: bool,
+    /// Colours are wanted (terminal, `NO_COLOR` unset, or `CLICOLOR_FORCE`).
+    pub color: bool,
+}
+
+impl Style {
+    /// Detects the style of stdout.
+    pub fn detect() -> Self {
+        let out = std::io::stdout();
+        Self {
+            tty: out.is_terminal(),
+            color: anstream::AutoStream::choice(&out) != ColorChoice::Never,
+        }
+    }
+
+    /// A table with `header`: rounded borders on a terminal, bare columns otherwise.
+    pub fn table<I: Display>(&self, header: impl IntoIterator<Item = I>) -> Table {
+        let mut table = Table::new();
+        if self.tty {
+            table
+                .load_preset(presets::UTF8_FULL_CONDENSED)
+                .apply_modifier(modifiers::UTF8_ROUND_CORNERS)
+                .set_content_arrangement(ContentArrangement::Dynamic);
+        } else {
+            table
+                .load_preset(presets::NOTHING)
+                .set_content_arrangement(ContentArrangement::Disabled)
+                .force_no_tty();
+        }
+        let header: Vec<Cell> = header
+            .into_iter()
+            .map(|h| {
+                let cell = Cell::new(h);
+                if self.color {
+                    cell.add_attribute(comfy_table::Attribute::Bold)
+                } else {
+                    cell
+                }
+            })
+            .collect();
+        table.set_header(header);
+        if !self.tty {
+            for col in table.column_iter_mut() {
+                col.set_padding((0, 2));
+            }
+        }
+        table
+    }
+
+    /// A cell whose colour follows `tone` when colours are on.
+    pub fn cell(&self, text: impl Display, tone: Tone) -> Cell {
+        let cell = Cell::new(text);
+        if !self.color {
+            return cell;
+        }
+        match tone {
+            Tone::Plain => cell,
+            Tone::Good => cell.fg(Color::Green),
+            Tone::Warn => cell.fg(Color::Yellow),
+            Tone::Bad => cell.fg(Color::Red),
+            Tone::Dim => cell.fg(Color::DarkGrey),
+        }
+    }
+
+    /// A right-aligned (numeric) cell.
+    pub fn num(&self, text: impl Display) -> Cell {
+        Cell::new(text).set_alignment(CellAlignment::Right)
+    }
+
+    /// Colours `text` by `tone` for a line of text (not a table).
+    pub fn paint(&self, text: &str, tone: Tone) -> String {
+        if !self.color {
+            return text.to_owned();
+        }
+        match tone {
+            Tone::Plain => text.to_owned(),
+            Tone::Good => text.green().to_string(),
+            Tone::Warn => text.yellow().to_string(),
+            Tone::Bad => text.red().bold().to_string(),
+            Tone::Dim => text.dimmed().to_string(),
+        }
+    }
+
+    /// Prints a table to stdout (trailing spaces trimmed when plain).
+    pub fn print_table(&self, table: &Table) {
+        if self.tty {
+            anstream::println!("{table}");
+        } else {
+            println!("{}", table.trim_fmt());
+        }
+    }
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// A spinner on stderr with `message`, drawn only when stderr is a terminal.
+pub fn spinner(message: impl Into<String>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(message.into());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(80));
+    bar
+}
+
+/// `-` for a missing value.
+pub const NONE: &str = "-";
+
+/// Milliseconds for a table, rounded; `-` when unknown.
+pub fn ms_f(v: Option<f64>) -> String {
+    v.map_or_else(|| NONE.to_owned(), |v| format!("{v:.0} ms"))
+}
+
+/// Milliseconds for a table; `-` when unknown.
+pub fn ms_i(v: Option<i64>) -> String {
+    v.map_or_else(|| NONE.to_owned(), |v| format!("{v} ms"))
+}
+
+/// A stored timestamp (`YYYY-MM-DDTHH:MM:SS.sssZ`) shortened to the second.
+pub fn short_time(ts: &str) -> String {
+    match ts.get(..19) {
+        Some(s) => s.replacen('T', " ", 1),
+        None => ts.to_owned(),
+    }
+}
