@@ -351,3 +351,31 @@ async fn a_mid_stream_disconnect_ends_with_an_error_event_in_the_client_format()
         }
     }
 }
+
+#[tokio::test]
+async fn a_stalled_stream_fails_after_the_idle_timeout() {
+    let mut gw = gateway_with(Setup {
+        provider_lines: "max_retries = 0\nidle_timeout_ms = 150\n".into(),
+        ..Setup::default()
+    })
+    .await;
+    gw.claude.push_script(
+        CLAUDE,
+        vec![Scripted::ok().with_chunks(4).with_chunk_delay_ms(1000)],
+    );
+    let start = Instant::now();
+    let resp = Client::Anthropic
+        .send(&gw, "claude/claude-3-5-sonnet-20241022", true)
+        .await;
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().await.unwrap();
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        start.elapsed()
+    );
+    let events = sse_events(&text);
+    assert_eq!(events.last().unwrap().0.as_deref(), Some("error"), "{text}");
+    let logs = gw.stop().await;
+    assert_eq!(logs[0].error_code.as_deref(), Some("timeout"));
+}
