@@ -27,9 +27,10 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// `input_tokens + output_tokens`.
+    /// `input_tokens + output_tokens`, saturating at `u64::MAX` (an upstream may report
+    /// absurd counts; a total must never overflow).
     pub fn total_tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
     /// Prompt tokens that were neither read from nor written to a cache.
@@ -78,6 +79,22 @@ mod tests {
             (u.input_tokens, u.output_tokens, u.total_tokens()),
             (10, 5, 15)
         );
+    }
+
+    #[test]
+    fn total_saturates_instead_of_overflowing() {
+        let u = Usage {
+            input_tokens: u64::MAX,
+            output_tokens: 7,
+            ..Default::default()
+        };
+        assert_eq!(u.total_tokens(), u64::MAX);
+        let u = Usage {
+            input_tokens: u64::MAX - 1,
+            output_tokens: 1,
+            ..Default::default()
+        };
+        assert_eq!(u.total_tokens(), u64::MAX);
     }
 
     #[test]

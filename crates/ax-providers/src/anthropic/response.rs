@@ -250,13 +250,22 @@ pub(crate) fn input_object(arguments: &str) -> Result<OutInput, String> {
 /// Unified parts of an answer as Anthropic blocks, in order. Reasoning without a
 /// signature (OpenAI-compatible or Gemini reasoning) is a `thinking` block with an empty
 /// signature, which the request decoder reads back as "no signature" (and so never
-/// replays to Anthropic). Tool calls whose arguments are not a JSON object get `{}`:
-/// the SDKs type `input` as an object, and a complete answer cannot fail.
+/// replays to Anthropic). A bare signature carrier (empty text, a signature, nothing
+/// redacted: what the Gemini codec makes of a `thoughtSignature` on a `functionCall` or
+/// text part) is left out: it is not Anthropic's, an empty `thinking` block means
+/// nothing to the client, and replayed to Anthropic it would be rejected. Tool calls
+/// whose arguments are not a JSON object get `{}`: the SDKs type `input` as an object,
+/// and a complete answer cannot fail.
 pub(crate) fn blocks_out(parts: &[ContentPart]) -> Vec<OutBlock<'_>> {
     parts
         .iter()
         .filter_map(|p| match p {
             ContentPart::Text { text } => Some(OutBlock::Text(OutText { kind: "text", text })),
+            ContentPart::Reasoning {
+                text,
+                signature: Some(_),
+                redacted: None,
+            } if text.is_empty() => None,
             ContentPart::Reasoning {
                 redacted: Some(data),
                 ..
@@ -445,6 +454,43 @@ mod tests {
             serde_json::from_value(json!({"input_tokens": u64::MAX, "cache_read_input_tokens": 5}))
                 .unwrap();
         assert_eq!(usage_in(&huge).input_tokens, u64::MAX);
+    }
+
+    #[test]
+    fn signature_carriers_are_not_blocks() {
+        // A Gemini `thoughtSignature` on a call, carried as bare reasoning, never reaches
+        // an Anthropic client; real thinking and redacted thinking do.
+        let parts = [
+            ContentPart::Reasoning {
+                text: "plan".into(),
+                signature: Some("EqQB".into()),
+                redacted: None,
+            },
+            ContentPart::ToolCall {
+                id: "call_1".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            },
+            ContentPart::Reasoning {
+                text: String::new(),
+                signature: Some("Q2lRQjBl".into()),
+                redacted: None,
+            },
+            ContentPart::Reasoning {
+                text: String::new(),
+                signature: None,
+                redacted: Some("opaque".into()),
+            },
+        ];
+        let blocks = serde_json::to_value(blocks_out(&parts)).unwrap();
+        assert_eq!(
+            blocks,
+            json!([
+                {"type": "thinking", "thinking": "plan", "signature": "EqQB"},
+                {"type": "tool_use", "id": "call_1", "name": "f", "input": {}},
+                {"type": "redacted_thinking", "data": "opaque"}
+            ])
+        );
     }
 
     #[test]

@@ -55,7 +55,8 @@ impl Open {
 ///   synthesized; one `ping` follows, as Anthropic sends it.
 /// - Blocks open and close as the event kind changes (text, thinking, each tool call
 ///   its own block), one at a time, numbered 0, 1, …; a signature goes into the open
-///   thinking block (or a new one); a tool-call fragment for a call never started opens
+///   thinking block, and is dropped when none is open (a Gemini signature carrier); a
+///   tool-call fragment for a call never started opens
 ///   one; a fragment for a call whose block was already closed (an upstream that
 ///   interleaves calls) is still sent with that block's index, which the SDKs
 ///   accumulate by index.
@@ -249,6 +250,11 @@ impl StreamEncoder for AnthropicStreamEncoder {
                     },
                 );
             }
+            // A signature with no thinking block open is a carrier for a text or tool
+            // part (Gemini's `thoughtSignature`): not Anthropic's, so not sent (see
+            // `blocks_out`).
+            StreamEvent::ReasoningSignature { .. }
+                if !matches!(self.open, Some(Open::Thinking(_))) => {}
             StreamEvent::ReasoningSignature { signature } => {
                 let i = self.thinking_block(out);
                 Self::delta(
@@ -590,5 +596,55 @@ impl StreamDecoder for AnthropicStreamDecoder {
                 "stream ended before message_stop",
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(events: &[StreamEvent]) -> String {
+        let mut enc = AnthropicStreamEncoder::new();
+        let mut out = Vec::new();
+        for e in events {
+            enc.encode(e, &mut out);
+        }
+        enc.finish(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn signature_carriers_open_no_thinking_block() {
+        // Gemini puts its signature on a call: the carrier follows the call and is not
+        // sent to an Anthropic client.
+        let out = encode(&[
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "call_1".into(),
+                name: "f".into(),
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: "{}".into(),
+            },
+            StreamEvent::ReasoningSignature {
+                signature: "Q2lRQjBl".into(),
+            },
+        ]);
+        assert!(!out.contains("Q2lRQjBl"), "{out}");
+        assert!(!out.contains("thinking"), "{out}");
+        // A signature closing real thinking is kept.
+        let out = encode(&[
+            StreamEvent::ReasoningDelta {
+                text: "plan".into(),
+            },
+            StreamEvent::ReasoningSignature {
+                signature: "EqQB".into(),
+            },
+        ]);
+        assert!(
+            out.contains("\"signature_delta\",\"signature\":\"EqQB\""),
+            "{out}"
+        );
     }
 }
