@@ -2,6 +2,7 @@
 //! health, Prometheus metrics and the dashboard. No routing or codec logic lives here:
 //! handlers decode with `ax-providers`, route with `ax-router` and log with `ax-store`.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod handlers;

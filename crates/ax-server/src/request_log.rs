@@ -29,10 +29,21 @@ pub fn finish_hook(
     extras: Arc<LogExtras>,
 ) -> Box<dyn FnOnce(Context) + Send> {
     let state = state.clone();
+    // Tenancy: the authenticated key of this request (set by `auth::client_auth`).
+    let identity = crate::auth::current_identity();
     Box::new(move |ctx: Context| {
         record_metrics(&ctx, format);
+        if let Some(id) = &identity {
+            let cost = ctx
+                .model
+                .as_deref()
+                .and_then(|m| pricing::cost_usd(m, &ctx.usage));
+            id.record_usage(&ctx.usage, cost);
+        }
         let Some(writer) = state.writer() else { return };
         let mut rec = LogRecord::from_context(&ctx);
+        rec.tenant_id = identity.as_ref().map(|i| i.tenant_id);
+        rec.key_id = identity.as_ref().map(|i| i.key_id);
         rec.cost_usd = ctx
             .model
             .as_deref()

@@ -89,6 +89,11 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(admin_routes)
+        // Tenancy: gateway keys, tenant status and quotas on every `/v1` route.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::client_auth,
+        ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
 }
@@ -163,15 +168,6 @@ pub async fn start(
     options: ServeOptions,
     shutdown_signal: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningServer, ServeError> {
-    if !config.listen.ip().is_loopback()
-        && !options.insecure_no_auth
-        && !config.client_auth_configured()
-    {
-        return Err(ServeError::Config(format!(
-            "refusing to listen on {} with no client authentication: create gateway keys (ax key create) or pass --insecure-no-auth",
-            config.listen
-        )));
-    }
     let store_err = |e: ax_store::StoreError| ServeError::Store {
         url: config.database_url.clone(),
         message: e.to_string(),
@@ -183,6 +179,22 @@ pub async fn start(
     for m in &applied {
         tracing::info!(version = m.version, description = %m.description, "applied migration");
     }
+    // Tenancy: load the gateway keys; existing keys count as client authentication.
+    let auth = Arc::new(crate::auth::Auth::new(store.clone(), config.require_keys));
+    auth.refresh()
+        .await
+        .map_err(|e| store_err(ax_store::StoreError::Database(e.to_string())))?;
+    if !config.listen.ip().is_loopback()
+        && !options.insecure_no_auth
+        && !config.client_auth_configured()
+        && !auth.keys_required()
+    {
+        return Err(ServeError::Config(format!(
+            "refusing to listen on {} with no client authentication: create gateway keys (ax key create) or pass --insecure-no-auth",
+            config.listen
+        )));
+    }
+    let auth_task = auth.spawn_refresher();
 
     let mut providers = Vec::new();
     // A disabled provider (an env provider without its key) is listed but never
@@ -212,6 +224,7 @@ pub async fn start(
         admin_open: config.admin_key.is_none() && config.listen.ip().is_loopback(),
         store_bodies: config.store_bodies,
         max_body_bytes: config.max_body_bytes,
+        auth: auth.clone(),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -254,6 +267,8 @@ pub async fn start(
         if let Some(w) = writer {
             w.shutdown().await;
         }
+        auth_task.abort();
+        auth.flush_last_used().await;
         store.close().await;
         tracing::info!("shutdown complete: log queue flushed");
         Ok(())

@@ -22,6 +22,7 @@ struct Inner {
     admin_open: bool,
     store_bodies: bool,
     max_body_bytes: usize,
+    auth: Arc<crate::auth::Auth>,
 }
 
 /// The parts [`AppState::new`] needs.
@@ -42,6 +43,8 @@ pub struct StateParts {
     pub store_bodies: bool,
     /// Request body limit.
     pub max_body_bytes: usize,
+    /// Gateway key cache and quota counters (tenancy).
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
                 admin_open: parts.admin_open,
                 store_bodies: parts.store_bodies,
                 max_body_bytes: parts.max_body_bytes,
+                auth: parts.auth,
             }),
         }
     }
@@ -99,5 +103,10 @@ impl AppState {
     /// Request body limit.
     pub fn max_body_bytes(&self) -> usize {
         self.inner.max_body_bytes
+    }
+
+    /// Gateway key cache and quota counters.
+    pub fn auth(&self) -> &Arc<crate::auth::Auth> {
+        &self.inner.auth
     }
 }

@@ -103,6 +103,10 @@ pub async fn handle_chat(
         tracked.context_mut().user_id = request.metadata.user_id.clone();
     }
     request.metadata.conversation_id = gw.metadata.conversation_id.clone();
+    // Tenancy: the key may be limited to some models (403 otherwise).
+    if let Err(e) = crate::auth::check_model(&request.model) {
+        return fail(tracked, e, true);
+    }
     request.metadata.tags = gw.metadata.tags.clone();
 
     let router = state.router().clone();

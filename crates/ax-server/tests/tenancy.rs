@@ -1,0 +1,542 @@
+//! Tenancy through real HTTP: gateway keys in every header form, 401/403/429 in each
+//! client's own error format, revoke within a second, tenant and key IDs in the log
+//! rows, no raw key anywhere in the store, and the admin API's key check.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use ax_core::tenant::{Quotas, TenantStatus};
+use ax_server::{Config, RunningServer, ServeOptions};
+use ax_store::Store;
+use ax_store::tenancy::{CreatedKey, NewApiKey, NewTenant, Tenant, TenantStore};
+use serde_json::{Value, json};
+
+const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+struct Gw {
+    server: Option<RunningServer>,
+    url: String,
+    http: reqwest::Client,
+    store: Store,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn gateway(env: &[(&str, &str)]) -> Gw {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ax.db");
+    let url = format!("sqlite://{}", db.display());
+    let toml = format!("listen = \"127.0.0.1:0\"\ndatabase_url = \"{url}\"\n");
+    let mut envmap: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    envmap.insert("AX_ADMIN_KEY".into(), ADMIN_KEY.into());
+    let config = Config::from_toml_str(&toml, &envmap).unwrap();
+    let server = ax_server::start(config, ServeOptions::default(), std::future::pending())
+        .await
+        .unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    Gw {
+        url: format!("http://{}", server.addr),
+        server: Some(server),
+        http: reqwest::Client::new(),
+        store,
+        db,
+        _dir: dir,
+    }
+}
+
+impl Gw {
+    async fn tenant(&self, slug: &str, status: TenantStatus, quotas: Quotas) -> Tenant {
+        self.store
+            .create_tenant(
+                &NewTenant {
+                    slug: slug.into(),
+                    name: None,
+                    status,
+                    quotas,
+                },
+                "test",
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn key(&self, tenant: &Tenant, new: NewApiKey) -> CreatedKey {
+        self.store
+            .create_key(tenant.id, &new, "test")
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the server's cache has the store's current keys.
+    async fn synced(&self) {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+
+    async fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await.unwrap();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fmt {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+const FORMATS: [Fmt; 3] = [Fmt::OpenAi, Fmt::Anthropic, Fmt::Gemini];
+
+/// Where a client of `fmt` puts its key.
+#[derive(Clone, Copy, Debug)]
+enum KeyIn {
+    None,
+    Bearer,
+    XApiKey,
+    XGoogApiKey,
+    Query,
+}
+
+fn natural(fmt: Fmt) -> KeyIn {
+    match fmt {
+        Fmt::OpenAi => KeyIn::Bearer,
+        Fmt::Anthropic => KeyIn::XApiKey,
+        Fmt::Gemini => KeyIn::XGoogApiKey,
+    }
+}
+
+async fn call(gw: &Gw, fmt: Fmt, model: &str, key: &str, how: KeyIn) -> reqwest::Response {
+    let (path, body) = match fmt {
+        Fmt::OpenAi => (
+            "/v1/chat/completions".to_owned(),
+            json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        Fmt::Anthropic => (
+            "/v1/messages".to_owned(),
+            json!({"model": model, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+        Fmt::Gemini => (
+            format!("/v1beta/models/{model}:generateContent"),
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+        ),
+    };
+    let mut url = format!("{}{path}", gw.url);
+    let mut req = gw.http.post(&url);
+    match how {
+        KeyIn::None => {}
+        KeyIn::Bearer => req = req.bearer_auth(key),
+        KeyIn::XApiKey => req = req.header("x-api-key", key),
+        KeyIn::XGoogApiKey => req = req.header("x-goog-api-key", key),
+        KeyIn::Query => {
+            url.push_str(&format!("?key={key}"));
+            req = gw.http.post(&url);
+        }
+    }
+    req.json(&body).send().await.unwrap()
+}
+
+/// Checks the status and that the body has `fmt`'s error shape; returns the message.
+async fn expect_error(resp: reqwest::Response, fmt: Fmt, status: u16) -> (String, Option<String>) {
+    assert_eq!(resp.status().as_u16(), status, "{fmt:?}");
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = resp.json().await.unwrap();
+    let message = match fmt {
+        Fmt::OpenAi => {
+            assert!(body["error"]["type"].is_string(), "{body}");
+            body["error"]["message"].as_str().unwrap().to_owned()
+        }
+        Fmt::Anthropic => {
+            assert_eq!(body["type"], "error", "{body}");
+            assert!(body["error"]["type"].is_string(), "{body}");
+            body["error"]["message"].as_str().unwrap().to_owned()
+        }
+        Fmt::Gemini => {
+            assert_eq!(body["error"]["code"], status, "{body}");
+            assert!(body["error"]["status"].is_string(), "{body}");
+            body["error"]["message"].as_str().unwrap().to_owned()
+        }
+    };
+    (message, retry_after)
+}
+
+#[tokio::test]
+async fn open_until_a_key_exists_then_every_header_form_works() {
+    let gw = gateway(&[]).await;
+    for fmt in FORMATS {
+        let r = call(&gw, fmt, "gpt-4o", "sk-whatever", natural(fmt)).await;
+        assert_eq!(r.status(), 200, "no keys yet: open ({fmt:?})");
+    }
+    let t = gw
+        .tenant("team-a", TenantStatus::Active, Quotas::default())
+        .await;
+    let k = gw.key(&t, NewApiKey::default()).await;
+    gw.synced().await;
+    for fmt in FORMATS {
+        let r = call(&gw, fmt, "gpt-4o", "", KeyIn::None).await;
+        let (msg, _) = expect_error(r, fmt, 401).await;
+        assert!(msg.contains("missing gateway key"), "{msg}");
+        let r = call(&gw, fmt, "gpt-4o", "ax-not-a-real-key-000000", natural(fmt)).await;
+        expect_error(r, fmt, 401).await;
+    }
+    for (fmt, how) in [
+        (Fmt::OpenAi, KeyIn::Bearer),
+        (Fmt::Anthropic, KeyIn::XApiKey),
+        (Fmt::Anthropic, KeyIn::Bearer),
+        (Fmt::Gemini, KeyIn::XGoogApiKey),
+        (Fmt::Gemini, KeyIn::Query),
+    ] {
+        let r = call(&gw, fmt, "gpt-4o", &k.secret, how).await;
+        assert_eq!(r.status(), 200, "{fmt:?} {how:?}");
+    }
+    // GET /v1/models needs a key too.
+    let r = gw
+        .http
+        .get(format!("{}/v1/models", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw
+        .http
+        .get(format!("{}/v1/models", gw.url))
+        .bearer_auth(&k.secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn require_keys_with_no_key_refuses() {
+    let gw = gateway(&[("AX_REQUIRE_KEYS", "true")]).await;
+    for fmt in FORMATS {
+        let r = call(&gw, fmt, "gpt-4o", "sk-anything", natural(fmt)).await;
+        expect_error(r, fmt, 401).await;
+    }
+}
+
+#[tokio::test]
+async fn non_loopback_without_auth_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "listen = \"0.0.0.0:0\"\ndatabase_url = \"sqlite://{}\"\n",
+        dir.path().join("ax.db").display()
+    );
+    let config = Config::from_toml_str(&toml, &BTreeMap::new()).unwrap();
+    let err = ax_server::start(config, ServeOptions::default(), std::future::pending())
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("--insecure-no-auth"), "{err}");
+}
+
+#[tokio::test]
+async fn suspended_or_decommissioned_tenant_and_disallowed_model_get_403() {
+    let gw = gateway(&[]).await;
+    let t = gw
+        .tenant("team-s", TenantStatus::Active, Quotas::default())
+        .await;
+    let k = gw
+        .key(
+            &t,
+            NewApiKey {
+                allowed_models: Some(vec!["gpt-*".into(), "mock/*".into()]),
+                ..Default::default()
+            },
+        )
+        .await;
+    gw.synced().await;
+    for fmt in FORMATS {
+        assert_eq!(
+            call(&gw, fmt, "gpt-4o-mini", &k.secret, natural(fmt))
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            call(&gw, fmt, "mock/anything", &k.secret, natural(fmt))
+                .await
+                .status(),
+            200
+        );
+        let r = call(
+            &gw,
+            fmt,
+            "claude-3-5-sonnet-20241022",
+            &k.secret,
+            natural(fmt),
+        )
+        .await;
+        let (msg, _) = expect_error(r, fmt, 403).await;
+        assert!(msg.contains("may not use model"), "{msg}");
+    }
+    gw.store
+        .set_tenant_status(t.id, TenantStatus::Suspended, "test")
+        .await
+        .unwrap();
+    gw.synced().await;
+    for fmt in FORMATS {
+        let r = call(&gw, fmt, "gpt-4o", &k.secret, natural(fmt)).await;
+        let (msg, _) = expect_error(r, fmt, 403).await;
+        assert!(msg.contains("suspended"), "{msg}");
+    }
+    gw.store
+        .set_tenant_status(t.id, TenantStatus::Decommissioned, "test")
+        .await
+        .unwrap();
+    gw.synced().await;
+    for fmt in FORMATS {
+        let r = call(&gw, fmt, "gpt-4o", &k.secret, natural(fmt)).await;
+        let (msg, _) = expect_error(r, fmt, 403).await;
+        assert!(msg.contains("decommissioned"), "{msg}");
+    }
+}
+
+#[tokio::test]
+async fn every_quota_answers_429_with_retry_after_in_each_format() {
+    let gw = gateway(&[]).await;
+    // Per format: a key rpm, a tenant rpm, a tenant tpm, a key tpm and a tenant tpd.
+    let mut cases = Vec::new();
+    for fmt in FORMATS {
+        let f = format!("{fmt:?}").to_lowercase();
+        let t = gw
+            .tenant(
+                &format!("{f}-krpm"),
+                TenantStatus::Active,
+                Quotas::default(),
+            )
+            .await;
+        let k = gw
+            .key(
+                &t,
+                NewApiKey {
+                    rpm: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await;
+        cases.push((fmt, k, "requests-per-minute", "rate_limit"));
+        let t = gw
+            .tenant(
+                &format!("{f}-trpm"),
+                TenantStatus::Active,
+                Quotas {
+                    rpm: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let k = gw.key(&t, NewApiKey::default()).await;
+        cases.push((fmt, k, "requests-per-minute", "rate_limit"));
+        let t = gw
+            .tenant(
+                &format!("{f}-ttpm"),
+                TenantStatus::Active,
+                Quotas {
+                    tpm: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let k = gw.key(&t, NewApiKey::default()).await;
+        cases.push((fmt, k, "tokens-per-minute", "rate_limit"));
+        let t = gw
+            .tenant(
+                &format!("{f}-ktpm"),
+                TenantStatus::Active,
+                Quotas::default(),
+            )
+            .await;
+        let k = gw
+            .key(
+                &t,
+                NewApiKey {
+                    tpm: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await;
+        cases.push((fmt, k, "tokens-per-minute", "rate_limit"));
+        let t = gw
+            .tenant(
+                &format!("{f}-ttpd"),
+                TenantStatus::Active,
+                Quotas {
+                    tpd: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let k = gw.key(&t, NewApiKey::default()).await;
+        cases.push((fmt, k, "tokens-per-day", "quota"));
+    }
+    gw.synced().await;
+    for (fmt, k, what, _) in &cases {
+        let first = call(&gw, *fmt, "gpt-4o", &k.secret, natural(*fmt)).await;
+        assert_eq!(first.status(), 200, "{fmt:?} {what}");
+        let second = call(&gw, *fmt, "gpt-4o", &k.secret, natural(*fmt)).await;
+        let (msg, retry_after) = expect_error(second, *fmt, 429).await;
+        assert!(msg.contains(what), "{fmt:?}: {msg}");
+        let secs: u64 = retry_after.expect("Retry-After").parse().unwrap();
+        assert!((1..=86_400).contains(&secs), "{secs}");
+    }
+}
+
+#[tokio::test]
+async fn revoke_and_expiry() {
+    let gw = gateway(&[]).await;
+    let t = gw
+        .tenant("team-r", TenantStatus::Active, Quotas::default())
+        .await;
+    let k = gw.key(&t, NewApiKey::default()).await;
+    let expired = gw
+        .key(
+            &t,
+            NewApiKey {
+                expires_at: Some("2001-01-01T00:00:00.000Z".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    gw.synced().await;
+    let r = call(&gw, Fmt::OpenAi, "gpt-4o", &expired.secret, KeyIn::Bearer).await;
+    let (msg, _) = expect_error(r, Fmt::OpenAi, 401).await;
+    assert!(msg.contains("expired"), "{msg}");
+    assert_eq!(
+        call(&gw, Fmt::OpenAi, "gpt-4o", &k.secret, KeyIn::Bearer)
+            .await
+            .status(),
+        200
+    );
+
+    gw.store.revoke_key(k.key.id, "test").await.unwrap();
+    let revoked_at = Instant::now();
+    loop {
+        let r = call(&gw, Fmt::Anthropic, "gpt-4o", &k.secret, KeyIn::XApiKey).await;
+        if r.status() == 401 {
+            let (msg, _) = expect_error(r, Fmt::Anthropic, 401).await;
+            assert!(msg.contains("revoked"), "{msg}");
+            break;
+        }
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(1),
+            "revoke not effective within 1 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(revoked_at.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn log_rows_carry_tenant_and_key_and_no_secret_is_stored() {
+    let mut gw = gateway(&[]).await;
+    let t = gw
+        .tenant("team-l", TenantStatus::Active, Quotas::default())
+        .await;
+    let k = gw
+        .key(
+            &t,
+            NewApiKey {
+                allowed_models: Some(vec!["gpt-*".into()]),
+                ..Default::default()
+            },
+        )
+        .await;
+    gw.synced().await;
+    for fmt in FORMATS {
+        assert_eq!(
+            call(&gw, fmt, "gpt-4o", &k.secret, natural(fmt))
+                .await
+                .status(),
+            200
+        );
+    }
+    // Refused ones get their rows too: 403 with the IDs, 401 without.
+    expect_error(
+        call(&gw, Fmt::OpenAi, "claude-3", &k.secret, KeyIn::Bearer).await,
+        Fmt::OpenAi,
+        403,
+    )
+    .await;
+    expect_error(
+        call(&gw, Fmt::OpenAi, "gpt-4o", "", KeyIn::None).await,
+        Fmt::OpenAi,
+        401,
+    )
+    .await;
+    // last_used_at is written back at shutdown at the latest.
+    gw.stop().await;
+
+    let rows: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT tenant_id, key_id, error_code FROM provider_logs ORDER BY created_at",
+    )
+    .fetch_all(&sqlx_pool(&gw).await)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let with_ids = rows
+        .iter()
+        .filter(|r| {
+            r.0.as_deref() == Some(&t.id.to_string())
+                && r.1.as_deref() == Some(&k.key.id.to_string())
+        })
+        .count();
+    assert_eq!(with_ids, 4, "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.2.as_deref() == Some("permission_denied") && r.0.is_some())
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.2.as_deref() == Some("authentication_error") && r.0.is_none())
+    );
+    let key = gw.store.key(k.key.id).await.unwrap().unwrap();
+    assert!(key.last_used_at.is_some());
+    gw.store.close().await;
+
+    // The raw key is nowhere in the database files.
+    let mut bytes = std::fs::read(&gw.db).unwrap();
+    if let Ok(wal) = std::fs::read(gw.db.with_extension("db-wal")) {
+        bytes.extend(wal);
+    }
+    let needle = k.secret.as_bytes();
+    assert!(
+        !bytes.windows(needle.len()).any(|w| w == needle),
+        "raw key found in the store"
+    );
+}
+
+async fn sqlx_pool(gw: &Gw) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", gw.db.display()))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn admin_api_needs_the_admin_key() {
+    let gw = gateway(&[]).await;
+    let url = format!("{}/admin/providers", gw.url);
+    let r = gw.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("providers\":"), "{body}");
+    let r = gw.http.get(&url).bearer_auth("wrong").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = gw
+        .http
+        .get(&url)
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
