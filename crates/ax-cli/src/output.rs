@@ -52,8 +52,14 @@ impl Style {
         if self.tty {
             table
                 .load_preset(presets::UTF8_FULL_CONDENSED)
-                .apply_modifier(modifiers::UTF8_ROUND_CORNERS)
-                .set_content_arrangement(ContentArrangement::Dynamic);
+                .apply_modifier(modifiers::UTF8_ROUND_CORNERS);
+            // Wrap to the terminal's width only when it reports a usable one (a pty
+            // without a size reports 0, which would wrap every letter).
+            let arrangement = match table.width() {
+                Some(w) if w >= 40 => ContentArrangement::Dynamic,
+                _ => ContentArrangement::Disabled,
+            };
+            table.set_content_arrangement(arrangement);
         } else {
             table
                 .load_preset(presets::NOTHING)
@@ -78,6 +84,15 @@ impl Style {
             }
         }
         table
+    }
+
+    /// Keeps the columns at `indexes` unwrapped (IDs, timestamps) on a terminal.
+    pub fn keep_whole(&self, table: &mut Table, indexes: &[usize]) {
+        for &i in indexes {
+            if let Some(col) = table.column_mut(i) {
+                col.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
+        }
     }
 
     /// A cell whose colour follows `tone` when colours are on.

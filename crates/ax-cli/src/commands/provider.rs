@@ -117,8 +117,10 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
         } else {
             Tone::Bad
         };
-        let cost = if r.cost_usd > 0.0 {
+        let cost = if r.cost_usd >= 0.01 {
             format!("{:.4}", r.cost_usd)
+        } else if r.cost_usd > 0.0 {
+            format!("{:.6}", r.cost_usd)
         } else {
             NONE.to_owned()
         };
@@ -172,8 +174,8 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         "PROVIDER",
         "MODEL",
         "STATE",
-        "DURATION",
-        "TOKENS IN/OUT",
+        "TOOK",
+        "TOKENS",
         "ERROR",
     ]);
     for r in &rows {
@@ -211,6 +213,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
             ),
         ]);
     }
+    s.keep_whole(&mut t, &[0, 1, 4]);
     s.print_table(&t);
     Ok(ExitCode::SUCCESS)
 }
@@ -233,6 +236,21 @@ struct CircuitRow {
     opened_at: Option<String>,
 }
 
+/// `ax provider circuit status --json`.
+#[derive(Serialize)]
+struct CircuitsOut<'a> {
+    circuits: &'a [CircuitRow],
+}
+
+/// `ax provider circuit reset --json`.
+#[derive(Serialize)]
+struct ResetOut<'a> {
+    provider: &'a str,
+    reset: bool,
+    previous_state: &'a str,
+    circuit: &'a str,
+}
+
 async fn circuit_status(args: CircuitStatusArgs) -> anyhow::Result<ExitCode> {
     let client = AdminClient::new(&args.server.url)?;
     let status: ProvidersStatus = client.get("admin/providers", &[]).await?;
@@ -248,7 +266,7 @@ async fn circuit_status(args: CircuitStatusArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if args.json {
-        print_json(&serde_json::json!({ "circuits": rows }))?;
+        print_json(&CircuitsOut { circuits: &rows })?;
         return Ok(ExitCode::SUCCESS);
     }
     let s = Style::detect();
@@ -290,12 +308,12 @@ async fn circuit_reset(args: CircuitResetArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or("closed")
         .to_owned();
     if args.json {
-        print_json(&serde_json::json!({
-            "provider": args.provider,
-            "reset": true,
-            "previous_state": previous,
-            "circuit": state,
-        }))?;
+        print_json(&ResetOut {
+            provider: &args.provider,
+            reset: true,
+            previous_state: &previous,
+            circuit: &state,
+        })?;
     } else {
         let s = Style::detect();
         println!(
@@ -535,6 +553,9 @@ pub fn test_fix(
         }
         C::NotFound => Some(format!(
             "check the model name and the base URL ({base_url})"
+        )),
+        C::ServerError | C::Overloaded => Some(format!(
+            "the upstream at {base_url} is failing (not a key problem): check the provider's status and retry later"
         )),
         C::RateLimitExceeded | C::QuotaExceeded => {
             Some("the key works but is rate limited or out of quota; retry later".to_owned())
