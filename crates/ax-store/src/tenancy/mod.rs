@@ -13,6 +13,7 @@
 
 mod import;
 mod keys;
+pub mod secrets;
 mod sqlite;
 
 use async_trait::async_trait;
