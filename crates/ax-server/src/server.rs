@@ -89,6 +89,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(admin_routes)
+        .fallback(ops::unknown_route)
         // Tenancy: gateway keys, tenant status and quotas on every `/v1` route.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

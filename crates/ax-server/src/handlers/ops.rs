@@ -50,3 +50,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     );
     resp
 }
+
+/// Any path ax does not serve: a JSON 404 (OpenAI's error shape, the most common
+/// client) naming the method and path, instead of an empty body.
+pub async fn unknown_route(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": {
+            "message": format!("ax has no endpoint {method} {}", uri.path()),
+            "type": "invalid_request_error",
+            "param": null,
+            "code": "not_found",
+        }})),
+    )
+        .into_response()
+}
