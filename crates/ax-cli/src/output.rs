@@ -66,6 +66,11 @@ impl Style {
                 .set_content_arrangement(ContentArrangement::Disabled)
                 .force_no_tty();
         }
+        if self.color {
+            // Colours were decided above (CLICOLOR_FORCE may want them when piped).
+            table.enforce_styling();
+            table.style_text_only();
+        }
         let header: Vec<Cell> = header
             .into_iter()
             .map(|h| {
@@ -176,5 +181,46 @@ pub fn short_time(ts: &str) -> String {
     match ts.get(..19) {
         Some(s) => s.replacen('T', " ", 1),
         None => ts.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(ms_f(Some(208.4)), "208 ms");
+        assert_eq!(ms_f(None), "-");
+        assert_eq!(ms_i(Some(739)), "739 ms");
+        assert_eq!(
+            short_time("2026-11-29T17:22:37.570Z"),
+            "2026-11-29 17:22:37"
+        );
+        assert_eq!(short_time("short"), "short");
+    }
+
+    #[test]
+    fn plain_tables_have_no_borders_or_escapes() {
+        let s = Style {
+            tty: false,
+            color: false,
+        };
+        let mut t = s.table(["A", "LONGER"]);
+        t.add_row(vec![s.cell("x", Tone::Bad), s.num(12)]);
+        let text = t.trim_fmt();
+        assert_eq!(text, "A  LONGER\nx      12");
+        assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn coloured_tables_are_styled_even_when_piped() {
+        let s = Style {
+            tty: false,
+            color: true,
+        };
+        let mut t = s.table(["A"]);
+        t.add_row(vec![s.cell("bad", Tone::Bad)]);
+        assert!(t.trim_fmt().contains('\u{1b}'));
     }
 }

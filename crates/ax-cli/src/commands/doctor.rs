@@ -445,3 +445,67 @@ async fn circuit_checks(url: &str) -> anyhow::Result<Vec<Check>> {
     }
     Ok(checks)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(path: &str, key: &str, reason: &str) -> ConfigError {
+        ConfigError::Invalid {
+            path: path.into(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn config_failures_carry_a_concrete_fix() {
+        let c = config_failure(&invalid(
+            "ax.toml",
+            "providers[0].api_key_env",
+            "`ANTHROPIC_API_KEY` is not set",
+        ));
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(c.fix.as_deref(), Some("set ANTHROPIC_API_KEY"));
+        let c = config_failure(&invalid("ax.toml", "listen", "not an address"));
+        assert_eq!(c.fix.as_deref(), Some("fix `listen` in ax.toml"));
+        let c = config_failure(&invalid(
+            "environment",
+            "PROVIDER_CIRCUIT_THRESHOLD",
+            "expected a number, got `x`",
+        ));
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("fix the environment variable PROVIDER_CIRCUIT_THRESHOLD")
+        );
+    }
+
+    #[test]
+    fn probe_failures_map_to_fixes() {
+        use ax_core::{ErrorCode, GatewayError};
+        let took = Duration::from_millis(5);
+        let c = probe_check(
+            "claude",
+            ProviderKind::Anthropic,
+            "https://api.anthropic.com",
+            took,
+            Err(GatewayError::new(ErrorCode::AuthenticationError, "bad key")),
+        );
+        assert_eq!(c.status, Status::Fail);
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("check ANTHROPIC_API_KEY: the upstream rejected it")
+        );
+        let c = probe_check(
+            "openai",
+            ProviderKind::OpenAi,
+            "https://api.openai.com",
+            took,
+            Err(GatewayError::new(ErrorCode::RateLimitExceeded, "slow down")),
+        );
+        assert_eq!(c.status, Status::Warn);
+        let c = probe_check("mock", ProviderKind::Mock, "", took, Ok(()));
+        assert_eq!(c.status, Status::Ok);
+        assert_eq!(c.fix, None);
+    }
+}
