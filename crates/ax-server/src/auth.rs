@@ -243,6 +243,7 @@ struct Entry {
 pub struct Auth {
     store: Store,
     require_keys: bool,
+    master_key: Option<secrecy::SecretString>,
     keys: RwLock<Arc<HashMap<String, Arc<Entry>>>>,
     version: AtomicI64,
     loaded: AtomicBool,
@@ -275,6 +276,7 @@ impl Auth {
         Self {
             store,
             require_keys,
+            master_key: None,
             keys: RwLock::new(Arc::new(HashMap::new())),
             version: AtomicI64::new(-1),
             loaded: AtomicBool::new(false),
@@ -282,6 +284,18 @@ impl Auth {
             tenant_counters: Mutex::new(HashMap::new()),
             used: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets `AX_MASTER_KEY` (for provider keys written through the admin API).
+    pub fn with_master_key(mut self, key: Option<secrecy::SecretString>) -> Self {
+        self.master_key = key;
+        self
+    }
+
+    /// `AX_MASTER_KEY`, if set.
+    pub fn master_key(&self) -> Option<&str> {
+        use secrecy::ExposeSecret;
+        self.master_key.as_ref().map(|k| k.expose_secret())
     }
 
     /// Number of keys cached (revoked ones included).

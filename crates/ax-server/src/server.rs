@@ -74,6 +74,8 @@ pub fn app(state: AppState) -> Router {
             post(admin::reset_circuit),
         )
         .route("/admin/routes/explain", get(admin::explain))
+        // Tenancy: tenants, keys, provider configs, logs, stats, audit.
+        .merge(crate::handlers::tenants::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin,
@@ -181,7 +183,10 @@ pub async fn start(
         tracing::info!(version = m.version, description = %m.description, "applied migration");
     }
     // Tenancy: load the gateway keys; existing keys count as client authentication.
-    let auth = Arc::new(crate::auth::Auth::new(store.clone(), config.require_keys));
+    let auth = Arc::new(
+        crate::auth::Auth::new(store.clone(), config.require_keys)
+            .with_master_key(config.master_key.clone()),
+    );
     auth.refresh()
         .await
         .map_err(|e| store_err(ax_store::StoreError::Database(e.to_string())))?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ax_core::tenant::{Quotas, TenantStatus};
 use ax_server::{Config, RunningServer, ServeOptions};
-use ax_store::Store;
+use ax_store::{ProviderConfigStore, Store};
 use ax_store::tenancy::{CreatedKey, NewApiKey, NewTenant, Tenant, TenantStore};
 use serde_json::{Value, json};
 
@@ -539,4 +539,242 @@ async fn admin_api_needs_the_admin_key() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+}
+
+async fn admin(gw: &Gw, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = gw
+        .http
+        .request(method, format!("{}{path}", gw.url))
+        .bearer_auth(ADMIN_KEY)
+        .header("x-ax-actor", "alice");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn admin_tenancy_crud_is_audited_and_enforced_at_once() {
+    use reqwest::Method;
+    let gw = gateway(&[("AX_MASTER_KEY", &"11".repeat(32))]).await;
+    // Without the admin key: 401 and no data.
+    let r = gw
+        .http
+        .get(format!("{}/admin/tenants", gw.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(!r.text().await.unwrap().contains("tenants\":"));
+
+    let (s, t) = admin(
+        &gw,
+        Method::POST,
+        "/admin/tenants",
+        Some(json!({"slug": "team-x", "rpm": 100})),
+    )
+    .await;
+    assert_eq!(s, 201, "{t}");
+    assert_eq!(t["status"], "active");
+    let (s, _) = admin(
+        &gw,
+        Method::POST,
+        "/admin/tenants",
+        Some(json!({"slug": "team-x"})),
+    )
+    .await;
+    assert_eq!(s, 409);
+    let (s, _) = admin(
+        &gw,
+        Method::POST,
+        "/admin/tenants",
+        Some(json!({"slug": "Bad Slug"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, k) = admin(
+        &gw,
+        Method::POST,
+        "/admin/tenants/team-x/keys",
+        Some(json!({"name": "ci", "allowed_models": ["gpt-*"]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    let raw = k["key"].as_str().unwrap().to_owned();
+    assert_eq!(k["tenant"], "team-x");
+    assert!(raw.starts_with(k["prefix"].as_str().unwrap()));
+    // The key works right away (the admin API refreshes the cache).
+    assert_eq!(
+        call(&gw, Fmt::OpenAi, "gpt-4o", &raw, KeyIn::Bearer)
+            .await
+            .status(),
+        200
+    );
+
+    let (s, shown) = admin(&gw, Method::GET, "/admin/tenants/team-x", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(shown["keys"].as_array().unwrap().len(), 1);
+    let (s, page) = admin(&gw, Method::GET, "/admin/tenants?limit=1", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(page["tenants"].as_array().unwrap().len(), 1);
+    let (s, up) = admin(
+        &gw,
+        Method::PATCH,
+        "/admin/tenants/team-x",
+        Some(json!({"rpm": null, "tpd": 5000, "name": "Team X"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{up}");
+    assert_eq!(up["quotas"]["rpm"], Value::Null);
+    assert_eq!(up["quotas"]["tpd"], 5000);
+    let (s, _) = admin(
+        &gw,
+        Method::PATCH,
+        "/admin/tenants/team-x",
+        Some(json!({"colour": "red"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+
+    let (s, _) = admin(&gw, Method::POST, "/admin/tenants/team-x/suspend", None).await;
+    assert_eq!(s, 200);
+    expect_error(
+        call(&gw, Fmt::Gemini, "gpt-4o", &raw, KeyIn::Query).await,
+        Fmt::Gemini,
+        403,
+    )
+    .await;
+    let (s, _) = admin(&gw, Method::POST, "/admin/tenants/team-x/activate", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        call(&gw, Fmt::Gemini, "gpt-4o", &raw, KeyIn::Query)
+            .await
+            .status(),
+        200
+    );
+    let (s, _) = admin(
+        &gw,
+        Method::POST,
+        "/admin/tenants/team-x/decommission",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (s, e) = admin(&gw, Method::POST, "/admin/tenants/team-x/activate", None).await;
+    assert_eq!(s, 409, "{e}");
+
+    let prefix = k["prefix"].as_str().unwrap();
+    let (s, rk) = admin(
+        &gw,
+        Method::POST,
+        &format!("/admin/keys/{prefix}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{rk}");
+    assert_eq!(rk["revoked"], true);
+    let (s, _) = admin(&gw, Method::DELETE, "/admin/tenants/team-x", None).await;
+    assert_eq!(s, 200);
+    let (s, _) = admin(&gw, Method::GET, "/admin/tenants/team-x", None).await;
+    assert_eq!(s, 404);
+
+    // Provider configs: the key is encrypted, never shown, and audited without it.
+    let (s, pc) = admin(
+        &gw,
+        Method::PUT,
+        "/admin/provider-configs/openai",
+        Some(json!({"api_key": "sk-upstream-secret-42", "priority": 7})),
+    )
+    .await;
+    assert_eq!(s, 200, "{pc}");
+    assert_eq!(pc["has_api_key"], true);
+    assert_eq!(pc["priority"], 7);
+    let stored = gw.store.provider_config("openai").await.unwrap().unwrap();
+    let master = ax_store::tenancy::secrets::MasterKey::parse(Some(&"11".repeat(32))).unwrap();
+    assert_eq!(
+        master
+            .open("openai", stored.config.api_key_encrypted.as_ref().unwrap())
+            .unwrap(),
+        "sk-upstream-secret-42"
+    );
+    let (s, _) = admin(
+        &gw,
+        Method::POST,
+        "/admin/providers/mock/circuit/reset",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+
+    let (s, audit) = admin(&gw, Method::GET, "/admin/audit?limit=100", None).await;
+    assert_eq!(s, 200);
+    let rows = audit["audit"].as_array().unwrap();
+    let actions: Vec<&str> = rows
+        .iter()
+        .rev()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "tenant.create",
+            "key.create",
+            "tenant.update",
+            "tenant.status.suspended",
+            "tenant.status.active",
+            "tenant.status.decommissioned",
+            "key.revoke",
+            "tenant.delete",
+            "provider_config.put",
+            "provider.circuit.reset",
+        ]
+    );
+    assert!(
+        rows.iter().all(|r| r["actor"] == "admin-api:alice"),
+        "{audit}"
+    );
+    let text = audit.to_string();
+    assert!(!text.contains(&raw) && !text.contains("sk-upstream-secret-42"));
+    // Nor in the admin reads.
+    for path in [
+        "/admin/keys",
+        "/admin/provider-configs",
+        "/admin/logs?limit=100",
+        "/admin/stats",
+    ] {
+        let (s, body) = admin(&gw, Method::GET, path, None).await;
+        assert_eq!(s, 200, "{path}");
+        let text = body.to_string();
+        assert!(
+            !text.contains(&raw) && !text.contains("sk-upstream-secret-42"),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn provider_key_without_master_key_is_a_clear_error() {
+    let gw = gateway(&[]).await;
+    let (s, e) = admin(
+        &gw,
+        reqwest::Method::PUT,
+        "/admin/provider-configs/openai",
+        Some(json!({"api_key": "sk-x"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("AX_MASTER_KEY is not set"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("sk-x"));
 }

@@ -55,8 +55,15 @@ pub async fn providers(State(state): State<AppState>) -> Response {
 }
 
 /// `POST /admin/providers/{name}/circuit/reset`.
-pub async fn reset_circuit(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+pub async fn reset_circuit(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if state.router().reset_circuit(&name) {
+        // Tenancy: every admin mutation is audited.
+        super::tenants::audit_provider_action(&state, &headers, &name, "provider.circuit.reset")
+            .await;
         axum::Json(serde_json::json!({"provider": name, "circuit": "closed", "reset": true}))
             .into_response()
     } else {

@@ -6,3 +6,4 @@ pub mod chat;
 pub mod gemini;
 pub mod openai;
 pub mod ops;
+pub mod tenants;
