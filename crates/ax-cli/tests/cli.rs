@@ -925,3 +925,70 @@ fn provider_test_without_a_key_or_with_the_mock() {
     assert_eq!(t["error"], Value::Null);
     assert!(t["text"].as_str().expect("text").contains("hi"));
 }
+
+#[tokio::test]
+async fn doctor_wants_an_admin_key_beyond_loopback() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = seeded_store(dir.path()).await;
+    let dead = dead_url();
+    let out = ax()
+        .args(["doctor", "--json", "--database-url", &db, "--url", &dead])
+        .env("AX_LISTEN", "0.0.0.0:8080")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let report = json_of(&out);
+    let check = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "admin key")
+        .expect("admin key check")
+        .clone();
+    assert_eq!(check["status"], "fail");
+    assert!(
+        check["fix"]
+            .as_str()
+            .expect("fix")
+            .starts_with("set AX_ADMIN_KEY"),
+        "{check}"
+    );
+    // With the key set it passes, and the key never appears in the output.
+    let out = ax()
+        .args(["doctor", "--json", "--database-url", &db, "--url", &dead])
+        .env("AX_LISTEN", "0.0.0.0:8080")
+        .env("AX_ADMIN_KEY", "very-secret-admin-key")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("very-secret-admin-key"));
+}
+
+#[test]
+fn route_explain_of_a_model_nothing_serves_exits_1() {
+    let dead = dead_url();
+    let server = Server::start(
+        &[("OPENAI_API_KEY", "sk-test"), ("OPENAI_BASE_URL", &dead)],
+        None,
+    );
+    ax().args(["route", "explain", "default", "--url", &server.url])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(predicate::str::contains("unknown model `default`"));
+    let out = ax()
+        .args([
+            "route",
+            "explain",
+            "gpt-4o-mini",
+            "--json",
+            "--url",
+            &server.url,
+        ])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let plan = json_of(&out);
+    assert_eq!(plan["plan"][0]["provider"], "openai");
+    assert_eq!(plan["plan"][0]["model"], "gpt-4o-mini");
+}
