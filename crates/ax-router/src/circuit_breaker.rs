@@ -19,8 +19,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
+
+/// RFC 3339 in UTC with milliseconds, the precision of the store's timestamps.
+const OPENED_AT_FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
 
 /// The state of a circuit, as shown to operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -226,7 +230,7 @@ impl CircuitBreaker {
         CircuitSnapshot {
             state: m.state_at(now),
             consecutive_failures: m.consecutive_failures,
-            opened_at: m.opened_at.and_then(|t| t.format(&Rfc3339).ok()),
+            opened_at: m.opened_at.and_then(|t| t.format(OPENED_AT_FORMAT).ok()),
         }
     }
 }

@@ -1070,6 +1070,13 @@ fn begin(tracked: &mut Tracked) -> Result<(), GatewayError> {
 
 /// Ends the request with `error` (`RequestFailed`) and hands the error back.
 fn fail(tracked: &mut Tracked, error: GatewayError) -> GatewayError {
+    // A request refused before any call (an open circuit, a full rate limit) is still
+    // attributed to the provider that refused it, so per-provider logs and stats show it.
+    if tracked.context().provider.is_none()
+        && let Some(p) = &error.provider
+    {
+        tracked.context_mut().provider = Some(p.clone());
+    }
     tracked.apply(Event::RequestFailed {
         code: error.code,
         message: error.message.clone(),

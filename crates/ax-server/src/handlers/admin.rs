@@ -93,7 +93,8 @@ pub async fn explain(
         ..Default::default()
     };
     match state.router().dry_run(model, &opts) {
-        Ok(plan) => axum::Json(serde_json::json!({"model": model, "plan": plan})).into_response(),
+        Ok(plan) => axum::Json(serde_json::json!({"dry_run": true, "model": model, "plan": plan}))
+            .into_response(),
         Err(e) => admin_error(
             StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::NOT_FOUND),
             e.code.as_str(),
