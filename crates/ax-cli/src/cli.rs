@@ -38,6 +38,16 @@ pub enum Command {
     /// Exits 1 when a check fails (warnings do not fail).
     #[command(after_help = "Examples:\n  ax doctor\n  ax doctor --config ax.toml --json")]
     Doctor(DoctorArgs),
+    /// Tenants: create, list, show, update, suspend, activate, decommission, delete
+    /// (writes the store directly; works with the server down).
+    #[command(subcommand)]
+    Tenant(crate::commands::tenant::TenantCommand),
+    /// Gateway keys: create (shown once), list, revoke (writes the store directly).
+    #[command(subcommand)]
+    Key(crate::commands::key::KeyCommand),
+    /// Bring tenants and keys from a JSON export into the store (docs/import.md).
+    #[command(subcommand)]
+    Import(crate::commands::import::ImportCommand),
 }
 
 /// Options shared by commands that talk to a running gateway.
@@ -75,6 +85,11 @@ pub enum ProviderCommand {
         after_help = "Examples:\n  ax provider test claude\n  ax provider test openai --stream --model gpt-4o-mini --prompt 'Say hi'\n  ax provider test mock --json"
     )]
     Test(TestArgs),
+    /// Store a provider's API key, encrypted under AX_MASTER_KEY (read from stdin).
+    #[command(
+        after_help = "Examples:\n  printf %s \"$OPENAI_API_KEY\" | ax provider configure openai --api-key-stdin"
+    )]
+    Configure(crate::commands::provider_configure::ConfigureArgs),
 }
 
 /// `ax provider circuit …`.
