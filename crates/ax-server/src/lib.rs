@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod handlers;
+pub mod provider_keys;
 pub mod request_log;
 pub mod request_meta;
 pub mod server;

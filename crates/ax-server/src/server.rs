@@ -201,6 +201,14 @@ pub async fn start(
         )));
     }
     let auth_task = auth.spawn_refresher();
+    // Provider keys stored encrypted in the store fill in keys missing from env/ax.toml.
+    let mut config = config;
+    for name in crate::provider_keys::apply_stored(&mut config, &store)
+        .await
+        .map_err(ServeError::Config)?
+    {
+        tracing::info!(provider = %name, "using the API key stored (encrypted) in the store");
+    }
 
     let mut providers = Vec::new();
     // A disabled provider (an env provider without its key) is listed but never

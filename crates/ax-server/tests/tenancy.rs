@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use ax_core::tenant::{Quotas, TenantStatus};
 use ax_server::{Config, RunningServer, ServeOptions};
-use ax_store::{ProviderConfigStore, Store};
 use ax_store::tenancy::{CreatedKey, NewApiKey, NewTenant, Tenant, TenantStore};
+use ax_store::{ProviderConfigStore, Store};
 use serde_json::{Value, json};
 
 const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -777,4 +777,70 @@ async fn provider_key_without_master_key_is_a_clear_error() {
         "{e}"
     );
     assert!(!e.to_string().contains("sk-x"));
+}
+
+#[tokio::test]
+async fn stored_provider_keys_are_used_and_a_wrong_master_key_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ax.db").display());
+    let master_hex = "22".repeat(32);
+    {
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let master = ax_store::tenancy::secrets::MasterKey::parse(Some(&master_hex)).unwrap();
+        let sealed = master.seal("openai", "sk-from-the-store").unwrap();
+        store
+            .set_provider_api_key("openai", Some(sealed))
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let toml = format!("listen = \"127.0.0.1:0\"\ndatabase_url = \"{url}\"\n");
+    let start = |env: Vec<(&'static str, String)>| {
+        let toml = toml.clone();
+        async move {
+            let envmap: BTreeMap<String, String> =
+                env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            let config = Config::from_toml_str(&toml, &envmap).unwrap();
+            assert!(config.mock_only);
+            ax_server::start(config, ServeOptions::default(), std::future::pending()).await
+        }
+    };
+    // Missing and wrong master keys: the start stops, saying why.
+    let e = start(vec![]).await.err().expect("refused").to_string();
+    assert!(
+        e.contains("openai") && e.contains("AX_MASTER_KEY is not set"),
+        "{e}"
+    );
+    let e = start(vec![("AX_MASTER_KEY", "33".repeat(32))])
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("AX_MASTER_KEY is not the key"), "{e}");
+    assert!(!e.contains("sk-from-the-store"));
+    // The right one: openai is enabled with the stored key.
+    let server = start(vec![
+        ("AX_MASTER_KEY", master_hex.clone()),
+        ("AX_ADMIN_KEY", ADMIN_KEY.into()),
+    ])
+    .await
+    .unwrap();
+    let v: Value = reqwest::Client::new()
+        .get(format!("http://{}/admin/providers", server.addr))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let openai = v["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "openai")
+        .unwrap();
+    assert_eq!(openai["enabled"], true, "{v}");
+    server.shutdown().await.unwrap();
 }
