@@ -18,8 +18,9 @@
 //! - **Identity.** The authenticated [`Identity`] is visible to the handler through a
 //!   task-local ([`current_identity`]); the request log hook reads it there, so the
 //!   log row carries tenant and key IDs and token usage is counted against quotas.
-//! - **Counters** are in memory, fixed windows (UTC minute, day, month); they restart
-//!   from zero when the server restarts.
+//! - **Counters** are in memory, fixed windows (UTC minute, day, month). At start the
+//!   day's tokens and the month's spend are restored from the request log
+//!   ([`Auth::restore_usage`]); the minute windows start empty.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -201,6 +202,16 @@ fn limit_error(code: ErrorCode, message: String, after: Duration) -> GatewayErro
 }
 
 impl Counters {
+    fn restore(&self, now: OffsetDateTime, day_tokens: u64, month_cost: f64) {
+        if let Ok(mut w) = self.0.lock() {
+            w.roll(now);
+            w.day_tokens = w.day_tokens.saturating_add(day_tokens);
+            if month_cost.is_finite() && month_cost > 0.0 {
+                w.month_cost += month_cost;
+            }
+        }
+    }
+
     fn add(&self, now: OffsetDateTime, tokens: u64, cost: Option<f64>) {
         if let Ok(mut w) = self.0.lock() {
             w.roll(now);
@@ -340,6 +351,32 @@ impl Auth {
             *slot = Arc::new(map);
         }
         self.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Restores today's tokens and this month's spend per tenant and key from the
+    /// request log, so a restart does not reset daily quotas and monthly budgets.
+    pub async fn restore_usage(&self) -> Result<(), ax_store::tenancy::TenancyError> {
+        let now = OffsetDateTime::now_utc();
+        let day = now.replace_time(time::Time::MIDNIGHT);
+        let month = day.replace_day(1).unwrap_or(day);
+        let rows = self
+            .store
+            .usage_since(
+                &ax_store::timestamp::format(day),
+                &ax_store::timestamp::format(month),
+            )
+            .await?;
+        for r in rows {
+            Self::counters(&self.tenant_counters, r.tenant_id).restore(
+                now,
+                r.day_tokens,
+                r.month_cost_usd,
+            );
+            if let Some(k) = r.key_id {
+                Self::counters(&self.key_counters, k).restore(now, r.day_tokens, 0.0);
+            }
+        }
         Ok(())
     }
 

@@ -200,6 +200,9 @@ pub async fn start(
             config.listen
         )));
     }
+    if let Err(e) = auth.restore_usage().await {
+        tracing::warn!(error = %e, "could not restore quota usage from the log; counting from zero");
+    }
     let auth_task = auth.spawn_refresher();
     // Provider keys stored encrypted in the store fill in keys missing from env/ax.toml.
     let mut config = config;

@@ -844,3 +844,80 @@ async fn stored_provider_keys_are_used_and_a_wrong_master_key_stops_the_start() 
     assert_eq!(openai["enabled"], true, "{v}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn monthly_budget_and_daily_quota_survive_a_restart() {
+    let mut gw = gateway(&[]).await;
+    let t = gw
+        .tenant(
+            "team-budget",
+            TenantStatus::Active,
+            Quotas {
+                monthly_budget_usd: Some(0.000_000_1),
+                ..Default::default()
+            },
+        )
+        .await;
+    let k = gw.key(&t, NewApiKey::default()).await;
+    let t2 = gw
+        .tenant(
+            "team-day",
+            TenantStatus::Active,
+            Quotas {
+                tpd: Some(1),
+                ..Default::default()
+            },
+        )
+        .await;
+    let k2 = gw.key(&t2, NewApiKey::default()).await;
+    gw.synced().await;
+    // gpt-4o is priced, so one answer spends more than the budget.
+    assert_eq!(
+        call(&gw, Fmt::OpenAi, "gpt-4o", &k.secret, KeyIn::Bearer)
+            .await
+            .status(),
+        200
+    );
+    let (msg, retry) = expect_error(
+        call(&gw, Fmt::Anthropic, "gpt-4o", &k.secret, KeyIn::XApiKey).await,
+        Fmt::Anthropic,
+        429,
+    )
+    .await;
+    assert!(msg.contains("monthly budget"), "{msg}");
+    assert!(retry.unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(
+        call(&gw, Fmt::OpenAi, "gpt-4o", &k2.secret, KeyIn::Bearer)
+            .await
+            .status(),
+        200
+    );
+    gw.stop().await;
+
+    // A new server on the same store restores the day's tokens and the month's spend.
+    let url = format!("sqlite://{}", gw.db.display());
+    let toml = format!("listen = \"127.0.0.1:0\"\ndatabase_url = \"{url}\"\n");
+    let config = Config::from_toml_str(&toml, &BTreeMap::new()).unwrap();
+    let server = ax_server::start(config, ServeOptions::default(), std::future::pending())
+        .await
+        .unwrap();
+    gw.url = format!("http://{}", server.addr);
+    let (msg, _) = expect_error(
+        call(&gw, Fmt::Gemini, "gpt-4o", &k2.secret, KeyIn::XGoogApiKey).await,
+        Fmt::Gemini,
+        429,
+    )
+    .await;
+    assert!(msg.contains("tokens-per-day"), "{msg}");
+    let (msg, _) = expect_error(
+        call(&gw, Fmt::OpenAi, "gpt-4o", &k.secret, KeyIn::Bearer).await,
+        Fmt::OpenAi,
+        429,
+    )
+    .await;
+    assert!(msg.contains("monthly budget"), "{msg}");
+    // Error bodies never echo the presented key.
+    let r = call(&gw, Fmt::OpenAi, "gpt-4o", &k.secret, KeyIn::Bearer).await;
+    assert!(!r.text().await.unwrap().contains(&k.secret));
+    server.shutdown().await.unwrap();
+}

@@ -211,6 +211,20 @@ pub struct AuditEntry {
     pub created_at: String,
 }
 
+/// Tokens and spend a tenant's key used in the current day and month, from the
+/// request log (to restore quota counters when the server starts).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageTotals {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The key (`None` for rows without one).
+    pub key_id: Option<KeyId>,
+    /// Input + output tokens since the start of the day.
+    pub day_tokens: u64,
+    /// Cost since the start of the month, US dollars.
+    pub month_cost_usd: f64,
+}
+
 /// Which audit rows to read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuditFilter {
@@ -304,6 +318,14 @@ pub trait TenantStore: Send + Sync {
     /// A counter that moves whenever a tenant or key changes in a way that matters
     /// to authentication.
     async fn tenancy_version(&self) -> Result<i64, TenancyError>;
+
+    /// Per tenant and key: tokens since `day_start` and cost since `month_start`
+    /// (store timestamps; `month_start` <= `day_start`).
+    async fn usage_since(
+        &self,
+        day_start: &str,
+        month_start: &str,
+    ) -> Result<Vec<UsageTotals>, TenancyError>;
 
     /// Writes an audit row on its own (for changes outside this trait).
     async fn record_audit(&self, entry: &NewAudit) -> Result<AuditEntry, TenancyError>;

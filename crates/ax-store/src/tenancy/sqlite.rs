@@ -13,7 +13,7 @@ use super::import::ImportFile;
 use super::{
     ApiKey, AuditEntry, AuditFilter, AuditTarget, CreatedKey, ImportReport, KeyWithTenant,
     NewApiKey, NewAudit, NewTenant, Page, TenancyError, Tenant, TenantPatch, TenantStore,
-    generate_key, hash_key,
+    UsageTotals, generate_key, hash_key,
 };
 use crate::error::StoreError;
 use crate::store::Store;
@@ -586,6 +586,43 @@ impl TenantStore for Store {
                 .await
                 .map_err(StoreError::from)?,
         )
+    }
+
+    async fn usage_since(
+        &self,
+        day_start: &str,
+        month_start: &str,
+    ) -> Result<Vec<UsageTotals>, TenancyError> {
+        let rows = sqlx::query(
+            "SELECT l.tenant_id AS tenant_id, l.key_id AS key_id, \
+             SUM(CASE WHEN l.created_at >= ?1 THEN m.total_tokens ELSE 0 END) AS day_tokens, \
+             SUM(COALESCE(m.cost_usd, 0)) AS month_cost \
+             FROM provider_logs l JOIN provider_metrics m ON m.log_id = l.id \
+             WHERE l.created_at >= ?2 AND l.tenant_id IS NOT NULL \
+             GROUP BY l.tenant_id, l.key_id",
+        )
+        .bind(day_start)
+        .bind(month_start)
+        .fetch_all(&self.read)
+        .await
+        .map_err(StoreError::from)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let tenant: String = r.try_get("tenant_id").map_err(StoreError::from)?;
+            let key: Option<String> = r.try_get("key_id").map_err(StoreError::from)?;
+            let (Ok(tenant_id), key_id) = (tenant.parse(), key.and_then(|k| k.parse().ok())) else {
+                continue;
+            };
+            let day: Option<i64> = r.try_get("day_tokens").map_err(StoreError::from)?;
+            let cost: Option<f64> = r.try_get("month_cost").map_err(StoreError::from)?;
+            out.push(UsageTotals {
+                tenant_id,
+                key_id,
+                day_tokens: to_u64(day).unwrap_or(0),
+                month_cost_usd: cost.unwrap_or(0.0),
+            });
+        }
+        Ok(out)
     }
 
     async fn record_audit(&self, entry: &NewAudit) -> Result<AuditEntry, TenancyError> {
