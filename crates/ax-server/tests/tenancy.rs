@@ -921,3 +921,32 @@ async fn monthly_budget_and_daily_quota_survive_a_restart() {
     assert!(!r.text().await.unwrap().contains(&k.secret));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn embeddings_follow_the_key_patterns() {
+    let gw = gateway(&[]).await;
+    let t = gw
+        .tenant("team-e", TenantStatus::Active, Quotas::default())
+        .await;
+    let k = gw
+        .key(
+            &t,
+            NewApiKey {
+                allowed_models: Some(vec!["mock/*".into()]),
+                ..Default::default()
+            },
+        )
+        .await;
+    gw.synced().await;
+    let embed = |model: &'static str| {
+        gw.http
+            .post(format!("{}/v1/embeddings", gw.url))
+            .bearer_auth(&k.secret)
+            .json(&json!({"model": model, "input": "hello"}))
+            .send()
+    };
+    assert_eq!(embed("mock/embed").await.unwrap().status(), 200);
+    let r = embed("text-embedding-3-small").await.unwrap();
+    let (msg, _) = expect_error(r, Fmt::OpenAi, 403).await;
+    assert!(msg.contains("may not use model"), "{msg}");
+}

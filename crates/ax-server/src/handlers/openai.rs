@@ -66,6 +66,10 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
         Ok(r) => r,
         Err(e) => return reject(tracked, e, None),
     };
+    // Tenancy: the key may be limited to some models (403 otherwise).
+    if let Err(e) = crate::auth::check_model(&request.model) {
+        return reject(tracked, e, None);
+    }
     let opts = RequestOptions {
         fallback: gw.fallback,
         ..RequestOptions::default()
