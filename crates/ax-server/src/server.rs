@@ -75,7 +75,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/routes/explain", get(admin::explain))
         // Tenancy: tenants, keys, provider configs, logs, stats, audit.
-        .merge(crate::handlers::tenants::routes())
+        .merge(crate::handlers::tenants::routes(&state))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin,

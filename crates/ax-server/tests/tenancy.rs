@@ -950,3 +950,71 @@ async fn embeddings_follow_the_key_patterns() {
     let (msg, _) = expect_error(r, Fmt::OpenAi, 403).await;
     assert!(msg.contains("may not use model"), "{msg}");
 }
+
+#[tokio::test]
+async fn tenancy_admin_needs_a_configured_admin_key_even_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{}\"\n",
+        dir.path().join("ax.db").display()
+    );
+    let config = Config::from_toml_str(&toml, &BTreeMap::new()).unwrap();
+    let server = ax_server::start(config, ServeOptions::default(), std::future::pending())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", server.addr);
+    // The read-only provider view stays open on loopback (docs/decisions.md)…
+    assert_eq!(
+        http.get(format!("{base}/admin/providers"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // …but nothing that mints keys or shows the audit log.
+    for (method, path) in [
+        (reqwest::Method::GET, "/admin/tenants"),
+        (reqwest::Method::POST, "/admin/tenants"),
+        (reqwest::Method::GET, "/admin/audit"),
+        (reqwest::Method::PUT, "/admin/provider-configs/openai"),
+    ] {
+        let r = http
+            .request(method, format!("{base}{path}"))
+            .json(&json!({"slug": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_requests_get_exactly_the_rpm() {
+    let gw = gateway(&[]).await;
+    let t = gw
+        .tenant("team-c", TenantStatus::Active, Quotas::default())
+        .await;
+    let k = gw
+        .key(
+            &t,
+            NewApiKey {
+                rpm: Some(5),
+                ..Default::default()
+            },
+        )
+        .await;
+    gw.synced().await;
+    let calls = (0..20).map(|_| call(&gw, Fmt::OpenAi, "mock/x", &k.secret, KeyIn::Bearer));
+    let statuses: Vec<u16> = futures::future::join_all(calls)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    // All in one minute window, unless the test straddles a minute boundary.
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    assert!((5..=10).contains(&ok), "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - ok);
+}

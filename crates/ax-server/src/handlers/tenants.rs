@@ -8,6 +8,10 @@
 //!
 //! Errors: `{"error":{"code","message"}}` with 400 (invalid), 404 (unknown), 409
 //! (slug taken, illegal status change), 503 (store unavailable).
+//!
+//! Unlike the read-only provider endpoints, these routes are never open without a
+//! key: they mint gateway keys and show the audit log, so with no `AX_ADMIN_KEY` set
+//! they answer 401 even on loopback (operators there have the `ax` CLI).
 
 use ax_core::tenant::{Quotas, TenantStatus};
 use ax_core::{KeyId, TenantId};
@@ -30,7 +34,7 @@ use serde_json::{Value, json};
 use crate::state::AppState;
 
 /// The tenancy admin routes (to be merged under the admin key check).
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/admin/tenants", get(list_tenants).post(create_tenant))
         .route(
@@ -55,6 +59,29 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/logs", get(logs))
         .route("/admin/stats", get(stats))
         .route("/admin/audit", get(audit))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_configured_admin_key,
+        ))
+}
+
+/// 401 unless `AX_ADMIN_KEY` is set (its value is checked by `admin::require_admin`).
+async fn require_configured_admin_key(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.admin_key().is_some() {
+        next.run(req).await
+    } else {
+        AdminError(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "the tenancy admin API needs AX_ADMIN_KEY (use the ax CLI on the store otherwise)"
+                .into(),
+        )
+        .into_response()
+    }
 }
 
 /// An admin API error.
