@@ -1,7 +1,8 @@
 //! Tenant and key CRUD latency through the store (issue 6 target: p95 < 5 ms), on a
 //! file database with WAL, each write in its own transaction with its audit row.
 //!
-//! `cargo bench -p ax-store --bench tenancy` prints p50/p95/max per operation.
+//! `cargo bench -p ax-store --bench tenancy` prints p50/p95/max per operation. Under
+//! `cargo test --all-targets` (no `--bench` argument) it runs a small smoke version.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -12,9 +13,12 @@ use ax_core::tenant::{Quotas, TenantStatus};
 use ax_store::Store;
 use ax_store::tenancy::{NewApiKey, NewTenant, Page, TenantPatch, TenantStore};
 
-const N: usize = 500;
-
 fn main() {
+    let n: usize = if std::env::args().any(|a| a == "--bench") {
+        500
+    } else {
+        20
+    };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
@@ -30,7 +34,7 @@ fn main() {
                 v
             }};
         }
-        for i in 0..N {
+        for i in 0..n {
             let t = timed!(
                 "tenant create",
                 s.create_tenant(
@@ -93,7 +97,7 @@ fn main() {
                 );
             }
         }
-        println!("tenancy CRUD through the store, {N} runs each (file database, WAL):");
+        println!("tenancy CRUD through the store, {n} runs each (file database, WAL):");
         for (name, mut v) in times {
             v.sort();
             let p = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
