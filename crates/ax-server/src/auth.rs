@@ -452,18 +452,6 @@ impl Auth {
         };
         let now = OffsetDateTime::now_utc();
         let key = &entry.row.key;
-        if key.revoked {
-            return Err(refuse(GatewayError::new(
-                ErrorCode::AuthenticationError,
-                format!("gateway key {} has been revoked", key.prefix),
-            )));
-        }
-        if entry.expires_at.is_some_and(|e| e <= now) {
-            return Err(refuse(GatewayError::new(
-                ErrorCode::AuthenticationError,
-                format!("gateway key {} has expired", key.prefix),
-            )));
-        }
         let tenant = &entry.row.tenant;
         let identity = Arc::new(Identity {
             key_id: key.id,
@@ -479,6 +467,23 @@ impl Auth {
             key_counters: Self::counters(&self.key_counters, key.id),
             tenant_counters: Self::counters(&self.tenant_counters, tenant.id),
         });
+        // A known but unusable key: 401, and the log row still names the key.
+        let unusable = if key.revoked {
+            Some("has been revoked")
+        } else if entry.expires_at.is_some_and(|e| e <= now) {
+            Some("has expired")
+        } else {
+            None
+        };
+        if let Some(why) = unusable {
+            return Err(Refusal {
+                error: GatewayError::new(
+                    ErrorCode::AuthenticationError,
+                    format!("gateway key {} {why}", key.prefix),
+                ),
+                identity: Some(identity),
+            });
+        }
         if let Ok(mut u) = self.used.lock() {
             u.insert(key.id, now);
         }

@@ -434,6 +434,19 @@ async fn revoke_and_expiry() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(revoked_at.elapsed() < Duration::from_secs(1));
+
+    // The refused attempts' log rows still name the key.
+    let mut gw = gw;
+    gw.stop().await;
+    let pool = sqlx_pool(&gw).await;
+    let named: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM provider_logs WHERE error_code = 'authentication_error' AND key_id = ?",
+    )
+    .bind(expired.key.id.to_string())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(named, 1);
 }
 
 #[tokio::test]
