@@ -12,12 +12,20 @@ use serde_json::Value;
 const CLAUDE: &str = "/v1/messages";
 const MODEL: &str = "claude/claude-3-5-sonnet-20241022";
 
-/// Threshold 3, retries 0 (each request is one counted failure), open for 400 ms.
+/// Threshold 3, retries 0 (each request is one counted failure), open for 1.5 s (long
+/// enough that a loaded machine cannot reach half-open while the test expects open).
 fn setup() -> Setup {
     Setup {
         provider_lines: "max_retries = 0\n".into(),
+        router: "retry_base_ms = 1\nretry_cap_ms = 5\ncircuit_threshold = 3\ncircuit_timeout_ms = 1500\n"
+            .into(),
         ..Setup::default()
     }
+}
+
+/// Waits out the open period.
+async fn until_half_open() {
+    tokio::time::sleep(Duration::from_millis(1600)).await;
 }
 
 async fn open_claude(gw: &common::Gateway) {
@@ -57,7 +65,7 @@ async fn an_open_circuit_gets_zero_calls_then_one_half_open_probe_that_closes_it
     );
 
     // After the open time, exactly one probe goes through; it succeeds and closes.
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    until_half_open().await;
     gw.claude.set_default(MockConfig::default());
     let resp = gw.openai_chat(MODEL, false, &[]).await;
     assert_eq!(resp.status(), 200);
@@ -77,7 +85,7 @@ async fn an_open_circuit_gets_zero_calls_then_one_half_open_probe_that_closes_it
 async fn a_failed_half_open_probe_reopens_the_circuit() {
     let mut gw = gateway_with(setup()).await;
     open_claude(&gw).await;
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    until_half_open().await;
     let resp = gw.openai_chat(MODEL, false, &[]).await;
     assert_eq!(resp.status(), 200, "the probe fails, the fallback answers");
     assert_eq!(gw.claude.hits(CLAUDE), 4, "one probe");
@@ -93,7 +101,7 @@ async fn a_failed_half_open_probe_reopens_the_circuit() {
 async fn half_open_lets_one_probe_through_under_concurrency() {
     let mut gw = gateway_with(setup()).await;
     open_claude(&gw).await;
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    until_half_open().await;
     // A slow, successful probe; concurrent requests meanwhile go elsewhere.
     gw.claude.set_default(MockConfig::default());
     gw.claude.push_script(CLAUDE, vec![Scripted::latency(300)]);

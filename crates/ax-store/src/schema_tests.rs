@@ -434,4 +434,12 @@ async fn queries_use_their_indexes() {
                  AND provider IS NOT NULL";
     let p = plan(stats).await;
     assert!(p.contains("idx_provider_metrics_created_at"), "{p}");
+    // The sparse (partial) ID indexes still serve equality lookups.
+    let conv = "SELECT id FROM provider_logs WHERE conversation_id = 'c' ORDER BY created_at";
+    let p = plan(conv).await;
+    assert!(p.contains("idx_provider_logs_conversation_created"), "{p}");
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    let user = "SELECT id FROM provider_logs WHERE user_id = 'u'";
+    let p = plan(user).await;
+    assert!(p.contains("idx_provider_logs_user_id"), "{p}");
 }

@@ -33,10 +33,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CONNECTIONS: u32 = 4;
 
 /// Page cache of the write connection, KiB.
-const WRITER_CACHE_KIB: u32 = 64 * 1024;
+const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 /// Page cache of each read connection, KiB.
-const READER_CACHE_KIB: u32 = 8 * 1024;
+const READER_CACHE_KIB: u32 = 2 * 1024;
 
 /// WAL pages (4 KiB each) after which a commit checkpoints by itself: a safety net for
 /// when the background checkpointer falls behind.
