@@ -63,18 +63,20 @@ def aggregate(runs, rounds):
     for (sc, t), rs in runs.items():
         req = sum(r["requests"] for r in rs)
         dur = sum(r["duration_s"] for r in rs)
+        # Rounds where nothing succeeded have no latencies (their errors still count).
+        ok = [r for r in rs if r["requests"] > 0]
         a = {
             "requests": req,
             "errors": sum(r["errors"] for r in rs),
             "rps": req / dur if dur else 0.0,
-            "p50": med(r["latency_ms"]["p50"] for r in rs),
-            "p90": med(r["latency_ms"]["p90"] for r in rs),
-            "p99": med(r["latency_ms"]["p99"] for r in rs),
+            "p50": med(r["latency_ms"]["p50"] for r in ok),
+            "p90": med(r["latency_ms"]["p90"] for r in ok),
+            "p99": med(r["latency_ms"]["p99"] for r in ok),
             "first_error": next((r["first_error"] for r in rs if r.get("first_error")), None),
         }
         if "ttfb_ms" in rs[0]:
-            a["ttfb50"] = med(r["ttfb_ms"]["p50"] for r in rs)
-            a["ttfb99"] = med(r["ttfb_ms"]["p99"] for r in rs)
+            a["ttfb50"] = med(r["ttfb_ms"]["p50"] for r in ok)
+            a["ttfb99"] = med(r["ttfb_ms"]["p99"] for r in ok)
         if "cpu_ms" in rs[0]:
             cpu = sum(r["cpu_ms"] for r in rs)
             a["cpu_us"] = cpu * 1000.0 / req if req else None
@@ -90,6 +92,8 @@ def aggregate(runs, rounds):
             for (sc2, _), by_t in rounds.items():
                 if sc2 != sc or t not in by_t or "direct" not in by_t:
                     continue
+                if by_t[t]["requests"] == 0 or by_t["direct"]["requests"] == 0:
+                    continue
                 x, d = pick(by_t[t]), pick(by_t["direct"])
                 if x is not None and d is not None:
                     diffs.append(x - d)
@@ -100,11 +104,14 @@ def aggregate(runs, rounds):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--meta", required=True)
+    ap.add_argument("--meta", help="run metadata (else the jsonl's `meta` line)")
     ap.add_argument("--jsonl", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    meta = json.load(open(args.meta))
+    meta = json.load(open(args.meta)) if args.meta else None
+    for line in open(args.jsonl):
+        if meta is None and line.strip() and json.loads(line).get("kind") == "meta":
+            meta = json.loads(line)["meta"]
     runs, rounds, starts, ends, rows = load(args.jsonl)
     agg = aggregate(runs, rounds)
     targets = [t for t in ORDER if any(k[1] == t for k in agg)]
@@ -190,7 +197,8 @@ def main():
         o.append("")
     errs = [(k, a["first_error"]) for k, a in agg.items() if a.get("first_error")]
     for (sc, t), e in errs:
-        o.append(f"- first error, {t} {sc}: `{str(e)[:200]}`")
+        n = agg[(sc, t)]["errors"]
+        o.append(f"- {t} {sc}: {n} errors, first: `{str(e)[:200]}`")
     if errs:
         o.append("")
 

@@ -130,7 +130,8 @@ start() {
   local pid=$!
   PIDS+=("$pid")
   local probe
-  if ! probe="$("$LOAD" probe --url "$url" --body-file "$BODY" "${hdrs[@]}" --since-ns "$t0" --timeout 120)"; then
+  if ! probe="$("$LOAD" probe --url "$url" --body-file "$BODY" "${hdrs[@]}" --since-ns "$t0" \
+      --timeout 120 --pid "$pid")"; then
     log "$name did not answer 200; its log:"; tail -20 "$WORK/$name.log" >&2; exit 1
   fi
   PID_OF[$name]=$pid; URL_OF[$name]=$url; HDRS_OF[$name]="$joined"
@@ -182,10 +183,12 @@ model_list:
 litellm_settings:
   telemetry: false
 EOF
-  # One worker, no database (no DATABASE_URL).
+  # One worker, no database (no DATABASE_URL); LiteLLM refuses to start without a
+  # master key, which clients then present.
   start litellm "http://127.0.0.1:$LITELLM_PORT/v1/chat/completions" \
-    "authorization: Bearer $KEY" -- \
-    env -u DATABASE_URL LITELLM_LOG=ERROR "$PEERS_DIR/venv/bin/litellm" \
+    "authorization: Bearer sk-bench-master" -- \
+    env -u DATABASE_URL LITELLM_LOG=ERROR LITELLM_MASTER_KEY=sk-bench-master \
+    "$PEERS_DIR/venv/bin/litellm" \
     --config "$WORK/litellm.yaml" --host 127.0.0.1 --port "$LITELLM_PORT" --num_workers 1
   TARGETS+=(litellm)
   start portkey "http://127.0.0.1:$PORTKEY_PORT/v1/chat/completions" \
@@ -259,6 +262,7 @@ json.dump({
 }, open(sys.argv[1], "w"))
 PY
 
-python3 "$ROOT/bench/report.py" --meta "$META" --jsonl "$JSONL" --out "$OUT"
+printf '{"kind":"meta","meta":%s}\n' "$(cat "$META")" >> "$JSONL"
+python3 "$ROOT/bench/report.py" --jsonl "$JSONL" --out "$OUT"
 cp "$JSONL" "${OUT%.md}.jsonl"
 log "wrote $OUT"

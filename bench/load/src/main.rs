@@ -102,6 +102,9 @@ struct ProbeArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
+    /// Give up as soon as this process (the server being probed) has exited.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 /// A parsed target, shared by every connection.
@@ -387,6 +390,11 @@ async fn probe(args: ProbeArgs) -> Result<Value, String> {
             && one(&mut s, &plan, None).await.is_ok()
         {
             break;
+        }
+        if let Some(pid) = args.pid
+            && procfs::vm_rss_kb(pid).is_none()
+        {
+            return Err(format!("process {pid} exited before answering 200"));
         }
         if Instant::now() > deadline {
             return Err(format!(
