@@ -1702,3 +1702,71 @@ fn streamed_and_complete_answers_agree() {
         }
     }
 }
+
+#[test]
+fn anthropic_thinking_reaches_every_client_as_reasoning() {
+    // An Anthropic answer that thought before calling a tool (the extended-thinking docs'
+    // tool-use example): OpenAI clients read it as `reasoning_content`, Gemini clients as
+    // a `thought` part, Anthropic clients as the same signed block.
+    let body = json!({
+        "id": "msg_01Think", "type": "message", "role": "assistant",
+        "model": "claude-sonnet-4-5-20250929",
+        "content": [
+            {"type": "thinking", "thinking": "The user wants London's weather.", "signature": "EqQBCgIYAhIM1gbcDa9GJwZA2b3h"},
+            {"type": "tool_use", "id": "toolu_01London", "name": TOOL, "input": {"city": "London"}}
+        ],
+        "stop_reason": "tool_use", "stop_sequence": null,
+        "usage": {"input_tokens": 10, "output_tokens": 20}
+    });
+    let resp = decode_upstream(WireFormat::Anthropic, &body).expect("decodes");
+    for client in FORMATS {
+        let out: Value =
+            serde_json::from_slice(&client_codec(client).encode_response(&resp)).expect("JSON");
+        match client {
+            WireFormat::OpenAi => assert_eq!(
+                out["choices"][0]["message"]["reasoning_content"],
+                "The user wants London's weather."
+            ),
+            WireFormat::Anthropic => assert_eq!(out["content"][0], body["content"][0]),
+            WireFormat::Gemini => {
+                let p = &out["candidates"][0]["content"]["parts"][0];
+                assert_eq!(p["thought"], true, "{out}");
+                assert_eq!(p["text"], "The user wants London's weather.");
+            }
+        }
+        let seen = read_client_answer(client, &out);
+        assert_eq!(seen.calls.len(), 1, "{client:?}");
+        assert_eq!(seen.finish, ENDINGS[0].client[client_index(client)]);
+    }
+}
+
+#[test]
+fn gemini_call_ids_are_synthesized_and_stable() {
+    // Gemini 2.x sends calls without ids: every non-Gemini client gets one, the same
+    // for the same answer, and the answer's tool result can be matched back to it.
+    let body = upstream_answer(WireFormat::Gemini, ENDINGS[0]);
+    let a = decode_upstream(WireFormat::Gemini, &body).expect("decodes");
+    let b = decode_upstream(WireFormat::Gemini, &body).expect("decodes");
+    let id_of = |r: &ChatResponse| {
+        r.content
+            .iter()
+            .find_map(|p| match p {
+                ContentPart::ToolCall { id, .. } => Some(id.clone()),
+                _ => None,
+            })
+            .expect("a call")
+    };
+    assert!(!id_of(&a).is_empty());
+    assert_eq!(id_of(&a), id_of(&b));
+    // A streamed answer's call gets one too.
+    let mut d = stream_decoder(WireFormat::Gemini);
+    let mut started = None;
+    for f in frames_of(&upstream_stream(WireFormat::Gemini, ENDINGS[0])) {
+        for ev in d.decode(&f).expect("decodes") {
+            if let StreamEvent::ToolCallStart { id, .. } = ev {
+                started = Some(id);
+            }
+        }
+    }
+    assert!(started.is_some_and(|id| !id.is_empty()));
+}
