@@ -95,7 +95,8 @@ launch mock-slow "$BIN/ax-mock-upstream" --listen "127.0.0.1:$M1" --chunks 10 --
 AXP="$(ax_up ax-slow "$M1" "$A1")"
 IDLE1="$(rss_mb "$AXP")"
 S_JSON="$("$BIN/ax-load" run --url "http://127.0.0.1:$A1/v1/chat/completions" --body-file "$BODY_STREAM" \
-  --stream --expect "[DONE]" -c "$STREAMS" -d 12 --warmup 0 --threads 2 --pid "$AXP")"
+  --stream --expect "[DONE]" -c "$STREAMS" -d 20 --warmup 0 --ramp 5 --timeout 30 --threads 2 \
+  --pid "$AXP")"
 HWM1="$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$AXP/status")"
 stop "$AXP"
 log "phase 1: $S_JSON"
@@ -143,7 +144,7 @@ o = [f"# ax endurance — $(date -u +%Y-%m-%dT%H:%MZ)", "",
      f"\`$UPTIME_BEFORE\`; after: \`$(uptime)\`.", "",
      "## Slow streams", "",
      f"{s['concurrency']} concurrent streams (requested $REQUESTED; the fd hard limit is "
-     f"$FDS and ax holds two sockets per stream), each 10 chunks 1 s apart, for 12 s.", "",
+     f"$FDS and ax holds two sockets per stream), each 10 chunks 1 s apart; connections opened over 5 s, load for 20 s.", "",
      "| figure | value |", "|---|---:|",
      f"| streams completed | {s['requests']} |", f"| errors | {s['errors']} |",
      f"| TTFB p50 / p99 | {s['ttfb_ms']['p50']:.1f} / {s['ttfb_ms']['p99']:.1f} ms |",

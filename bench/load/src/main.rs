@@ -90,6 +90,13 @@ struct RunArgs {
     /// A substring every checked answer must contain (the first on each connection).
     #[arg(long)]
     expect: Option<String>,
+    /// Spread the connections' first requests evenly over this many seconds (thousands
+    /// of connects at once overflow the server's accept queue).
+    #[arg(long, default_value_t = 0.0)]
+    ramp: f64,
+    /// A request slower than this many seconds is an error (its connection is dropped).
+    #[arg(long, default_value_t = 60.0)]
+    timeout: f64,
 }
 
 #[derive(Debug, Args)]
@@ -242,12 +249,23 @@ struct Tally {
     first_error: Option<String>,
 }
 
-async fn worker(
-    plan: Arc<Plan>,
-    expect: Option<String>,
+/// When one connection runs and what counts as failure.
+#[derive(Clone, Copy)]
+struct Schedule {
+    start: Instant,
     measure_from: Instant,
     end: Instant,
-) -> Tally {
+    timeout: Duration,
+}
+
+async fn worker(plan: Arc<Plan>, expect: Option<String>, sch: Schedule) -> Tally {
+    let Schedule {
+        start,
+        measure_from,
+        end,
+        timeout,
+    } = sch;
+    tokio::time::sleep_until(start.into()).await;
     let mut t = Tally::default();
     let mut sender: Option<Sender> = None;
     let mut checked = false;
@@ -266,7 +284,11 @@ async fn worker(
         };
         let started = Instant::now();
         let want = if checked { None } else { expect.as_deref() };
-        match one(s, &plan, want).await {
+        let outcome = match tokio::time::timeout(timeout, one(s, &plan, want)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no complete answer within {timeout:?}")),
+        };
+        match outcome {
             Ok(sample) => {
                 checked = true;
                 if started >= measure_from && started < end {
@@ -317,13 +339,16 @@ async fn run(args: RunArgs) -> Result<Value, String> {
     let measure_from = start + Duration::from_secs_f64(args.warmup.max(0.0));
     let end = measure_from + Duration::from_secs_f64(args.duration.max(0.1));
     let mut handles = Vec::new();
-    for _ in 0..args.concurrency.max(1) {
-        handles.push(tokio::spawn(worker(
-            plan.clone(),
-            args.expect.clone(),
+    let n = args.concurrency.max(1);
+    let ramp = Duration::from_secs_f64(args.ramp.max(0.0));
+    for i in 0..n {
+        let sch = Schedule {
+            start: start + ramp.mul_f64(i as f64 / n as f64),
             measure_from,
             end,
-        )));
+            timeout: Duration::from_secs_f64(args.timeout.max(0.001)),
+        };
+        handles.push(tokio::spawn(worker(plan.clone(), args.expect.clone(), sch)));
     }
     // Gateway sampling: CPU at the window's edges, RSS every 20 ms inside it.
     let mut cpu_before = None;
