@@ -30,6 +30,9 @@ impl UpstreamClient {
         let http = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)
             .tcp_nodelay(true)
+            // Provider APIs never redirect a POST; following one would carry the API
+            // key elsewhere, and the policy costs a hook on every request.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
             .user_agent(concat!("ax/", env!("CARGO_PKG_VERSION")))
