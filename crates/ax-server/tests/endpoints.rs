@@ -338,7 +338,13 @@ async fn ops_endpoints_models_and_metrics() {
     let unknown = gw.get("/v2/whatever").await;
     assert_eq!(unknown.status(), 404);
     let v: Value = unknown.json().await.unwrap();
-    assert!(v["error"]["message"].as_str().unwrap().contains("/v2/whatever"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v2/whatever"),
+        "{v}"
+    );
     let models: Value = gw.get("/v1/models").await.json().await.unwrap();
     assert_eq!(models["object"], "list");
     assert!(models["data"].as_array().unwrap().len() >= 3, "{models}");
