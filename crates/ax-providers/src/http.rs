@@ -57,7 +57,7 @@ impl UpstreamClient {
     /// errors through `decode_error`.
     pub async fn post_json(
         &self,
-        url: &str,
+        url: impl reqwest::IntoUrl + Send,
         headers: HeaderMap,
         body: Vec<u8>,
         decode_error: ErrorDecoder,
@@ -83,7 +83,7 @@ impl UpstreamClient {
     /// GETs a URL (health probes); 2xx body or an error through `decode_error`.
     pub async fn get(
         &self,
-        url: &str,
+        url: impl reqwest::IntoUrl + Send,
         headers: HeaderMap,
         decode_error: ErrorDecoder,
     ) -> Result<Bytes, GatewayError> {
@@ -110,7 +110,7 @@ impl UpstreamClient {
     /// `decoder.finish()` says when the body ends.
     pub async fn post_sse(
         &self,
-        url: &str,
+        url: impl reqwest::IntoUrl + Send,
         headers: HeaderMap,
         body: Vec<u8>,
         decode_error: ErrorDecoder,

@@ -113,6 +113,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
         .into_response()
 }
 
+/// How often the Prometheus recorder folds pending histogram samples into its buckets.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder (installed once; later servers in the same
 /// process, as in tests, share it).
 fn metrics_handle() -> Option<PrometheusHandle> {
@@ -232,6 +235,17 @@ pub async fn start(
     } else {
         None
     };
+    // Histogram samples pile up in the recorder until something drains them; without a
+    // scraper that is a slow leak (~40 bytes a request), so drain on a timer.
+    let upkeep = metrics.clone().map(|handle| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(METRICS_UPKEEP_EVERY);
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        })
+    });
     let state = AppState::new(StateParts {
         router: Arc::new(router),
         store: store.clone(),
@@ -285,6 +299,9 @@ pub async fn start(
             w.shutdown().await;
         }
         auth_task.abort();
+        if let Some(upkeep) = upkeep {
+            upkeep.abort();
+        }
         auth.flush_last_used().await;
         store.close().await;
         tracing::info!("shutdown complete: log queue flushed");

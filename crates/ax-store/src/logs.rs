@@ -1,8 +1,10 @@
 //! Writing log records and the analytics reads over them, for the SQLite store.
 //!
-//! A batch is written as multi-row INSERTs of [`ROWS_PER_STATEMENT`] rows inside one
-//! transaction (one round trip to SQLite's worker per chunk rather than per row; the
-//! SQL of a full chunk is identical every time, so its prepared statement is cached).
+//! A batch is written as multi-row INSERTs inside one transaction (one round trip to
+//! SQLite's worker per chunk rather than per row). Chunks are cut to power-of-two sizes
+//! up to [`ROWS_PER_STATEMENT`], so whatever a batch's size, its SQL is one of ten
+//! texts whose prepared statements stay in the connection's cache: a batch of 337 rows
+//! is 256 + 64 + 16 + 1, not a fresh 337-row statement to parse.
 //! Values a CHECK constraint would refuse (negative durations from a clock step, costs
 //! that are not finite) are clamped or dropped here, so one odd record cannot fail a
 //! whole batch.
@@ -21,7 +23,8 @@ use crate::store::Store;
 use crate::timestamp;
 use crate::traits::{LogQuery, LogSink};
 
-/// Rows per INSERT statement: 23 parameters a row stays far below SQLite's 32 766.
+/// Most rows per INSERT statement (a power of two): 23 parameters a row stays far
+/// below SQLite's 32 766.
 const ROWS_PER_STATEMENT: usize = 512;
 
 /// A record turned into column values.
@@ -75,13 +78,22 @@ impl LogSink for Store {
             .map(Prepared::new)
             .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.write.begin().await?;
-        for chunk in prepared.chunks(ROWS_PER_STATEMENT) {
+        let mut rest = prepared.as_slice();
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+            rest = tail;
             insert_logs(chunk).build().execute(&mut *tx).await?;
             insert_metrics(chunk).build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The largest power of two that is at most `remaining` and [`ROWS_PER_STATEMENT`].
+fn chunk_len(remaining: usize) -> usize {
+    let capped = remaining.clamp(1, ROWS_PER_STATEMENT);
+    1 << capped.ilog2()
 }
 
 fn insert_logs<'a>(chunk: &'a [Prepared<'a>]) -> QueryBuilder<'a, Sqlite> {
@@ -324,4 +336,26 @@ fn failed_row(r: &SqliteRow) -> Result<FailedRow, StoreError> {
         conversation_id: r.try_get("conversation_id")?,
         user_id: r.try_get("user_id")?,
     })
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::{ROWS_PER_STATEMENT, chunk_len};
+
+    #[test]
+    fn chunks_are_powers_of_two_covering_the_batch() {
+        for total in [1usize, 2, 3, 337, 511, 512, 513, 1500] {
+            let mut rest = total;
+            let mut sizes = Vec::new();
+            while rest > 0 {
+                let n = chunk_len(rest);
+                assert!(n.is_power_of_two() && n <= ROWS_PER_STATEMENT && n <= rest);
+                sizes.push(n);
+                rest -= n;
+            }
+            assert_eq!(sizes.iter().sum::<usize>(), total);
+        }
+        assert_eq!(chunk_len(337), 256);
+        assert_eq!(chunk_len(5000), ROWS_PER_STATEMENT);
+    }
 }

@@ -29,7 +29,8 @@ pub struct AnthropicProvider {
     client: UpstreamClient,
     /// `x-api-key` (marked sensitive) and `anthropic-version`, built once.
     headers: HeaderMap,
-    messages_url: String,
+    /// Parsed once: reqwest would otherwise re-parse the URL text on every call.
+    messages_url: reqwest::Url,
     models_url: String,
 }
 
@@ -63,7 +64,8 @@ impl AnthropicProvider {
         let base = cfg.base_without("/v1").to_owned();
         let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
         Ok(Self {
-            messages_url: format!("{base}/v1/messages"),
+            messages_url: reqwest::Url::parse(&format!("{base}/v1/messages"))
+                .map_err(|e| config_error(&format!("base_url: {e}")))?,
             models_url: format!("{base}/v1/models"),
             cfg,
             client,
@@ -111,7 +113,12 @@ impl Provider for AnthropicProvider {
         let body = encode_request(request, model, false, &self.cfg).map_err(|e| self.tag(e))?;
         let bytes = self
             .client
-            .post_json(&self.messages_url, self.headers.clone(), body, decode_error)
+            .post_json(
+                self.messages_url.clone(),
+                self.headers.clone(),
+                body,
+                decode_error,
+            )
             .await?;
         let mut response = decode_response(&bytes).map_err(|e| self.tag(e))?;
         if response.model.is_empty() {
@@ -134,7 +141,7 @@ impl Provider for AnthropicProvider {
         let body = encode_request(request, model, true, &self.cfg).map_err(|e| self.tag(e))?;
         self.client
             .post_sse(
-                &self.messages_url,
+                self.messages_url.clone(),
                 self.headers.clone(),
                 body,
                 decode_error,

@@ -26,7 +26,8 @@ pub struct OpenAiProvider {
     client: UpstreamClient,
     /// `Authorization` (marked sensitive) and `OpenAI-Organization`, built once.
     headers: HeaderMap,
-    chat_url: String,
+    /// Parsed once: reqwest would otherwise re-parse the URL text on every call.
+    chat_url: reqwest::Url,
     embeddings_url: String,
     models_url: String,
 }
@@ -67,7 +68,8 @@ impl OpenAiProvider {
         let base = cfg.base_without("/v1").to_owned();
         let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
         Ok(Self {
-            chat_url: format!("{base}/v1/chat/completions"),
+            chat_url: reqwest::Url::parse(&format!("{base}/v1/chat/completions"))
+                .map_err(|e| config_error(&format!("base_url: {e}")))?,
             embeddings_url: format!("{base}/v1/embeddings"),
             models_url: format!("{base}/v1/models"),
             cfg,
@@ -104,7 +106,12 @@ impl Provider for OpenAiProvider {
         let body = encode_request(request, model, false, &self.cfg);
         let bytes = self
             .client
-            .post_json(&self.chat_url, self.headers.clone(), body, decode_error)
+            .post_json(
+                self.chat_url.clone(),
+                self.headers.clone(),
+                body,
+                decode_error,
+            )
             .await?;
         let mut response = decode_response(&bytes).map_err(|e| self.tag(e))?;
         if response.model.is_empty() {
@@ -127,7 +134,7 @@ impl Provider for OpenAiProvider {
         let body = encode_request(request, model, true, &self.cfg);
         self.client
             .post_sse(
-                &self.chat_url,
+                self.chat_url.clone(),
                 self.headers.clone(),
                 body,
                 decode_error,
