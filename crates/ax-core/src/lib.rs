@@ -7,6 +7,7 @@ pub mod format;
 pub mod ids;
 pub mod lifecycle;
 pub mod model;
+pub mod pattern;
 pub mod pricing;
 pub mod provider;
 pub mod tenant;

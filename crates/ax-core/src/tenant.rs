@@ -165,31 +165,7 @@ pub fn validate_pattern(pattern: &str) -> Result<(), InvalidPattern> {
     }
 }
 
-/// Whether `pattern` matches all of `text`; `*` matches any run of characters
-/// (including none and including `/`). ASCII case-insensitive.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let p = pattern.as_bytes();
-    let t = text.as_bytes();
-    // Iterative matcher with one backtrack point: linear in practice, no recursion.
-    let (mut pi, mut ti) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi].eq_ignore_ascii_case(&t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&b| b == b'*')
-}
+pub use crate::pattern::glob_match;
 
 /// Whether a key with `patterns` (`None`: every model) may request `model`. A pattern
 /// without `/` also matches the model part of a `provider/model` request, so `gpt-*`
