@@ -10,6 +10,7 @@
 pub mod anthropic;
 pub mod codec;
 pub mod config;
+mod fields;
 pub mod gemini;
 pub mod http;
 pub mod mock;

@@ -67,7 +67,7 @@
 //! HTTP status deciding when the body has no known type (529 → `overloaded`).
 
 mod error;
-mod fields;
+use crate::fields;
 mod provider;
 mod request;
 mod response;

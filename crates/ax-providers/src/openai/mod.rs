@@ -62,7 +62,7 @@
 
 mod embeddings;
 mod error;
-mod fields;
+use crate::fields;
 mod provider;
 mod request;
 mod response;

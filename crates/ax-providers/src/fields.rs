@@ -1,12 +1,8 @@
-//! Path-aware accessors over a parsed client body, so that every rejection names the
-//! exact field at fault (`messages[1].content[0].source.data: expected a string, got a
-//! number`). Client bodies are decoded by hand over `serde_json::Value` rather than
-//! through derived structs: derived untagged enums (Anthropic `content` is a string *or*
-//! an array of blocks) only ever say "data did not match any variant".
-//!
-//! The same helpers exist privately in the `openai` module; they are duplicated rather
-//! than shared so the two protocol modules can evolve independently (a shared
-//! `crate::fields` would be the next step once a third module needs them).
+//! Field-by-field reading of client JSON for the OpenAI and Anthropic request decoders,
+//! so every error names the exact field at fault (`messages[2].content[0].image_url.url:
+//! expected a string, got a number`) instead of serde's "data did not match any variant"
+//! from a derived untagged enum (both formats' `content` is a string *or* an array), and
+//! a gateway must tell a client precisely what it got wrong.
 
 use ax_core::GatewayError;
 use serde_json::{Map, Value};
@@ -129,7 +125,25 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// An optional finite number.
+    /// An optional integer that fits in `i64`.
+    pub(crate) fn i64_opt(&self, key: &str) -> Result<Option<i64>, GatewayError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
+                invalid(
+                    &self.path_of(key),
+                    format!(
+                        "must be an integer between {} and {}, got {n}",
+                        i64::MIN,
+                        i64::MAX
+                    ),
+                )
+            }),
+            Some(v) => Err(self.wrong(key, "an integer", v)),
+        }
+    }
+
+    /// An optional number.
     pub(crate) fn f64_opt(&self, key: &str) -> Result<Option<f64>, GatewayError> {
         match self.get(key) {
             None => Ok(None),
@@ -167,6 +181,15 @@ impl<'a> Obj<'a> {
             Some(v) => Err(self.wrong(key, "an object", v)),
         }
     }
+
+    /// An optional object (its path is returned separately, as `Obj` borrows it).
+    pub(crate) fn object_opt(&self, key: &str) -> Result<Option<&'a Value>, GatewayError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v @ Value::Object(_)) => Ok(Some(v)),
+            Some(v) => Err(self.wrong(key, "an object", v)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -176,14 +199,23 @@ mod tests {
 
     #[test]
     fn errors_name_the_field_and_the_type() {
-        let v = json!({"a": 1, "n": -1, "big": 5_000_000_000u64, "f": 1.5, "nul": null, "o": {"x": true}});
+        let v = json!({"a": 1, "b": "x", "n": -1, "big": 5_000_000_000u64, "f": 1.5, "nul": null});
         let o = Obj::new(&v, "body").unwrap();
         let e = o.str_opt("a").unwrap_err();
         assert_eq!(e.param.as_deref(), Some("body.a"));
-        assert!(e.message.contains("expected a string, got a number"));
+        assert!(
+            e.message.contains("expected a string, got a number"),
+            "{}",
+            e.message
+        );
         assert!(o.u32_opt("n").unwrap_err().message.contains("non-negative"));
         assert!(o.u32_opt("big").unwrap_err().message.contains("at most"));
-        assert!(o.u32_opt("f").unwrap_err().message.contains("non-negative"));
+        assert!(
+            o.u32_opt("f")
+                .unwrap_err()
+                .message
+                .contains("non-negative integer")
+        );
         assert_eq!(o.str_opt("nul").unwrap(), None);
         assert!(
             o.str_req("missing")
@@ -191,7 +223,20 @@ mod tests {
                 .message
                 .contains("is required")
         );
+        assert!(
+            Obj::new(&json!([1]), "")
+                .unwrap_err()
+                .message
+                .contains("JSON object")
+        );
+        assert_eq!(o.i64_opt("big").unwrap(), Some(5_000_000_000));
         assert_eq!(o.f64_opt("f").unwrap(), Some(1.5));
+    }
+
+    #[test]
+    fn nested_objects_carry_their_path() {
+        let v = json!({"a": 1, "o": {"x": true}});
+        let o = Obj::new(&v, "body").unwrap();
         let p = o.path_of("o");
         let inner = o.obj_opt("o", &p).unwrap().unwrap();
         assert_eq!(inner.bool_opt("x").unwrap(), Some(true));
@@ -200,11 +245,5 @@ mod tests {
             Some("body.o.x")
         );
         assert!(o.obj_opt("a", "a").is_err());
-        assert!(
-            Obj::new(&json!([1]), "")
-                .unwrap_err()
-                .message
-                .contains("JSON object")
-        );
     }
 }
