@@ -504,3 +504,52 @@ async fn provider_configure_encrypts_under_the_master_key() {
         .code(1)
         .stderr(predicates::str::contains("64 hex characters"));
 }
+
+#[tokio::test]
+async fn doctor_checks_stored_provider_keys_against_the_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = migrated(dir.path()).await;
+    let out = ax(&db)
+        .env("AX_MASTER_KEY", MASTER)
+        .args(["provider", "configure", "openai", "--api-key-stdin"])
+        .write_stdin("sk-stored-key\n")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let doctor = |master: &str| {
+        let out = ax(&db)
+            .env_remove("OPENAI_API_KEY")
+            .env("OPENAI_BASE_URL", format!("{dead}/v1"))
+            .env("AX_MASTER_KEY", master)
+            .args(["doctor", "--json", "--url", &dead])
+            .output()
+            .unwrap();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "stored provider keys")
+            .cloned()
+            .unwrap_or_else(|| panic!("no stored-keys check in {report}"))
+    };
+    let ok = doctor(MASTER);
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert!(ok["detail"].as_str().unwrap().contains("openai"), "{ok}");
+
+    let wrong = doctor(&"f".repeat(64));
+    assert_eq!(wrong["status"], "fail", "{wrong}");
+    assert!(
+        wrong["fix"].as_str().unwrap().contains("AX_MASTER_KEY"),
+        "{wrong}"
+    );
+    assert!(!wrong.to_string().contains("sk-stored-key"));
+}

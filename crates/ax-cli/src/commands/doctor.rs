@@ -66,7 +66,7 @@ struct Report {
 /// `ax doctor`.
 pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let mut checks = Vec::new();
-    let config = match Config::load(args.config.as_deref()) {
+    let mut config = match Config::load(args.config.as_deref()) {
         Ok(c) => {
             let source = c.source.as_ref().map_or_else(
                 || "environment only (no ax.toml)".to_owned(),
@@ -88,15 +88,19 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    if let Some(c) = &config {
-        checks.extend(provider_checks(c).await);
-        checks.push(admin_key_check(c));
-    }
     let db_url = args
         .database_url
         .clone()
         .or_else(|| config.as_ref().map(|c| c.database_url.clone()))
         .unwrap_or_else(|| ax_server::config::DEFAULT_DATABASE_URL.to_owned());
+    if let Some(c) = config.as_mut() {
+        // Keys stored with `ax provider configure` count as configured, as in `ax serve`.
+        if let Some(check) = stored_keys_check(c, &db_url).await {
+            checks.push(check);
+        }
+        checks.extend(provider_checks(c).await);
+        checks.push(admin_key_check(c));
+    }
     checks.push(store_check(&db_url).await);
     checks.extend(circuit_checks(&args.server.url).await?);
 
@@ -376,6 +380,43 @@ async fn store_check(url: &str) -> Check {
             )
             .fix("run `ax migrate`"),
         },
+    };
+    store.close().await;
+    check
+}
+
+/// Provider keys stored encrypted in the store open under `AX_MASTER_KEY` (and are
+/// applied to `config`, as `ax serve` would). `None` when the store is missing or not
+/// migrated: the store check reports that.
+async fn stored_keys_check(config: &mut Config, url: &str) -> Option<Check> {
+    if sqlite_path(url).is_some_and(|p| !p.exists()) {
+        return None;
+    }
+    let store = ax_store::Store::connect(url).await.ok()?;
+    let migrated = store
+        .pending_migrations()
+        .await
+        .is_ok_and(|pending| pending.is_empty());
+    let check = if migrated {
+        match ax_server::provider_keys::apply_stored(config, &store).await {
+            Ok(applied) if applied.is_empty() => None,
+            Ok(applied) => Some(Check::new(
+                "stored provider keys",
+                Status::Ok,
+                format!(
+                    "{} open under AX_MASTER_KEY: {}",
+                    applied.len(),
+                    applied.join(", ")
+                ),
+            )),
+            Err(e) => Some(
+                Check::new("stored provider keys", Status::Fail, e).fix(
+                    "set AX_MASTER_KEY to the key the provider keys were stored under, or store them again with `ax provider configure <name> --api-key-stdin`",
+                ),
+            ),
+        }
+    } else {
+        None
     };
     store.close().await;
     check
