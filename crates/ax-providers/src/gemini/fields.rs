@@ -11,22 +11,7 @@ use ax_core::{ErrorCode, GatewayError};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// The JSON type name of `v`, for error messages.
-pub(crate) fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-/// An `invalid_request` error for `path` (recorded as the parameter too).
-pub(crate) fn invalid(path: &str, msg: impl std::fmt::Display) -> GatewayError {
-    GatewayError::invalid_param(path, format!("`{path}`: {msg}"))
-}
+pub(crate) use crate::fields::{invalid, type_name};
 
 /// Deserializes a client value, naming the failing path (prefixed by `base`).
 pub(crate) fn parse_client<T: DeserializeOwned>(v: &Value, base: &str) -> Result<T, GatewayError> {

@@ -355,24 +355,15 @@ impl Client {
     }
 }
 
-/// Parses an SSE body into `(event name, data)` pairs.
+/// Parses an SSE body into `(event name, data)` pairs with the gateway's own decoder.
 pub fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
-    let mut out = Vec::new();
-    for frame in body.split("\n\n") {
-        let mut event = None;
-        let mut data = Vec::new();
-        for line in frame.lines() {
-            if let Some(v) = line.strip_prefix("event:") {
-                event = Some(v.trim().to_owned());
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push(v.trim_start().to_owned());
-            }
-        }
-        if event.is_some() || !data.is_empty() {
-            out.push((event, data.join("\n")));
-        }
-    }
-    out
+    let mut decoder = ax_providers::sse::SseDecoder::new();
+    let mut frames = Vec::new();
+    decoder
+        .feed(body.as_bytes(), &mut frames)
+        .expect("valid SSE");
+    decoder.finish(&mut frames).expect("valid SSE end");
+    frames.into_iter().map(|f| (f.event, f.data)).collect()
 }
 
 /// Polls `cond` until it holds or `timeout` passes.
