@@ -9,7 +9,7 @@ use ax_core::{
     ChatOutcome, ChatRequest, ChatStream, EmbeddingRequest, EmbeddingResponse, ErrorCode,
     GatewayError, Provider, ProviderKind, RawBody, WireFormat,
 };
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Uri};
 use secrecy::ExposeSecret;
 
 use super::error::decode_error;
@@ -17,7 +17,7 @@ use super::request::encode_request;
 use super::response::decode_response;
 use super::stream::AnthropicStreamDecoder;
 use crate::config::ProviderConfig;
-use crate::http::UpstreamClient;
+use crate::http::{UpstreamClient, parse_url};
 
 /// The `anthropic-version` header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -29,9 +29,9 @@ pub struct AnthropicProvider {
     client: UpstreamClient,
     /// `x-api-key` (marked sensitive) and `anthropic-version`, built once.
     headers: HeaderMap,
-    /// Parsed once: reqwest would otherwise re-parse the URL text on every call.
-    messages_url: reqwest::Url,
-    models_url: String,
+    /// Parsed once at start-up, never per call.
+    messages_url: Uri,
+    models_url: Uri,
 }
 
 impl AnthropicProvider {
@@ -62,11 +62,14 @@ impl AnthropicProvider {
             HeaderValue::from_static(ANTHROPIC_VERSION),
         );
         let base = cfg.base_without("/v1").to_owned();
+        let url = |path: &str| {
+            parse_url(&format!("{base}{path}")).map_err(|e| config_error(&format!("base_url: {e}")))
+        };
+        let (messages_url, models_url) = (url("/v1/messages")?, url("/v1/models")?);
         let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
         Ok(Self {
-            messages_url: reqwest::Url::parse(&format!("{base}/v1/messages"))
-                .map_err(|e| config_error(&format!("base_url: {e}")))?,
-            models_url: format!("{base}/v1/models"),
+            messages_url,
+            models_url,
             cfg,
             client,
             headers,
@@ -113,12 +116,7 @@ impl Provider for AnthropicProvider {
         let body = encode_request(request, model, false, &self.cfg).map_err(|e| self.tag(e))?;
         let bytes = self
             .client
-            .post_json(
-                self.messages_url.clone(),
-                self.headers.clone(),
-                body,
-                decode_error,
-            )
+            .post_json(&self.messages_url, &self.headers, body, decode_error)
             .await?;
         let mut response = decode_response(&bytes).map_err(|e| self.tag(e))?;
         if response.model.is_empty() {
@@ -141,8 +139,8 @@ impl Provider for AnthropicProvider {
         let body = encode_request(request, model, true, &self.cfg).map_err(|e| self.tag(e))?;
         self.client
             .post_sse(
-                self.messages_url.clone(),
-                self.headers.clone(),
+                &self.messages_url,
+                &self.headers,
                 body,
                 decode_error,
                 Box::new(AnthropicStreamDecoder::new()),
@@ -160,7 +158,7 @@ impl Provider for AnthropicProvider {
 
     async fn probe(&self) -> Result<(), GatewayError> {
         self.client
-            .get(&self.models_url, self.headers.clone(), decode_error)
+            .get(&self.models_url, &self.headers, decode_error)
             .await
             .map(|_| ())
     }

@@ -2,6 +2,7 @@
 //! (generativelanguage.googleapis.com). All I/O of the module is here; everything else
 //! is pure.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -9,7 +10,7 @@ use ax_core::{
     ChatOutcome, ChatRequest, ChatStream, EmbeddingRequest, EmbeddingResponse, ErrorCode,
     GatewayError, Provider, ProviderKind, RawBody, WireFormat,
 };
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Uri};
 use secrecy::ExposeSecret;
 
 use super::embeddings::{decode_embedding_response, encode_embedding_request, resource_name};
@@ -18,7 +19,7 @@ use super::request::encode_request;
 use super::response::decode_response;
 use super::stream::GeminiStreamDecoder;
 use crate::config::ProviderConfig;
-use crate::http::UpstreamClient;
+use crate::http::{UpstreamClient, parse_url};
 
 /// A provider speaking the Gemini API.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct GeminiProvider {
     headers: HeaderMap,
     /// `{base}/v1beta`.
     api: String,
+    /// The probe URL, parsed once at start-up (which also refuses a bad base URL).
+    models_url: Uri,
 }
 
 impl GeminiProvider {
@@ -59,18 +62,40 @@ impl GeminiProvider {
         // Accept a base URL given with or without an API version.
         let base = cfg.base_without("/v1beta");
         let base = base.strip_suffix("/v1").unwrap_or(base).to_owned();
+        let api = format!("{base}/v1beta");
+        let models_url = parse_url(&format!("{api}/models?pageSize=1"))
+            .map_err(|e| config_error(&format!("base_url: {e}")))?;
         let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
         Ok(Self {
-            api: format!("{base}/v1beta"),
+            api,
+            models_url,
             cfg,
             client,
             headers,
         })
     }
 
-    /// `{base}/v1beta/models/{model}:{method}`.
-    fn url(&self, model: &str, method: &str) -> String {
-        format!("{}/{}:{method}", self.api, resource_name(model))
+    /// `{base}/v1beta/models/{model}:{method}`, the model name percent-encoded where
+    /// a URL path needs it. One parse per call; the base was checked at start-up.
+    fn url(&self, model: &str, method: &str) -> Result<Uri, GatewayError> {
+        let name = resource_name(model);
+        let mut url = String::with_capacity(self.api.len() + name.len() + method.len() + 2);
+        url.push_str(&self.api);
+        url.push('/');
+        for &b in name.as_bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+                url.push(char::from(b));
+            } else {
+                // Writing to a String cannot fail.
+                let _ = write!(url, "%{b:02X}");
+            }
+        }
+        url.push(':');
+        url.push_str(method);
+        url.parse::<Uri>().map_err(|e| {
+            GatewayError::invalid_param("model", format!("model `{model}` cannot go in a URL: {e}"))
+                .with_provider(&self.cfg.name)
+        })
     }
 
     fn tag(&self, e: GatewayError) -> GatewayError {
@@ -102,8 +127,8 @@ impl Provider for GeminiProvider {
         let bytes = self
             .client
             .post_json(
-                &self.url(model, "generateContent"),
-                self.headers.clone(),
+                &self.url(model, "generateContent")?,
+                &self.headers,
                 body,
                 decode_error,
             )
@@ -129,8 +154,8 @@ impl Provider for GeminiProvider {
         let body = encode_request(request, model, true, &self.cfg);
         self.client
             .post_sse(
-                &self.url(model, "streamGenerateContent?alt=sse"),
-                self.headers.clone(),
+                &self.url(model, "streamGenerateContent?alt=sse")?,
+                &self.headers,
                 body,
                 decode_error,
                 Box::new(GeminiStreamDecoder::new()),
@@ -147,8 +172,8 @@ impl Provider for GeminiProvider {
         let bytes = self
             .client
             .post_json(
-                &self.url(model, method.as_str()),
-                self.headers.clone(),
+                &self.url(model, method.as_str())?,
+                &self.headers,
                 body,
                 decode_error,
             )
@@ -159,11 +184,7 @@ impl Provider for GeminiProvider {
 
     async fn probe(&self) -> Result<(), GatewayError> {
         self.client
-            .get(
-                &format!("{}/models?pageSize=1", self.api),
-                self.headers.clone(),
-                decode_error,
-            )
+            .get(&self.models_url, &self.headers, decode_error)
             .await
             .map(|_| ())
     }

@@ -8,7 +8,7 @@ use ax_core::{
     ChatOutcome, ChatRequest, ChatStream, EmbeddingRequest, EmbeddingResponse, ErrorCode,
     GatewayError, Provider, ProviderKind, RawBody, WireFormat,
 };
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, Uri};
 use secrecy::ExposeSecret;
 
 use super::embeddings::{decode_embedding_response, encode_embedding_request};
@@ -17,7 +17,7 @@ use super::request::encode_request;
 use super::response::decode_response;
 use super::stream::OpenAiStreamDecoder;
 use crate::config::ProviderConfig;
-use crate::http::UpstreamClient;
+use crate::http::{UpstreamClient, parse_url};
 
 /// A provider speaking the OpenAI wire format (kinds `openai` and `openai-compatible`).
 #[derive(Debug)]
@@ -26,10 +26,10 @@ pub struct OpenAiProvider {
     client: UpstreamClient,
     /// `Authorization` (marked sensitive) and `OpenAI-Organization`, built once.
     headers: HeaderMap,
-    /// Parsed once: reqwest would otherwise re-parse the URL text on every call.
-    chat_url: reqwest::Url,
-    embeddings_url: String,
-    models_url: String,
+    /// Parsed once at start-up, never per call.
+    chat_url: Uri,
+    embeddings_url: Uri,
+    models_url: Uri,
 }
 
 impl OpenAiProvider {
@@ -66,12 +66,19 @@ impl OpenAiProvider {
             headers.insert("openai-organization", v);
         }
         let base = cfg.base_without("/v1").to_owned();
+        let url = |path: &str| {
+            parse_url(&format!("{base}{path}")).map_err(|e| config_error(&format!("base_url: {e}")))
+        };
+        let (chat_url, embeddings_url, models_url) = (
+            url("/v1/chat/completions")?,
+            url("/v1/embeddings")?,
+            url("/v1/models")?,
+        );
         let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
         Ok(Self {
-            chat_url: reqwest::Url::parse(&format!("{base}/v1/chat/completions"))
-                .map_err(|e| config_error(&format!("base_url: {e}")))?,
-            embeddings_url: format!("{base}/v1/embeddings"),
-            models_url: format!("{base}/v1/models"),
+            chat_url,
+            embeddings_url,
+            models_url,
             cfg,
             client,
             headers,
@@ -106,12 +113,7 @@ impl Provider for OpenAiProvider {
         let body = encode_request(request, model, false, &self.cfg);
         let bytes = self
             .client
-            .post_json(
-                self.chat_url.clone(),
-                self.headers.clone(),
-                body,
-                decode_error,
-            )
+            .post_json(&self.chat_url, &self.headers, body, decode_error)
             .await?;
         let mut response = decode_response(&bytes).map_err(|e| self.tag(e))?;
         if response.model.is_empty() {
@@ -134,8 +136,8 @@ impl Provider for OpenAiProvider {
         let body = encode_request(request, model, true, &self.cfg);
         self.client
             .post_sse(
-                self.chat_url.clone(),
-                self.headers.clone(),
+                &self.chat_url,
+                &self.headers,
                 body,
                 decode_error,
                 Box::new(OpenAiStreamDecoder::new()),
@@ -154,12 +156,7 @@ impl Provider for OpenAiProvider {
         let body = encode_embedding_request(request, model, base64);
         let bytes = self
             .client
-            .post_json(
-                &self.embeddings_url,
-                self.headers.clone(),
-                body,
-                decode_error,
-            )
+            .post_json(&self.embeddings_url, &self.headers, body, decode_error)
             .await?;
         let mut response = decode_embedding_response(&bytes).map_err(|e| self.tag(e))?;
         if response.model.is_empty() {
@@ -170,7 +167,7 @@ impl Provider for OpenAiProvider {
 
     async fn probe(&self) -> Result<(), GatewayError> {
         self.client
-            .get(&self.models_url, self.headers.clone(), decode_error)
+            .get(&self.models_url, &self.headers, decode_error)
             .await
             .map(|_| ())
     }
