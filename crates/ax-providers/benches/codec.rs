@@ -142,7 +142,7 @@ fn upstream_model(f: WireFormat) -> &'static str {
 }
 
 /// The upstream side of protocol `u`: unified request → upstream body.
-fn encode_upstream(u: WireFormat, req: &ChatRequest, cfg: &ProviderConfig) -> Vec<u8> {
+fn encode_upstream(u: WireFormat, req: &ChatRequest, cfg: &ProviderConfig) -> bytes::Bytes {
     let model = upstream_model(u);
     match u {
         WireFormat::OpenAi => openai::encode_request(req, model, false, cfg),

@@ -15,6 +15,7 @@ pub mod gemini;
 pub mod http;
 pub mod mock;
 pub mod openai;
+mod passthrough;
 pub mod sse;
 
 use std::sync::Arc;

@@ -180,7 +180,7 @@ fn minimal_request_gets_the_default_max_tokens() {
     };
     let body = encode_request(&req, "claude-3-5-sonnet-20241022", false, &cfg()).unwrap();
     // No translation noise: only what was asked for, plus the required max_tokens.
-    insta::assert_snapshot!(String::from_utf8(body).unwrap(), @r#"{"model":"claude-3-5-sonnet-20241022","max_tokens":4096,"messages":[{"role":"user","content":"Hello!"}]}"#);
+    insta::assert_snapshot!(String::from_utf8(body.to_vec()).unwrap(), @r#"{"model":"claude-3-5-sonnet-20241022","max_tokens":4096,"messages":[{"role":"user","content":"Hello!"}]}"#);
 }
 
 fn response(content: Vec<ContentPart>, finish_reason: FinishReason) -> ChatResponse {

@@ -159,7 +159,7 @@ fn minimal_request() {
     };
     let cfg = ProviderConfig::new("openai", ProviderKind::OpenAi);
     // No translation noise: only what was asked for.
-    insta::assert_snapshot!(String::from_utf8(encode_request(&req, "gpt-4o-mini", false, &cfg)).unwrap(), @r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#);
+    insta::assert_snapshot!(String::from_utf8(encode_request(&req, "gpt-4o-mini", false, &cfg).to_vec()).unwrap(), @r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello!"}]}"#);
 }
 
 fn response(content: Vec<ContentPart>, finish_reason: FinishReason) -> ChatResponse {

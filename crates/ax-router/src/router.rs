@@ -365,11 +365,27 @@ impl Router {
         opts: &RequestOptions,
         tracked: &mut Tracked,
     ) -> Result<ChatOutcome, GatewayError> {
-        begin(tracked)?;
         let plan = match self.plan(&req.model, opts) {
             Ok(p) => p,
-            Err(e) => return Err(fail(tracked, e)),
+            Err(e) => {
+                begin(tracked)?;
+                return Err(fail(tracked, e));
+            }
         };
+        self.chat_planned(req, plan, opts, tracked).await
+    }
+
+    /// [`chat`](Self::chat) along a plan the caller already built with
+    /// [`plan`](Self::plan) for `req.model` (the server plans first to refuse an
+    /// unknown model as a validation failure, and need not plan twice).
+    pub async fn chat_planned(
+        &self,
+        req: &ChatRequest,
+        plan: Plan,
+        opts: &RequestOptions,
+        tracked: &mut Tracked,
+    ) -> Result<ChatOutcome, GatewayError> {
+        begin(tracked)?;
         let estimate = req.estimated_input_tokens()
             + req
                 .params
@@ -402,16 +418,31 @@ impl Router {
         opts: &RequestOptions,
         mut tracked: Tracked,
     ) -> Result<RoutedStream, (GatewayError, Tracked)> {
-        if let Err(e) = begin(&mut tracked) {
-            return Err((e, tracked));
-        }
         let plan = match self.plan(&req.model, opts) {
             Ok(p) => p,
             Err(e) => {
+                if let Err(e) = begin(&mut tracked) {
+                    return Err((e, tracked));
+                }
                 let e = fail(&mut tracked, e);
                 return Err((e, tracked));
             }
         };
+        self.chat_stream_planned(req, plan, opts, tracked).await
+    }
+
+    /// [`chat_stream`](Self::chat_stream) along a plan the caller already built with
+    /// [`plan`](Self::plan) for `req.model`.
+    pub async fn chat_stream_planned(
+        &self,
+        req: &ChatRequest,
+        plan: Plan,
+        opts: &RequestOptions,
+        mut tracked: Tracked,
+    ) -> Result<RoutedStream, (GatewayError, Tracked)> {
+        if let Err(e) = begin(&mut tracked) {
+            return Err((e, tracked));
+        }
         let estimated_input = req.estimated_input_tokens();
         let estimate = estimated_input
             + req

@@ -78,7 +78,7 @@ impl IntoResponse for ApiError {
             .as_ref()
             .and_then(|id| HeaderValue::from_str(id.as_str()).ok())
         {
-            h.insert("x-ax-request-id", v);
+            h.insert(crate::request_meta::names::REQUEST_ID, v);
         }
         resp
     }

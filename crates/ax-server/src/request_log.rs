@@ -52,16 +52,24 @@ pub fn finish_hook(
             rec.request_data = extras.request.clone();
             rec.response_data = extras.response.lock().ok().and_then(|mut r| r.take());
         }
-        let writer = writer.clone();
-        // The hook may run inside Drop (client went away); submit on the runtime.
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    writer.submit(rec).await;
-                    metrics::gauge!("ax_log_queue_depth").set(writer.depth() as f64);
-                });
+        // Queue without a task per request; only a full queue (backpressure) needs
+        // one, to wait for room. The hook may run inside Drop (client went away), so
+        // that wait is spawned on the runtime rather than awaited here.
+        // `ax_log_queue_depth` is read from the writer when /metrics is scraped.
+        match writer.try_submit(rec) {
+            Ok(()) => {}
+            Err(ax_store::TrySubmitError::Full(rec)) => {
+                let writer = writer.clone();
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        rt.spawn(async move { writer.submit(*rec).await });
+                    }
+                    Err(_) => tracing::error!("log record dropped: queue full and no runtime"),
+                }
             }
-            Err(_) => tracing::error!("log record dropped: no runtime"),
+            Err(ax_store::TrySubmitError::Closed(_)) => {
+                tracing::error!("log writer is shut down: log record refused");
+            }
         }
     })
 }
@@ -69,7 +77,12 @@ pub fn finish_hook(
 /// A body for the log: valid UTF-8 text, cut at [`MAX_LOGGED_BODY`].
 pub fn loggable_body(bytes: &[u8]) -> String {
     let cut = bytes.len().min(MAX_LOGGED_BODY);
-    let mut s = String::from_utf8_lossy(&bytes[..cut]).into_owned();
+    // Bodies are almost always valid UTF-8: validate and copy in one pass, and fall back
+    // to the slower replacing conversion only when needed (a cut may split a char).
+    let mut s = match std::str::from_utf8(&bytes[..cut]) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(&bytes[..cut]).into_owned(),
+    };
     if bytes.len() > MAX_LOGGED_BODY {
         s.push_str("…[truncated]");
     }

@@ -1,7 +1,32 @@
 //! The `x-ax-*` request headers (DESIGN §3), parsed once at the edge.
 
 use ax_core::{RequestId, RequestMetadata};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
+
+/// The `x-ax-*` header names, built at compile time: a `&str` name is parsed and
+/// validated again on every lookup or insert.
+pub mod names {
+    use super::HeaderName;
+
+    /// `x-ax-request-id` (request and response).
+    pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-ax-request-id");
+    /// `x-ax-fallback` (request: off/on; response: whether a fallback served it).
+    pub const FALLBACK: HeaderName = HeaderName::from_static("x-ax-fallback");
+    /// `x-ax-dry-run` (request).
+    pub const DRY_RUN: HeaderName = HeaderName::from_static("x-ax-dry-run");
+    /// `x-ax-tags` (request).
+    pub const TAGS: HeaderName = HeaderName::from_static("x-ax-tags");
+    /// `x-ax-conversation-id` (request).
+    pub const CONVERSATION_ID: HeaderName = HeaderName::from_static("x-ax-conversation-id");
+    /// `x-ax-user-id` (request).
+    pub const USER_ID: HeaderName = HeaderName::from_static("x-ax-user-id");
+    /// `x-ax-provider` (response).
+    pub const PROVIDER: HeaderName = HeaderName::from_static("x-ax-provider");
+    /// `x-ax-model` (response).
+    pub const MODEL: HeaderName = HeaderName::from_static("x-ax-model");
+    /// `x-ax-attempts` (response).
+    pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-ax-attempts");
+}
 
 /// What the client asked of the gateway itself, beyond the model call.
 #[derive(Debug, Clone)]
@@ -16,7 +41,7 @@ pub struct GatewayHeaders {
     pub metadata: RequestMetadata,
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header(h: &HeaderMap, name: HeaderName) -> Option<&str> {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
@@ -31,17 +56,17 @@ impl GatewayHeaders {
     /// Parses the headers; anything malformed is ignored rather than rejected, except
     /// that an unusable request ID is replaced by a fresh one.
     pub fn parse(h: &HeaderMap) -> Self {
-        let request_id = header(h, "x-ax-request-id")
+        let request_id = header(h, names::REQUEST_ID)
             .and_then(RequestId::parse)
             .unwrap_or_default();
-        let fallback = !header(h, "x-ax-fallback").is_some_and(|v| {
+        let fallback = !header(h, names::FALLBACK).is_some_and(|v| {
             matches!(
                 v.to_ascii_lowercase().as_str(),
                 "off" | "false" | "0" | "no"
             )
         });
-        let dry_run = header(h, "x-ax-dry-run").is_some_and(truthy);
-        let tags = header(h, "x-ax-tags")
+        let dry_run = header(h, names::DRY_RUN).is_some_and(truthy);
+        let tags = header(h, names::TAGS)
             .map(|v| {
                 v.split(',')
                     .map(str::trim)
@@ -57,8 +82,8 @@ impl GatewayHeaders {
             fallback,
             dry_run,
             metadata: RequestMetadata {
-                conversation_id: header(h, "x-ax-conversation-id").map(clip),
-                user_id: header(h, "x-ax-user-id").map(clip),
+                conversation_id: header(h, names::CONVERSATION_ID).map(clip),
+                user_id: header(h, names::USER_ID).map(clip),
                 tags,
             },
         }

@@ -247,6 +247,9 @@ pub struct RawRequest {
     pub format: WireFormat,
     /// The parsed body as the client sent it.
     pub body: serde_json::Map<String, serde_json::Value>,
+    /// The body's bytes exactly as received, sent on unchanged when the fast path has
+    /// nothing to rewrite (no re-serialization).
+    pub bytes: bytes::Bytes,
 }
 
 /// A chat request in the unified model.

@@ -18,6 +18,8 @@ use super::wire::{
 };
 use crate::codec::DecodeOptions;
 use crate::config::ProviderConfig;
+use crate::passthrough::patched_body;
+use bytes::Bytes;
 
 /// The name given to an Anthropic `output_config.format` schema, which has none.
 pub(crate) const SCHEMA_NAME: &str = "response";
@@ -46,6 +48,7 @@ pub(crate) fn decode_request(
     req.raw = Some(RawRequest {
         format: WireFormat::Anthropic,
         body: map,
+        bytes: bytes::Bytes::copy_from_slice(body),
     });
     Ok(req)
 }
@@ -541,13 +544,13 @@ pub fn encode_request(
     model: &str,
     stream: bool,
     cfg: &ProviderConfig,
-) -> Result<Vec<u8>, GatewayError> {
+) -> Result<Bytes, GatewayError> {
     if let Some(raw) = req
         .raw
         .as_ref()
         .filter(|r| r.format == WireFormat::Anthropic)
     {
-        return Ok(fast_path(&raw.body, model, stream, cfg.default_max_tokens));
+        return Ok(fast_path(raw, model, stream, cfg.default_max_tokens));
     }
     let p = &req.params;
     let (system, messages) = encode_messages(&req.messages)?;
@@ -617,20 +620,19 @@ pub fn encode_request(
         },
         stream: stream.then_some(true),
     };
-    Ok(serde_json::to_vec(&body).unwrap_or_default())
+    Ok(serde_json::to_vec(&body).unwrap_or_default().into())
 }
 
-fn fast_path(body: &Map<String, Value>, model: &str, stream: bool, max_tokens: u32) -> Vec<u8> {
-    let mut body = body.clone();
-    body.insert("model".into(), Value::String(model.to_owned()));
+fn fast_path(raw: &RawRequest, model: &str, stream: bool, max_tokens: u32) -> Bytes {
+    let mut set = vec![("model", Value::String(model.to_owned()))];
     if stream {
-        body.insert("stream".into(), Value::Bool(true));
-    } else {
-        body.remove("stream");
+        set.push(("stream", Value::Bool(true)));
     }
-    body.entry("max_tokens")
-        .or_insert_with(|| Value::from(max_tokens));
-    serde_json::to_vec(&body).unwrap_or_default()
+    if !raw.body.contains_key("max_tokens") {
+        set.push(("max_tokens", Value::from(max_tokens)));
+    }
+    let remove: &[&str] = if stream { &[] } else { &["stream"] };
+    patched_body(raw, &set, remove)
 }
 
 fn encode_tool_choice(

@@ -7,7 +7,7 @@ use ax_core::{
     ChatRequest, ContentPart, GatewayError, GenerationParams, Message, RawRequest, ReasoningConfig,
     ResponseFormat, Role, ToolChoice, ToolDefinition, WireFormat,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::fields::{invalid, parse_client, type_name};
 use super::parts::{Calls, Target, decode_part, encode_parts};
@@ -19,6 +19,8 @@ use super::wire::{
 };
 use crate::codec::DecodeOptions;
 use crate::config::ProviderConfig;
+use crate::passthrough::patched_body;
+use bytes::Bytes;
 
 /// The harm categories `safety_threshold` applies to.
 pub const SAFETY_CATEGORIES: [&str; 4] = [
@@ -51,10 +53,11 @@ pub(crate) fn decode_request(
     }
     let wire: InRequest = parse_client(&value, "")?;
     let mut req = decode_wire(wire, opts)?;
-    if let Value::Object(body) = value {
+    if let Value::Object(map) = value {
         req.raw = Some(RawRequest {
             format: WireFormat::Gemini,
-            body,
+            body: map,
+            bytes: bytes::Bytes::copy_from_slice(body),
         });
     }
     Ok(req)
@@ -339,16 +342,11 @@ fn decode_reasoning(g: &InGenerationConfig) -> Option<ReasoningConfig> {
 /// `functionResponse` parts, named by `ToolResult.name` or the earlier call with that
 /// id); consecutive contents of one role are merged; tool schemas go through
 /// [`super::schema::for_gemini`]; see the module docs for what is dropped.
-pub fn encode_request(
-    req: &ChatRequest,
-    model: &str,
-    stream: bool,
-    cfg: &ProviderConfig,
-) -> Vec<u8> {
+pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &ProviderConfig) -> Bytes {
     let _ = stream;
     let safety = safety_settings(cfg);
     if let Some(raw) = req.raw.as_ref().filter(|r| r.format == WireFormat::Gemini) {
-        return fast_path(&raw.body, model, &safety);
+        return fast_path(raw, model, &safety);
     }
     let names: HashMap<&str, &str> = req
         .messages
@@ -419,7 +417,7 @@ pub fn encode_request(
         safety_settings: safety,
         generation_config: generation_config(req),
     };
-    serde_json::to_vec(&body).unwrap_or_default()
+    serde_json::to_vec(&body).unwrap_or_default().into()
 }
 
 fn safety_settings(cfg: &ProviderConfig) -> Vec<OutSafetySetting<'_>> {
@@ -435,21 +433,22 @@ fn safety_settings(cfg: &ProviderConfig) -> Vec<OutSafetySetting<'_>> {
     }
 }
 
-fn fast_path(body: &Map<String, Value>, model: &str, safety: &[OutSafetySetting<'_>]) -> Vec<u8> {
-    let mut body = body.clone();
+fn fast_path(raw: &RawRequest, model: &str, safety: &[OutSafetySetting<'_>]) -> Bytes {
+    let body = &raw.body;
+    let mut set = Vec::new();
     if body.contains_key("model") {
-        body.insert("model".into(), Value::String(format!("models/{model}")));
+        set.push(("model", Value::String(format!("models/{model}"))));
     }
     let has_safety = ["safetySettings", "safety_settings"]
         .iter()
         .any(|k| body.get(*k).is_some_and(|v| !v.is_null()));
     if !safety.is_empty() && !has_safety {
-        body.insert(
-            "safetySettings".into(),
+        set.push((
+            "safetySettings",
             serde_json::to_value(safety).unwrap_or(Value::Null),
-        );
+        ));
     }
-    serde_json::to_vec(&body).unwrap_or_default()
+    patched_body(raw, &set, &[])
 }
 
 fn encode_tools(tools: &[ToolDefinition]) -> Vec<OutTool<'_>> {

@@ -17,6 +17,8 @@ use super::wire::{
 };
 use crate::codec::DecodeOptions;
 use crate::config::ProviderConfig;
+use crate::passthrough::patched_body;
+use bytes::Bytes;
 
 // ====================================================================== client side
 
@@ -39,6 +41,7 @@ pub(crate) fn decode_request(
     req.raw = Some(RawRequest {
         format: WireFormat::OpenAi,
         body: map,
+        bytes: bytes::Bytes::copy_from_slice(body),
     });
     Ok(req)
 }
@@ -504,14 +507,9 @@ fn decode_response_format(o: &Obj<'_>) -> Result<Option<ResponseFormat>, Gateway
 /// deprecated `max_tokens`, and its reasoning models reject it) and as `max_tokens` to
 /// kind `openai-compatible` (vLLM, Ollama, llama.cpp and older servers only know
 /// that one). `top_k` is sent only to openai-compatible servers (OpenAI rejects it).
-pub fn encode_request(
-    req: &ChatRequest,
-    model: &str,
-    stream: bool,
-    cfg: &ProviderConfig,
-) -> Vec<u8> {
+pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &ProviderConfig) -> Bytes {
     if let Some(raw) = req.raw.as_ref().filter(|r| r.format == WireFormat::OpenAi) {
-        return fast_path(&raw.body, model, stream);
+        return fast_path(raw, model, stream);
     }
     let compatible = cfg.kind != ProviderKind::OpenAi;
     let p = &req.params;
@@ -572,28 +570,29 @@ pub fn encode_request(
             include_usage: true,
         }),
     };
-    serde_json::to_vec(&body).unwrap_or_default()
+    serde_json::to_vec(&body).unwrap_or_default().into()
 }
 
-fn fast_path(body: &Map<String, Value>, model: &str, stream: bool) -> Vec<u8> {
-    let mut body = body.clone();
-    body.insert("model".into(), Value::String(model.to_owned()));
-    if stream {
-        body.insert("stream".into(), Value::Bool(true));
-        let opts = body
-            .entry("stream_options")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !opts.is_object() {
-            *opts = Value::Object(Map::new());
-        }
-        if let Value::Object(o) = opts {
-            o.insert("include_usage".into(), Value::Bool(true));
-        }
-    } else {
-        body.remove("stream");
-        body.remove("stream_options");
+fn fast_path(raw: &RawRequest, model: &str, stream: bool) -> Bytes {
+    let model = ("model", Value::String(model.to_owned()));
+    if !stream {
+        return patched_body(raw, &[model], &["stream", "stream_options"]);
     }
-    serde_json::to_vec(&body).unwrap_or_default()
+    // Usage comes only in the final chunk the client may not have asked for.
+    let mut options = match raw.body.get("stream_options") {
+        Some(Value::Object(o)) => o.clone(),
+        _ => Map::new(),
+    };
+    options.insert("include_usage".into(), Value::Bool(true));
+    patched_body(
+        raw,
+        &[
+            model,
+            ("stream", Value::Bool(true)),
+            ("stream_options", Value::Object(options)),
+        ],
+        &[],
+    )
 }
 
 /// Unified messages → OpenAI messages. Tool results become `tool` messages wherever

@@ -9,13 +9,13 @@ use ax_core::{ChatRequest, ErrorCode, GatewayError, StreamChunk, StreamEvent, Wi
 use ax_providers::{ClientCodec, DecodeOptions, StreamEncoder, client_codec};
 use ax_router::{RequestOptions, RoutedStream, Tracked};
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
 use crate::error::ApiError;
 use crate::request_log::{LogExtras, finish_hook, loggable_body};
-use crate::request_meta::GatewayHeaders;
+use crate::request_meta::{GatewayHeaders, names};
 use crate::state::AppState;
 
 /// Where the model and the streaming flag come from for this endpoint.
@@ -128,21 +128,25 @@ pub async fn handle_chat(
                 tracked.finish();
                 let body = serde_json::json!({"dry_run": true, "plan": plan});
                 let mut resp = axum::Json(body).into_response();
-                set_header(resp.headers_mut(), "x-ax-request-id", request_id.as_str());
+                set_header(resp.headers_mut(), names::REQUEST_ID, request_id.as_str());
                 resp
             }
             Err(e) => fail(tracked, e, true),
         };
     }
-    if let Err(e) = router.plan(&request.model, &route_opts) {
-        return fail(tracked, e, true);
-    }
+    let plan = match router.plan(&request.model, &route_opts) {
+        Ok(plan) => plan,
+        Err(e) => return fail(tracked, e, true),
+    };
     tracked.apply(Event::ValidationPassed);
 
     if request.stream {
-        stream_response(router, codec, request, route_opts, tracked).await
+        stream_response(router, codec, request, plan, route_opts, tracked).await
     } else {
-        match router.chat(&request, &route_opts, &mut tracked).await {
+        match router
+            .chat_planned(&request, plan, &route_opts, &mut tracked)
+            .await
+        {
             Ok(outcome) => {
                 let same_format = outcome.raw.as_ref().is_some_and(|r| r.format == format);
                 let bytes: Bytes = match outcome.raw {
@@ -176,13 +180,17 @@ async fn stream_response(
     router: Arc<ax_router::Router>,
     codec: &'static dyn ClientCodec,
     request: ChatRequest,
+    plan: ax_router::Plan,
     opts: RequestOptions,
     tracked: Tracked,
 ) -> Response {
     let format = codec.format();
     let encoder = codec.stream_encoder(&request);
     let include_usage = request.include_usage;
-    let routed = match router.chat_stream(&request, &opts, tracked).await {
+    let routed = match router
+        .chat_stream_planned(&request, plan, &opts, tracked)
+        .await
+    {
         Ok(s) => s,
         Err((e, tracked)) => {
             let id = tracked.context().request_id.clone();
@@ -312,7 +320,7 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, (GatewayError,
     })
 }
 
-fn set_header(h: &mut HeaderMap, name: &'static str, value: &str) {
+fn set_header(h: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
         h.insert(name, v);
     }
@@ -320,17 +328,16 @@ fn set_header(h: &mut HeaderMap, name: &'static str, value: &str) {
 
 /// The `x-ax-*` response headers: who served the request and how.
 fn served_headers(h: &mut HeaderMap, ctx: &Context) {
-    set_header(h, "x-ax-request-id", ctx.request_id.as_str());
+    set_header(h, names::REQUEST_ID, ctx.request_id.as_str());
     if let Some(p) = &ctx.provider {
-        set_header(h, "x-ax-provider", p);
+        set_header(h, names::PROVIDER, p);
     }
     if let Some(m) = &ctx.model {
-        set_header(h, "x-ax-model", m);
+        set_header(h, names::MODEL, m);
     }
-    set_header(h, "x-ax-attempts", &ctx.attempts.to_string());
-    set_header(
-        h,
-        "x-ax-fallback",
-        if ctx.is_fallback() { "true" } else { "false" },
+    h.insert(names::ATTEMPTS, HeaderValue::from(ctx.attempts));
+    h.insert(
+        names::FALLBACK,
+        HeaderValue::from_static(if ctx.is_fallback() { "true" } else { "false" }),
     );
 }

@@ -87,7 +87,8 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
                 HeaderValue::from_static("application/json"),
             );
             if let Ok(v) = HeaderValue::from_str(tracked.context().request_id.as_str()) {
-                r.headers_mut().insert("x-ax-request-id", v);
+                r.headers_mut()
+                    .insert(crate::request_meta::names::REQUEST_ID, v);
             }
             tracked.finish();
             r
