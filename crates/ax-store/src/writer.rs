@@ -406,6 +406,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_batch_is_written_without_waiting_for_the_interval() {
+        let sink = Arc::new(MemorySink::default());
+        let w = LogWriter::spawn(
+            sink.clone(),
+            WriterConfig {
+                flush_interval: Duration::from_secs(3600),
+                ..config()
+            },
+        );
+        // One record starts a batch; the worker then sleeps out the (hour-long)
+        // interval unless the submit that fills the batch wakes it.
+        w.submit(rec(0)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for i in 1..8 {
+            w.submit(rec(i)).await;
+        }
+        for _ in 0..200 {
+            if sink.written.lock().unwrap().len() == 8 {
+                w.shutdown().await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("a full batch waited for the flush interval");
+    }
+
+    #[tokio::test]
     async fn transient_failures_are_retried() {
         let sink = Arc::new(MemorySink {
             transient_failures: AtomicU32::new(2),
