@@ -25,17 +25,31 @@ pub(crate) fn invalid(path: &str, msg: impl std::fmt::Display) -> GatewayError {
 }
 
 /// `parent.key` (or `key` at the root).
+///
+/// Paths are built for every message of every request, error or not, so they are
+/// pushed together rather than run through `format!`'s machinery (several times
+/// slower for strings this short).
 pub(crate) fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
+        return key.to_owned();
     }
+    let mut s = String::with_capacity(parent.len() + 1 + key.len());
+    s.push_str(parent);
+    s.push('.');
+    s.push_str(key);
+    s
 }
 
 /// `parent[i]`.
 pub(crate) fn index(parent: &str, i: usize) -> String {
-    format!("{parent}[{i}]")
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(i);
+    let mut s = String::with_capacity(parent.len() + digits.len() + 2);
+    s.push_str(parent);
+    s.push('[');
+    s.push_str(digits);
+    s.push(']');
+    s
 }
 
 /// An object together with its path in the body.
@@ -196,6 +210,17 @@ impl<'a> Obj<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn paths_read_like_the_body() {
+        assert_eq!(join("", "model"), "model");
+        assert_eq!(join("messages[2]", "content"), "messages[2].content");
+        assert_eq!(index("messages", 0), "messages[0]");
+        assert_eq!(
+            index("messages[12].content", 345),
+            "messages[12].content[345]"
+        );
+    }
 
     #[test]
     fn errors_name_the_field_and_the_type() {
