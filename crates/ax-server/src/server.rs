@@ -229,7 +229,7 @@ pub async fn start(
         .map_err(|e| ServeError::Config(e.to_string()))?;
     let writer = config
         .logging_enabled
-        .then(|| LogWriter::spawn(Arc::new(store.clone()), WriterConfig::default()));
+        .then(|| LogWriter::spawn(store.log_sink(), WriterConfig::default()));
     let metrics = if config.telemetry_enabled {
         metrics_handle()
     } else {

@@ -9,12 +9,15 @@
 //! Request logging never touches the database on the request's path: the final
 //! lifecycle context becomes a [`LogRecord`] handed to the [`LogWriter`], which writes
 //! batches in the background, one transaction per batch, and drains fully on shutdown.
+//! For a file database it writes through [`SqliteLogSink`] (rusqlite, the one
+//! deliberate exception to sqlx, for this hot path); [`Store::log_sink`] picks the sink.
 //!
 //! Schema: `migrations/` (embedded; see the first migration for the conventions:
 //! STRICT tables, UUID v7 IDs, UTC millisecond RFC 3339 timestamps — [`timestamp`]).
 
 mod checkpoint;
 mod error;
+mod log_sink;
 mod logs;
 mod provider_config;
 mod query;
@@ -28,6 +31,7 @@ mod traits;
 mod writer;
 
 pub use error::StoreError;
+pub use log_sink::SqliteLogSink;
 pub use provider_config::{ProviderConfig, StoredProviderConfig};
 pub use query::{FailedRow, LogFilter, LogRow, StatsRow};
 pub use record::LogRecord;

@@ -1,6 +1,10 @@
 //! Writing log records and the analytics reads over them, for the SQLite store.
 //!
-//! A batch is written as multi-row INSERTs inside one transaction (one round trip to
+//! The column values of a record ([`Prepared`]) are made here for both write paths:
+//! this sqlx sink (in-memory databases, tests, and the fallback) and the rusqlite
+//! [`SqliteLogSink`](crate::SqliteLogSink) the server uses for a file database.
+//!
+//! In the sqlx sink, a batch is written as multi-row INSERTs inside one transaction (one round trip to
 //! SQLite's worker per chunk rather than per row). Chunks are cut to power-of-two sizes
 //! up to [`ROWS_PER_STATEMENT`], so whatever a batch's size, its SQL is one of ten
 //! texts whose prepared statements stay in the connection's cache: a batch of 337 rows
@@ -12,6 +16,7 @@
 use async_trait::async_trait;
 use ax_core::ErrorCode;
 use ax_core::lifecycle::State;
+use sqlx::query_builder::Separated;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 use time::OffsetDateTime;
@@ -25,10 +30,43 @@ use crate::traits::{LogQuery, LogSink};
 
 /// Most rows per INSERT statement (a power of two): 23 parameters a row stays far
 /// below SQLite's 32 766.
-const ROWS_PER_STATEMENT: usize = 512;
+pub(crate) const ROWS_PER_STATEMENT: usize = 512;
+
+/// The columns of a `provider_logs` row, in the order of [`Prepared::log_values`].
+pub(crate) const LOG_COLUMNS: &str = "id, request_id, conversation_id, user_id, tenant_id, \
+     key_id, provider, model, state, state_timeline, request_data, response_data, \
+     error_message, error_code, start_time, end_time, duration, retry_attempt, attempts, \
+     is_fallback, tags, created_at";
+
+/// How many columns [`LOG_COLUMNS`] names.
+pub(crate) const LOG_COLUMN_COUNT: usize = 22;
+
+/// The columns of a `provider_metrics` row, in the order of [`Prepared::metrics_values`].
+pub(crate) const METRICS_COLUMNS: &str = "id, log_id, request_id, provider, model, \
+     input_tokens, output_tokens, total_tokens, cached_tokens, reasoning_tokens, \
+     tokens_estimated, first_token_latency, total_duration, chunks_received, retry_count, \
+     is_fallback, fallback_from, fallback_provider, success, cost_usd, created_at";
+
+/// How many columns [`METRICS_COLUMNS`] names.
+pub(crate) const METRICS_COLUMN_COUNT: usize = 21;
+
+/// One column value borrowed from a [`Prepared`] record: what both write paths (sqlx's
+/// multi-row INSERTs here, rusqlite's in [`crate::log_sink`]) bind, so they cannot
+/// disagree on a column.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Value<'a> {
+    /// TEXT, or NULL.
+    Text(Option<&'a str>),
+    /// INTEGER, or NULL.
+    Int(Option<i64>),
+    /// REAL, or NULL.
+    Real(Option<f64>),
+    /// A boolean, stored as INTEGER 0 or 1.
+    Bool(bool),
+}
 
 /// A record turned into column values.
-struct Prepared<'a> {
+pub(crate) struct Prepared<'a> {
     rec: &'a LogRecord,
     id: String,
     metrics_id: String,
@@ -44,7 +82,9 @@ struct Prepared<'a> {
 }
 
 impl<'a> Prepared<'a> {
-    fn new(rec: &'a LogRecord) -> Result<Self, StoreError> {
+    /// The column values of `rec`: values a CHECK constraint would refuse are clamped or
+    /// dropped, the metrics row gets a fresh UUID v7.
+    pub(crate) fn new(rec: &'a LogRecord) -> Result<Self, StoreError> {
         let json = |e: serde_json::Error| StoreError::Invalid(format!("log record: {e}"));
         Ok(Self {
             rec,
@@ -60,6 +100,65 @@ impl<'a> Prepared<'a> {
             first_token: rec.first_token_ms.map(|d| d.max(0)),
             cost_usd: rec.cost_usd.filter(|c| c.is_finite() && *c >= 0.0),
         })
+    }
+
+    /// The `provider_logs` row, in the order of [`LOG_COLUMNS`].
+    pub(crate) fn log_values(&self) -> [Value<'_>; LOG_COLUMN_COUNT] {
+        use Value::{Bool, Int, Text};
+        let r = self.rec;
+        [
+            Text(Some(&self.id)),
+            Text(Some(&r.request_id)),
+            Text(r.conversation_id.as_deref()),
+            Text(r.user_id.as_deref()),
+            Text(self.tenant_id.as_deref()),
+            Text(self.key_id.as_deref()),
+            Text(r.provider.as_deref()),
+            Text(r.model.as_deref()),
+            Text(Some(r.state.as_str())),
+            Text(Some(&self.timeline)),
+            Text(r.request_data.as_deref()),
+            Text(r.response_data.as_deref()),
+            Text(r.error_message.as_deref()),
+            Text(r.error_code.map(ErrorCode::as_str)),
+            Text(Some(&self.start_time)),
+            Text(self.end_time.as_deref()),
+            Int(self.duration),
+            Int(Some(i64::from(r.retries))),
+            Int(Some(i64::from(r.attempts))),
+            Bool(r.is_fallback),
+            Text(Some(&self.tags)),
+            Text(Some(&self.start_time)),
+        ]
+    }
+
+    /// The `provider_metrics` row, in the order of [`METRICS_COLUMNS`].
+    pub(crate) fn metrics_values(&self) -> [Value<'_>; METRICS_COLUMN_COUNT] {
+        use Value::{Bool, Int, Real, Text};
+        let r = self.rec;
+        [
+            Text(Some(&self.metrics_id)),
+            Text(Some(&self.id)),
+            Text(Some(&r.request_id)),
+            Text(r.provider.as_deref()),
+            Text(r.model.as_deref()),
+            Int(Some(int(r.usage.input_tokens))),
+            Int(Some(int(r.usage.output_tokens))),
+            Int(Some(int(r.usage.total_tokens()))),
+            Int(Some(int(r.usage.cached_tokens))),
+            Int(Some(int(r.usage.reasoning_tokens))),
+            Bool(r.tokens_estimated),
+            Int(self.first_token),
+            Int(self.duration),
+            Int(Some(int(r.chunks))),
+            Int(Some(i64::from(r.retries))),
+            Bool(r.is_fallback),
+            Text(r.fallback_from.as_deref()),
+            Text(r.fallback_provider.as_deref()),
+            Bool(r.success),
+            Real(self.cost_usd),
+            Text(Some(&self.start_time)),
+        ]
     }
 }
 
@@ -91,76 +190,39 @@ impl LogSink for Store {
 }
 
 /// The largest power of two that is at most `remaining` and [`ROWS_PER_STATEMENT`].
-fn chunk_len(remaining: usize) -> usize {
+pub(crate) fn chunk_len(remaining: usize) -> usize {
     let capped = remaining.clamp(1, ROWS_PER_STATEMENT);
     1 << capped.ilog2()
 }
 
+/// Binds one value into a row of a multi-row INSERT.
+fn push_value<'a>(b: &mut Separated<'_, 'a, Sqlite, &'static str>, value: Value<'a>) {
+    match value {
+        Value::Text(v) => b.push_bind(v),
+        Value::Int(v) => b.push_bind(v),
+        Value::Real(v) => b.push_bind(v),
+        Value::Bool(v) => b.push_bind(v),
+    };
+}
+
 fn insert_logs<'a>(chunk: &'a [Prepared<'a>]) -> QueryBuilder<'a, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO provider_logs (id, request_id, conversation_id, user_id, tenant_id, \
-         key_id, provider, model, state, state_timeline, request_data, response_data, \
-         error_message, error_code, start_time, end_time, duration, retry_attempt, attempts, \
-         is_fallback, tags, created_at) ",
-    );
+    let mut q = QueryBuilder::new("INSERT INTO provider_logs (");
+    q.push(LOG_COLUMNS).push(") ");
     q.push_values(chunk, |mut b, p| {
-        let r = p.rec;
-        b.push_bind(p.id.as_str())
-            .push_bind(r.request_id.as_str())
-            .push_bind(r.conversation_id.as_deref())
-            .push_bind(r.user_id.as_deref())
-            .push_bind(p.tenant_id.as_deref())
-            .push_bind(p.key_id.as_deref())
-            .push_bind(r.provider.as_deref())
-            .push_bind(r.model.as_deref())
-            .push_bind(r.state.as_str())
-            .push_bind(p.timeline.as_str())
-            .push_bind(r.request_data.as_deref())
-            .push_bind(r.response_data.as_deref())
-            .push_bind(r.error_message.as_deref())
-            .push_bind(r.error_code.map(ErrorCode::as_str))
-            .push_bind(p.start_time.as_str())
-            .push_bind(p.end_time.as_deref())
-            .push_bind(p.duration)
-            .push_bind(i64::from(r.retries))
-            .push_bind(i64::from(r.attempts))
-            .push_bind(r.is_fallback)
-            .push_bind(p.tags.as_str())
-            .push_bind(p.start_time.as_str());
+        for v in p.log_values() {
+            push_value(&mut b, v);
+        }
     });
     q
 }
 
 fn insert_metrics<'a>(chunk: &'a [Prepared<'a>]) -> QueryBuilder<'a, Sqlite> {
-    let mut q = QueryBuilder::new(
-        "INSERT INTO provider_metrics (id, log_id, request_id, provider, model, input_tokens, \
-         output_tokens, total_tokens, cached_tokens, reasoning_tokens, tokens_estimated, \
-         first_token_latency, total_duration, chunks_received, retry_count, is_fallback, \
-         fallback_from, fallback_provider, success, cost_usd, created_at) ",
-    );
+    let mut q = QueryBuilder::new("INSERT INTO provider_metrics (");
+    q.push(METRICS_COLUMNS).push(") ");
     q.push_values(chunk, |mut b, p| {
-        let r = p.rec;
-        b.push_bind(p.metrics_id.as_str())
-            .push_bind(p.id.as_str())
-            .push_bind(r.request_id.as_str())
-            .push_bind(r.provider.as_deref())
-            .push_bind(r.model.as_deref())
-            .push_bind(int(r.usage.input_tokens))
-            .push_bind(int(r.usage.output_tokens))
-            .push_bind(int(r.usage.total_tokens()))
-            .push_bind(int(r.usage.cached_tokens))
-            .push_bind(int(r.usage.reasoning_tokens))
-            .push_bind(r.tokens_estimated)
-            .push_bind(p.first_token)
-            .push_bind(p.duration)
-            .push_bind(int(r.chunks))
-            .push_bind(i64::from(r.retries))
-            .push_bind(r.is_fallback)
-            .push_bind(r.fallback_from.as_deref())
-            .push_bind(r.fallback_provider.as_deref())
-            .push_bind(r.success)
-            .push_bind(p.cost_usd)
-            .push_bind(p.start_time.as_str());
+        for v in p.metrics_values() {
+            push_value(&mut b, v);
+        }
     });
     q
 }
@@ -340,7 +402,16 @@ fn failed_row(r: &SqliteRow) -> Result<FailedRow, StoreError> {
 
 #[cfg(test)]
 mod chunk_tests {
-    use super::{ROWS_PER_STATEMENT, chunk_len};
+    use super::{
+        LOG_COLUMN_COUNT, LOG_COLUMNS, METRICS_COLUMN_COUNT, METRICS_COLUMNS, ROWS_PER_STATEMENT,
+        chunk_len,
+    };
+
+    #[test]
+    fn column_lists_match_their_counts() {
+        assert_eq!(LOG_COLUMNS.split(',').count(), LOG_COLUMN_COUNT);
+        assert_eq!(METRICS_COLUMNS.split(',').count(), METRICS_COLUMN_COUNT);
+    }
 
     #[test]
     fn chunks_are_powers_of_two_covering_the_batch() {

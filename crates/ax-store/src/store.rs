@@ -4,13 +4,16 @@
 //! - Every connection runs with WAL, `foreign_keys=ON`, `synchronous=NORMAL` and a 5 s
 //!   busy timeout.
 //! - Writes go through a pool of exactly one connection, so ax never races itself for
-//!   SQLite's single write lock (no `SQLITE_BUSY` between our own writers); reads use
+//!   SQLite's single write lock (no `SQLITE_BUSY` between our own writers) — except the
+//!   log writer's rusqlite sink ([`crate::log_sink`]), a second writer that takes the
+//!   lock with `BEGIN IMMEDIATE` and waits out the busy timeout; reads use
 //!   a separate pool and, under WAL, never block on the writer. An in-memory database
 //!   lives in one connection, so there both pools are the same one-connection pool.
 //! - [`Store::connect`] never migrates; the server calls [`Store::migrate`] at start and
 //!   `ax migrate` does it on demand. Migrations are never edited once committed.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,23 +30,23 @@ use crate::error::StoreError;
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// How long a connection waits for SQLite's lock before giving up with `SQLITE_BUSY`.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections in the read pool of a file database.
 const READ_CONNECTIONS: u32 = 4;
 
 /// Page cache of the write connection, KiB.
-const WRITER_CACHE_KIB: u32 = 16 * 1024;
+pub(crate) const WRITER_CACHE_KIB: u32 = 16 * 1024;
 
 /// Page cache of each read connection, KiB.
 const READER_CACHE_KIB: u32 = 2 * 1024;
 
 /// WAL pages (4 KiB each) after which a commit checkpoints by itself: a safety net for
 /// when the background checkpointer falls behind.
-const WRITER_CHECKPOINT_PAGES: u32 = 16_000;
+pub(crate) const WRITER_CHECKPOINT_PAGES: u32 = 16_000;
 
 /// Size the WAL file is truncated back to after a checkpoint.
-const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const WAL_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A migration, applied or pending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +78,8 @@ pub struct Store {
     pub(crate) write: SqlitePool,
     /// Background WAL checkpoints (file databases only).
     checkpointer: Option<Arc<Checkpointer>>,
+    /// The database file (`None` in memory), for [`Store::log_sink`].
+    pub(crate) file: Option<PathBuf>,
 }
 
 impl Store {
@@ -104,6 +109,7 @@ impl Store {
                 read: pool.clone(),
                 write: pool,
                 checkpointer: None,
+                file: None,
             });
         }
 
@@ -129,11 +135,13 @@ impl Store {
                     .pragma("cache_size", format!("-{READER_CACHE_KIB}")),
             )
             .await?;
+        let file = Some(options.get_filename().to_path_buf());
         let checkpointer = Some(Checkpointer::spawn(options));
         Ok(Store {
             read,
             write,
             checkpointer,
+            file,
         })
     }
 
@@ -246,7 +254,7 @@ impl Store {
 }
 
 /// Parses a database URL into connection options.
-fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+pub(crate) fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
     if url.starts_with("sqlite:") {
         return SqliteConnectOptions::from_str(url).map_err(StoreError::from);
     }
@@ -267,7 +275,7 @@ fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
     Ok(SqliteConnectOptions::new().filename(url))
 }
 
-fn is_memory(url: &str) -> bool {
+pub(crate) fn is_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
