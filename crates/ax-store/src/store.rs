@@ -35,8 +35,12 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections in the read pool of a file database.
 const READ_CONNECTIONS: u32 = 4;
 
-/// Page cache of the write connection, KiB.
-pub(crate) const WRITER_CACHE_KIB: u32 = 16 * 1024;
+/// Page cache of the write connections (the sqlx writer and the log sink), KiB. Log
+/// inserts touch only the right-hand edges of each B-tree (IDs and timestamps are
+/// time-ordered, other index keys have few values), a few hundred pages; a larger
+/// cache only fills with pages never read again: 16 MiB took the gateway's peak RSS at
+/// concurrency 64 from ~40 to ~55 MB for the same instructions per request.
+pub(crate) const WRITER_CACHE_KIB: u32 = 2 * 1024;
 
 /// Page cache of each read connection, KiB.
 const READER_CACHE_KIB: u32 = 2 * 1024;
