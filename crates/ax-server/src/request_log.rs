@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use ax_core::WireFormat;
 use ax_core::lifecycle::{Context, State};
 use ax_store::LogRecord;
+use bytes::Bytes;
 
 use crate::state::AppState;
 use ax_core::pricing;
@@ -16,10 +17,21 @@ const MAX_LOGGED_BODY: usize = 64 * 1024;
 /// Bodies captured along the way, filled in by the handler.
 #[derive(Debug, Default)]
 pub struct LogExtras {
-    /// The client's request body.
-    pub request: Option<String>,
+    /// The client's request body as received, made text only when the record is
+    /// written. After a successful decode it is the request's own copy (shared, not
+    /// copied again), so a long stream holds one copy of the body, not two.
+    pub request: Mutex<Option<Bytes>>,
     /// The answer (non-streamed only).
     pub response: Mutex<Option<String>>,
+}
+
+impl LogExtras {
+    /// Keeps `body` as the request body of the log record.
+    pub fn set_request(&self, body: Bytes) {
+        if let Ok(mut slot) = self.request.lock() {
+            *slot = Some(body);
+        }
+    }
 }
 
 /// Builds the hook the router calls exactly once with the final context.
@@ -49,7 +61,11 @@ pub fn finish_hook(
             .as_deref()
             .and_then(|m| pricing::cost_usd(m, &ctx.usage));
         if state.store_bodies() {
-            rec.request_data = extras.request.clone();
+            rec.request_data = extras
+                .request
+                .lock()
+                .ok()
+                .and_then(|r| r.as_deref().map(loggable_body));
             rec.response_data = extras.response.lock().ok().and_then(|mut r| r.take());
         }
         // Queue without a task per request; only a full queue (backpressure) needs

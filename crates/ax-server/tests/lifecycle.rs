@@ -9,6 +9,7 @@ use std::time::Duration;
 use ax_mock_upstream::{MockConfig, Scripted};
 use common::{Client, Setup, gateway, gateway_with};
 use futures::StreamExt;
+use serde_json::Value;
 
 const CLAUDE: &str = "/v1/messages";
 const MODEL: &str = "claude/claude-3-5-sonnet-20241022";
@@ -233,4 +234,39 @@ async fn logging_disabled_writes_no_rows() {
     .await;
     assert_eq!(gw.openai_chat(MODEL, false, &[]).await.status(), 200);
     assert!(gw.stop().await.is_empty());
+}
+
+#[tokio::test]
+async fn request_and_answer_bodies_are_logged_as_sent() {
+    let mut gw = gateway().await;
+    let ok = common::openai_body(MODEL, false);
+    let resp = gw.post("/v1/chat/completions", &ok, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let answer = resp.text().await.unwrap();
+    let streamed = common::openai_body(MODEL, true);
+    let resp = gw.post("/v1/chat/completions", &streamed, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let _ = resp.text().await.unwrap();
+    // Not JSON at all: refused before decoding, and still logged as received.
+    let resp = gw
+        .http
+        .post(format!("{}/v1/chat/completions", gw.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    let logs = gw.stop().await;
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    let sent = |row: &common::LoggedRequest| -> Value {
+        serde_json::from_str(row.request_data.as_deref().expect("request body logged")).unwrap()
+    };
+    assert_eq!(sent(&logs[0]), ok);
+    assert_eq!(logs[0].response_data.as_deref(), Some(answer.as_str()));
+    assert_eq!(sent(&logs[1]), streamed);
+    assert_eq!(logs[1].response_data, None, "streamed answers are not stored");
+    assert_eq!(logs[2].request_data.as_deref(), Some("{not json"));
+    assert_eq!(logs[2].state, "failed");
 }

@@ -61,10 +61,14 @@ pub async fn handle_chat(
                 .into_response();
         }
     };
-    let extras = Arc::new(LogExtras {
-        request: state.store_bodies().then(|| loggable_body(&body)),
-        response: Default::default(),
-    });
+    let extras = Arc::new(LogExtras::default());
+    // The body to log when the request fails before it is decoded: a copy, so the
+    // record does not pin the connection's read buffer.
+    let keep_raw_body = |extras: &LogExtras| {
+        if state.store_bodies() {
+            extras.set_request(Bytes::copy_from_slice(&body));
+        }
+    };
     let mut tracked = Tracked::new(ctx, finish_hook(&state, format, extras.clone()));
     tracked.apply(Event::InitiateRequest);
 
@@ -87,6 +91,7 @@ pub async fn handle_chat(
     };
 
     if let Some(e) = endpoint.path_error {
+        keep_raw_body(&extras);
         return fail(tracked, e, true);
     }
     let opts = DecodeOptions {
@@ -96,8 +101,15 @@ pub async fn handle_chat(
     };
     let mut request = match codec.decode_request(&body, opts) {
         Ok(r) => r,
-        Err(e) => return fail(tracked, e, true),
+        Err(e) => {
+            keep_raw_body(&extras);
+            return fail(tracked, e, true);
+        }
     };
+    match &request.raw {
+        Some(raw) if state.store_bodies() => extras.set_request(raw.bytes.clone()),
+        _ => keep_raw_body(&extras),
+    }
     // The wire format's own user field fills in when the header did not.
     if tracked.context().user_id.is_none() {
         tracked.context_mut().user_id = request.metadata.user_id.clone();

@@ -151,6 +151,8 @@ pub struct LoggedRequest {
     pub output_tokens: Option<i64>,
     pub tokens_estimated: Option<bool>,
     pub has_metrics: bool,
+    pub request_data: Option<String>,
+    pub response_data: Option<String>,
 }
 
 impl Gateway {
@@ -228,7 +230,8 @@ impl Gateway {
         let rows = sqlx::query(
             "SELECT l.request_id, l.provider, l.model, l.state, l.error_code, l.attempts, \
              l.retry_attempt, l.is_fallback, l.state_timeline, l.tags, m.input_tokens, \
-             m.output_tokens, m.tokens_estimated, m.id IS NOT NULL AS has_metrics \
+             m.output_tokens, m.tokens_estimated, m.id IS NOT NULL AS has_metrics, \
+             l.request_data, l.response_data \
              FROM provider_logs l LEFT JOIN provider_metrics m ON m.log_id = l.id \
              ORDER BY l.start_time",
         )
@@ -261,6 +264,8 @@ impl Gateway {
                     output_tokens: r.get("output_tokens"),
                     tokens_estimated: r.get::<Option<i64>, _>("tokens_estimated").map(|v| v == 1),
                     has_metrics: r.get::<i64, _>("has_metrics") == 1,
+                    request_data: r.get("request_data"),
+                    response_data: r.get("response_data"),
                 }
             })
             .collect()
