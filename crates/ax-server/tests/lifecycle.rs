@@ -266,7 +266,10 @@ async fn request_and_answer_bodies_are_logged_as_sent() {
     assert_eq!(sent(&logs[0]), ok);
     assert_eq!(logs[0].response_data.as_deref(), Some(answer.as_str()));
     assert_eq!(sent(&logs[1]), streamed);
-    assert_eq!(logs[1].response_data, None, "streamed answers are not stored");
+    assert_eq!(
+        logs[1].response_data, None,
+        "streamed answers are not stored"
+    );
     assert_eq!(logs[2].request_data.as_deref(), Some("{not json"));
     assert_eq!(logs[2].state, "failed");
 }
