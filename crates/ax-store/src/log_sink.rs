@@ -30,10 +30,10 @@
 //!   everything but logs): `BEGIN IMMEDIATE` takes SQLite's write lock up front, and
 //!   the 5 s busy timeout waits out the other writer instead of failing.
 //!
-//! The records are cloned once per batch to move them into the blocking task
-//! ([`LogSink::write_batch`] lends them, `spawn_blocking` needs owned data, and this
-//! crate forbids `unsafe`): one allocation and memcpy per string, a few thousand
-//! instructions a record, far less than what it replaces. SQLite still copies bound text
+//! The log writer hands each batch over ([`LogSink::write_shared`]), and it moves into
+//! the blocking task as it is. A batch only lent ([`LogSink::write_batch`]: tests, the
+//! writer's record-by-record retry) is cloned first, since `spawn_blocking` needs owned
+//! data and this crate forbids `unsafe`. SQLite still copies bound text
 //! itself (rusqlite binds with `SQLITE_TRANSIENT`), as it did under sqlx.
 //!
 //! In-memory databases keep the sqlx sink ([`Store`] itself): a second connection would
@@ -134,10 +134,15 @@ impl SqliteLogSink {
 #[async_trait]
 impl LogSink for SqliteLogSink {
     async fn write_batch(&self, records: &[LogRecord]) -> Result<(), StoreError> {
+        // Borrowed records must be copied to cross into the blocking pool; the log
+        // writer hands its batches over through `write_shared` instead.
+        self.write_shared(records.into()).await
+    }
+
+    async fn write_shared(&self, records: Arc<[LogRecord]>) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
         }
-        let records = records.to_vec();
         let conn = Arc::clone(&self.conn);
         let sql = Arc::clone(&self.sql);
         blocking(move || {

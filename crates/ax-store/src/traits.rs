@@ -2,6 +2,8 @@
 //! [`Store`](crate::Store) now; a PostgreSQL store can implement the same traits later
 //! without callers changing. No sqlx type appears in any signature.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::error::StoreError;
@@ -15,6 +17,12 @@ use crate::record::LogRecord;
 pub trait LogSink: Send + Sync + 'static {
     /// Writes every record (log row and metrics row) in one transaction: all or none.
     async fn write_batch(&self, records: &[LogRecord]) -> Result<(), StoreError>;
+
+    /// [`write_batch`](Self::write_batch) for a batch the caller hands over, so that a
+    /// sink writing on another thread can move it there instead of copying it.
+    async fn write_shared(&self, records: Arc<[LogRecord]>) -> Result<(), StoreError> {
+        self.write_batch(&records).await
+    }
 }
 
 /// Reads over request history (`ax provider logs`, `ax provider stats`, dashboard).

@@ -244,18 +244,20 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            persist(&*self.sink, &batch, &self.config).await;
+            // Handed over whole: a sink writing on another thread moves it there.
+            let full: Arc<[LogRecord]> =
+                std::mem::replace(&mut batch, Vec::with_capacity(max)).into();
+            persist(&*self.sink, Arc::clone(&full), &self.config).await;
             if let Some(shared) = self.shared.upgrade() {
-                shared.depth.fetch_sub(batch.len(), Ordering::Relaxed);
+                shared.depth.fetch_sub(full.len(), Ordering::Relaxed);
             }
-            batch.clear();
         }
     }
 }
 
 /// Writes `batch`, retrying transient failures and isolating bad records; never fails.
-async fn persist(sink: &dyn LogSink, batch: &[LogRecord], config: &WriterConfig) {
-    match write_retrying(sink, batch, config).await {
+async fn persist(sink: &dyn LogSink, batch: Arc<[LogRecord]>, config: &WriterConfig) {
+    match write_retrying(sink, &batch, config).await {
         Ok(()) => {}
         Err(e) if !e.is_transient() && batch.len() > 1 => {
             tracing::warn!(
@@ -264,8 +266,9 @@ async fn persist(sink: &dyn LogSink, batch: &[LogRecord], config: &WriterConfig)
                 "log batch refused; writing its records one by one"
             );
             let mut lost = 0usize;
-            for record in batch {
-                if let Err(e) = write_retrying(sink, std::slice::from_ref(record), config).await {
+            for record in batch.iter() {
+                let one: Arc<[LogRecord]> = Arc::from(std::slice::from_ref(record));
+                if let Err(e) = write_retrying(sink, &one, config).await {
                     lost += 1;
                     tracing::error!(
                         request_id = %record.request_id,
@@ -290,13 +293,13 @@ async fn persist(sink: &dyn LogSink, batch: &[LogRecord], config: &WriterConfig)
 
 async fn write_retrying(
     sink: &dyn LogSink,
-    records: &[LogRecord],
+    records: &Arc<[LogRecord]>,
     config: &WriterConfig,
 ) -> Result<(), StoreError> {
     let mut backoff = config.retry_backoff;
     let mut attempt = 0;
     loop {
-        match sink.write_batch(records).await {
+        match sink.write_shared(Arc::clone(records)).await {
             Ok(()) => return Ok(()),
             Err(e) if e.is_transient() && attempt < config.max_retries => {
                 attempt += 1;
