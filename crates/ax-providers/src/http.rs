@@ -136,9 +136,9 @@ impl UpstreamClient {
         // An error body is read under the total timeout, so a stalled one cannot hang.
         let total = start + self.timeouts.total;
         if !(200..300).contains(&status) {
-            let (parts, body) = resp.into_parts();
-            let bytes = self.collect(body, total, self.timeouts.total).await?;
-            return Err(self.tag(decode_error(status, &parts.headers, &bytes), status));
+            return Err(self
+                .failure(resp, total, self.timeouts.total, decode_error)
+                .await);
         }
         let is_sse = resp
             .headers()
@@ -227,13 +227,27 @@ impl UpstreamClient {
         limit: Duration,
         decode_error: ErrorDecoder,
     ) -> Result<Bytes, GatewayError> {
-        let (parts, body) = resp.into_parts();
-        let bytes = self.collect(body, deadline, limit).await?;
-        let status = parts.status.as_u16();
-        if (200..300).contains(&status) {
-            Ok(bytes)
+        if resp.status().is_success() {
+            self.collect(resp.into_body(), deadline, limit).await
         } else {
-            Err(self.tag(decode_error(status, &parts.headers, &bytes), status))
+            Err(self.failure(resp, deadline, limit, decode_error).await)
+        }
+    }
+
+    /// The error for a non-2xx answer: its body, read by `deadline`, through
+    /// `decode_error`, tagged with the provider and the status.
+    async fn failure(
+        &self,
+        resp: Response<Incoming>,
+        deadline: Instant,
+        limit: Duration,
+        decode_error: ErrorDecoder,
+    ) -> GatewayError {
+        let status = resp.status().as_u16();
+        let (parts, body) = resp.into_parts();
+        match self.collect(body, deadline, limit).await {
+            Ok(bytes) => self.tag(decode_error(status, &parts.headers, &bytes), status),
+            Err(e) => e,
         }
     }
 
