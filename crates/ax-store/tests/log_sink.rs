@@ -327,13 +327,7 @@ async fn a_locked_database_is_transient_and_succeeds_once_released() {
     other.execute_batch("COMMIT").unwrap();
 
     sink.write_batch(&batch).await.unwrap();
-    let logs = store
-        .recent_logs(LogFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let logs = common::all_logs(&store).await;
     assert_eq!(logs.len(), 2);
     assert!(store.integrity_check().await.unwrap().is_empty());
 }
@@ -359,13 +353,7 @@ async fn the_writer_retries_through_a_lock_held_past_the_busy_timeout() {
     tokio::time::sleep(Duration::from_millis(5_500)).await;
     other.execute_batch("COMMIT").unwrap();
     writer.shutdown().await;
-    let logs = store
-        .recent_logs(LogFilter {
-            limit: 10,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let logs = common::all_logs(&store).await;
     assert_eq!(logs.len(), 1);
     assert!(store.integrity_check().await.unwrap().is_empty());
 }
@@ -375,13 +363,7 @@ async fn an_in_memory_store_logs_through_sqlx() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     store.migrate().await.unwrap();
     write_through(store.log_sink(), &records()).await;
-    let logs = store
-        .recent_logs(LogFilter {
-            limit: u32::MAX,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let logs = common::all_logs(&store).await;
     assert_eq!(logs.len(), records().len());
 }
 
@@ -394,13 +376,7 @@ async fn a_large_batch_is_written_whole_in_chunks() {
         .map(|i| ok(&format!("r{i}"), "claude", "sonnet", ago_min(1), Some(i)))
         .collect();
     sink.write_batch(&batch).await.unwrap();
-    let logs = store
-        .recent_logs(LogFilter {
-            limit: u32::MAX,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let logs = common::all_logs(&store).await;
     assert_eq!(logs.len(), 1500);
     let requests: u64 = store
         .stats(24)

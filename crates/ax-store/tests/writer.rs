@@ -12,18 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ax_core::ErrorCode;
-use ax_store::{LogFilter, LogQuery, LogRecord, LogWriter, Store, WriterConfig};
+use ax_store::{LogQuery, LogRecord, LogWriter, Store, WriterConfig};
 use common::{ago_min, failed, fresh_store, ok};
 
 /// Rows in (provider_logs, provider_metrics), read through a connection of our own.
 async fn counts(store: &Store) -> (usize, usize) {
-    let logs = store
-        .recent_logs(LogFilter {
-            limit: u32::MAX,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let logs = common::all_logs(store).await;
     let metrics: u64 = store
         .stats(24 * 365)
         .await

@@ -9,7 +9,7 @@
 
 use ax_core::ErrorCode;
 use ax_core::lifecycle::State;
-use ax_store::{LogRecord, Store};
+use ax_store::{LogFilter, LogQuery, LogRecord, LogRow, Store};
 use tempfile::TempDir;
 use time::OffsetDateTime;
 
@@ -68,4 +68,15 @@ pub fn failed(
     r.error_message = Some(format!("{code} happened"));
     r.attempts = u32::from(provider.is_some());
     r
+}
+
+/// Every log row of `store`, newest first, through the query API.
+pub async fn all_logs(store: &Store) -> Vec<LogRow> {
+    store
+        .recent_logs(LogFilter {
+            limit: u32::MAX,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
 }
