@@ -101,6 +101,47 @@ async fn connections_use_wal_and_foreign_keys() {
     store.ping().await.unwrap();
 }
 
+/// `PRAGMA page_size` of the database file at `path`, read through its own connection.
+fn page_size(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn new_files_use_8_kib_pages_and_old_files_keep_theirs() {
+    let (dir, store) = fresh_store().await;
+    store.close().await;
+    assert_eq!(page_size(&dir.path().join("ax.db")), 8192);
+
+    // A file made before the change (4 KiB pages, already in WAL) opens, migrates and
+    // takes logs without being rewritten.
+    let old = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&old).unwrap();
+        conn.execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);",
+        )
+        .unwrap();
+    }
+    let store = Store::connect(&format!("sqlite://{}", old.display()))
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let record = common::ok(
+        "req-old-file",
+        "openai",
+        "gpt-4o-mini",
+        common::ago_min(1),
+        Some(5),
+    );
+    store.log_sink().write_batch(&[record]).await.unwrap();
+    assert_eq!(common::all_logs(&store).await.len(), 1);
+    assert!(store.integrity_check().await.unwrap().is_empty());
+    store.close().await;
+    assert_eq!(page_size(&old), 4096);
+}
+
 #[tokio::test]
 async fn in_memory_store_works() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
