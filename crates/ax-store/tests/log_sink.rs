@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use ax_core::lifecycle::{Context, Event, State};
 use ax_core::{ErrorCode, KeyId, RequestId, TenantId, Usage};
 use ax_store::{
-    LogFilter, LogQuery, LogRecord, LogSink, LogWriter, SqliteLogSink, Store, StoreError,
-    WriterConfig,
+    LogQuery, LogRecord, LogSink, LogWriter, SqliteLogSink, Store, StoreError, WriterConfig,
 };
 use common::{ago_min, failed, fresh_store, ok};
 use rusqlite::types::Value;
@@ -234,13 +233,9 @@ async fn writes_every_column_as_the_sqlx_sink_does() {
     assert_eq!(column(&log, "user_id"), &Value::Null);
 
     // And through the query API.
-    let all = LogFilter {
-        limit: u32::MAX,
-        ..Default::default()
-    };
-    let recent = store_a.recent_logs(all.clone()).await.unwrap();
+    let recent = common::all_logs(&store_a).await;
     assert_eq!(recent.len(), records.len());
-    assert_eq!(recent, store_b.recent_logs(all).await.unwrap());
+    assert_eq!(recent, common::all_logs(&store_b).await);
     let stats = store_a.stats(24).await.unwrap();
     assert!(!stats.is_empty());
     assert_eq!(stats, store_b.stats(24).await.unwrap());
@@ -277,30 +272,18 @@ async fn a_record_refused_by_a_constraint_costs_only_itself() {
         "{e:?} vs {e_sqlx:?}"
     );
     assert!(matches!(e, StoreError::Conflict(_)), "{e:?}");
-    let all = LogFilter {
-        limit: u32::MAX,
-        ..Default::default()
-    };
-    assert!(store.recent_logs(all.clone()).await.unwrap().is_empty());
+    assert!(common::all_logs(&store).await.is_empty());
 
     // Through the writer: the batch is retried record by record; only `dup` is lost.
     write_through(sink, &batch).await;
-    let mut written: Vec<String> = store
-        .recent_logs(all)
+    let mut written: Vec<String> = common::all_logs(&store)
         .await
-        .unwrap()
         .into_iter()
         .map(|r| r.request_id)
         .collect();
     written.sort();
     assert_eq!(written, ["a", "b", "c"]);
-    let requests: u64 = store
-        .stats(24)
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.requests)
-        .sum();
+    let requests = common::stats_requests(&store).await;
     assert_eq!(requests, 3, "one metrics row per log row");
     assert!(store.integrity_check().await.unwrap().is_empty());
 }
@@ -378,13 +361,7 @@ async fn a_large_batch_is_written_whole_in_chunks() {
     sink.write_batch(&batch).await.unwrap();
     let logs = common::all_logs(&store).await;
     assert_eq!(logs.len(), 1500);
-    let requests: u64 = store
-        .stats(24)
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.requests)
-        .sum();
+    let requests = common::stats_requests(&store).await;
     assert_eq!(requests, 1500);
     assert!(store.integrity_check().await.unwrap().is_empty());
 }

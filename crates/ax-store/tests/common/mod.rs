@@ -70,6 +70,17 @@ pub fn failed(
     r
 }
 
+/// Requests counted by `stats` over the last 24 hours, all providers and models.
+pub async fn stats_requests(store: &Store) -> u64 {
+    store
+        .stats(24)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.requests)
+        .sum()
+}
+
 /// Every log row of `store`, newest first, through the query API.
 pub async fn all_logs(store: &Store) -> Vec<LogRow> {
     store
