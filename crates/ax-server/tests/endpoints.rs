@@ -277,14 +277,7 @@ async fn bad_input_gets_a_clear_error_in_the_client_format() {
             "/error/message",
         ),
     ] {
-        let resp = gw
-            .http
-            .post(format!("{}{path}", gw.url))
-            .header("content-type", "application/json")
-            .body("[1, 2")
-            .send()
-            .await
-            .unwrap();
+        let resp = gw.post_raw(path, "[1, 2").await;
         assert_eq!(resp.status(), 400, "{path}");
         let v: Value = resp.json().await.unwrap();
         assert!(

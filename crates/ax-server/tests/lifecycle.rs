@@ -182,14 +182,7 @@ async fn every_request_has_one_row_with_its_timeline() {
         gw.openai_chat("nope/model-x", false, &[]).await.status(),
         404
     );
-    let bad = gw
-        .http
-        .post(format!("{}/v1/messages", gw.url))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let bad = gw.post_raw("/v1/messages", "{not json").await;
     assert_eq!(bad.status(), 400);
     let dry = gw
         .openai_chat(MODEL, false, &[("x-ax-dry-run", "true")])
@@ -248,14 +241,7 @@ async fn request_and_answer_bodies_are_logged_as_sent() {
     assert_eq!(resp.status(), 200);
     let _ = resp.text().await.unwrap();
     // Not JSON at all: refused before decoding, and still logged as received.
-    let resp = gw
-        .http
-        .post(format!("{}/v1/chat/completions", gw.url))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.post_raw("/v1/chat/completions", "{not json").await;
     assert_eq!(resp.status(), 400);
 
     let logs = gw.stop().await;

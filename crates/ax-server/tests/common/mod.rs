@@ -170,6 +170,17 @@ impl Gateway {
         req.send().await.expect("request reaches ax")
     }
 
+    /// POSTs `body` to `path` as it is, labelled JSON: for bodies that are not JSON.
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request reaches ax")
+    }
+
     /// GETs `path`.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
