@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod config;
+mod connections;
 pub mod error;
 pub mod handlers;
 pub mod provider_keys;

@@ -278,16 +278,7 @@ pub async fn start(
             tracing::info!("shutdown: no longer accepting; draining in-flight requests");
             let _ = stop_tx.send(true);
         };
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            // Without TCP_NODELAY every small response on a reused connection can
-            // stall ~40 ms on delayed ACKs.
-            let _ = tcp.set_nodelay(true);
-        });
-        // `into_make_service` turns every route into its final form once; serving the
-        // `Router` itself redoes that (a fresh route table, ~9 KB) for every connection,
-        // which held 10,000 slow streams ~90 MB higher.
-        let serve = axum::serve(listener, app.into_make_service()).with_graceful_shutdown(signal);
+        let serve = crate::connections::serve(listener, app, signal);
         let mut stop_rx2 = stop_rx.clone();
         let bounded = async move {
             // Once shutdown begins, in-flight requests get `drain` to finish.
@@ -295,7 +286,7 @@ pub async fn start(
             tokio::time::sleep(drain).await;
         };
         tokio::select! {
-            r = serve => r?,
+            () = serve => {}
             _ = bounded => tracing::warn!("shutdown: drain timeout passed; closing remaining connections"),
         }
         if let Some(w) = writer {
