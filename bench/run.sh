@@ -6,12 +6,14 @@
 #   bench/run.sh [--peers] [--duration S] [--warmup S] [--rounds N] [--out FILE]
 #                [--scenarios "c1 c16 c64 s1 s16"] [--no-build]
 # Env: BENCH_PROFILE (release), BENCH_BASE_PORT (19100), BENCH_KEEP=1 keeps the work dir,
+# BENCH_COLD_STARTS (3 launches per gateway; the cold start reported is their median),
 # LITELLM_VERSION, PORTKEY_VERSION, BENCH_PEERS_DIR (bench/.peers).
 #
 # Scenarios: non-streaming at concurrency 1, 16, 64; streaming (20 chunks, 5 ms apart)
 # at 1 and 16. Figures per target: req/s, p50/p90/p99, latency added over direct,
 # gateway CPU per request (utime+stime of the process tree from /proc), idle and peak
-# RSS, cold start (launch → first 200). Writes bench/results/<UTC date>.md (+ .jsonl).
+# RSS, cold start (launch → first 200, median of 3 launches). Writes
+# bench/results/<UTC date>.md (+ .jsonl).
 # Load: bench/load (ax-load), closed loop, keep-alive connections, TCP_NODELAY.
 set -euo pipefail
 
@@ -29,10 +31,12 @@ LITELLM_VERSION="${LITELLM_VERSION:-1.106.2}"
 PORTKEY_VERSION="${PORTKEY_VERSION:-1.15.2}"
 PEERS_DIR="${BENCH_PEERS_DIR:-$ROOT/bench/.peers}"
 BASE_PORT="${BENCH_BASE_PORT:-19100}"
+# Launches per gateway for the cold-start median.
+COLD_STARTS="${BENCH_COLD_STARTS:-3}"
 # Cargo profile of the binaries (the CI smoke run uses dev to reuse the test build).
 PROFILE="${BENCH_PROFILE:-release}"
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --peers) PEERS=1 ;;
@@ -117,23 +121,41 @@ META="$WORK/meta.json"
 
 now_ns() { date +%s%N; }
 
-# start NAME URL HEADER... -- CMD...: launches CMD in its own process group, measures
-# launch → first 200 on URL, records pid, cold start and idle RSS.
-declare -A PID_OF URL_OF HDRS_OF
+# stop_group PID: ends a server's process group (setsid) and waits for it.
+stop_group() {
+  kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# start NAME URL HEADER... -- CMD...: launches CMD in its own process group and measures
+# launch → first 200 on URL, COLD_STARTS times (a single launch swings with the disk and
+# the other tenants of the machine; the report takes the median). The first launches
+# are stopped again; the last one stays up: its pid, idle RSS and cold start are kept.
+# FRESH[NAME], when set, is a file prefix deleted before every launch (a new database).
+declare -A PID_OF URL_OF HDRS_OF FRESH
 start() {
   local name="$1" url="$2"; shift 2
   local hdrs=() joined=""
   while [ "$1" != "--" ]; do hdrs+=("-H" "$1"); joined="${joined:+$joined|}$1"; shift; done
   shift
-  local t0; t0="$(now_ns)"
-  setsid "$@" > "$WORK/$name.log" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  local probe
-  if ! probe="$("$LOAD" probe --url "$url" --body-file "$BODY" "${hdrs[@]}" --since-ns "$t0" \
-      --timeout 120 --pid "$pid")"; then
-    log "$name did not answer 200; its log:"; tail -20 "$WORK/$name.log" >&2; exit 1
-  fi
+  local i t0 pid probe
+  for i in $(seq "$COLD_STARTS"); do
+    if [ -n "${FRESH[$name]:-}" ]; then rm -f "${FRESH[$name]}"*; fi
+    t0="$(now_ns)"
+    setsid "$@" > "$WORK/$name.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    if ! probe="$("$LOAD" probe --url "$url" --body-file "$BODY" "${hdrs[@]}" --since-ns "$t0" \
+        --timeout 120 --pid "$pid")"; then
+      log "$name did not answer 200; its log:"; tail -20 "$WORK/$name.log" >&2; exit 1
+    fi
+    if [ "$i" -lt "$COLD_STARTS" ]; then
+      printf '{"kind":"cold","target":"%s","probe":%s}\n' "$name" "$probe" >> "$JSONL"
+      stop_group "$pid"
+    fi
+  done
   PID_OF[$name]=$pid; URL_OF[$name]=$url; HDRS_OF[$name]="$joined"
   sleep 1
   local rss; rss="$("$LOAD" rss --pid "$pid")"
@@ -153,6 +175,7 @@ TARGETS=(direct)
 PID_OF[direct]=""; URL_OF[direct]="$MOCK_URL"; HDRS_OF[direct]="authorization: Bearer $KEY"
 
 # ax: logging ON to a temp SQLite database, only the OpenAI upstream (the mock).
+FRESH[ax]="$WORK/ax.db"
 start ax "http://127.0.0.1:$AX_PORT/v1/chat/completions" -- \
   env AX_LISTEN="127.0.0.1:$AX_PORT" AX_DATABASE_URL="sqlite://$WORK/ax.db" \
   OPENAI_API_KEY="$KEY" OPENAI_BASE_URL="http://127.0.0.1:$MOCK_PORT/v1" \
