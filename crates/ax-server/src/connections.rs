@@ -47,15 +47,21 @@ pub(crate) async fn serve(listener: TcpListener, app: Router, stop: impl Future<
     let (alive_tx, alive_rx) = watch::channel(());
     let mut stop = std::pin::pin!(stop);
     loop {
-        let tcp = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, _)) => tcp,
-                Err(e) => {
-                    accept_failed(e).await;
-                    continue;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             () = &mut stop => break,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(e) => {
+                if let Some(pause) = pause_after(&e) {
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = &mut stop => break,
+                    }
+                }
+                continue;
+            }
         };
         // Without TCP_NODELAY every small response on a reused connection can stall
         // ~40 ms on delayed ACKs.
@@ -132,18 +138,19 @@ fn classify(first: &[u8]) -> Sniffed {
     }
 }
 
-/// Errors about one connection (reset before accept) are skipped; anything else
-/// (EMFILE, ENOMEM) is logged and waited out.
-async fn accept_failed(e: io::Error) {
+/// How long to wait after a failed accept: nothing for an error about one connection
+/// (reset before it was accepted); [`ACCEPT_BACKOFF`] for anything else (EMFILE,
+/// ENOMEM), which is logged, so the loop does not spin on it.
+fn pause_after(e: &io::Error) -> Option<Duration> {
     use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     if matches!(
         e.kind(),
         ConnectionAborted | ConnectionRefused | ConnectionReset
     ) {
-        return;
+        return None;
     }
     tracing::error!("accept failed: {e}; retrying in {ACCEPT_BACKOFF:?}");
-    tokio::time::sleep(ACCEPT_BACKOFF).await;
+    Some(ACCEPT_BACKOFF)
 }
 
 #[cfg(test)]
@@ -165,6 +172,15 @@ mod tests {
         let mut more = H2_PREFACE.to_vec();
         more.extend_from_slice(b"\0\0\x12\x04");
         assert_eq!(classify(&more[..H2_PREFACE.len()]), Sniffed::Http2);
+    }
+
+    #[test]
+    fn only_errors_about_the_process_pause_the_accept_loop() {
+        let reset = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert_eq!(pause_after(&reset), None);
+        // EMFILE: out of file descriptors.
+        let emfile = io::Error::from_raw_os_error(24);
+        assert_eq!(pause_after(&emfile), Some(ACCEPT_BACKOFF));
     }
 
     #[test]
