@@ -1,5 +1,5 @@
 //! The upstream HTTP client shared by every provider adapter: one pooled hyper client
-//! per provider (TCP_NODELAY on, HTTP/1.1 and HTTP/2 over rustls), deadlines, status →
+//! per provider (TCP_NODELAY on, HTTP/1.1 over rustls), deadlines, status →
 //! error-code mapping, `Retry-After` parsing, and SSE bodies turned into decoded chunks
 //! as they arrive.
 //!
@@ -7,6 +7,13 @@
 //! none of reqwest's layers (redirects, cookies, proxies, URL re-parsing), and they cost
 //! about three times what the request itself does. Redirects are never followed — a 3xx
 //! is just another non-2xx status — so an API key is never carried elsewhere.
+//!
+//! HTTP/1.1 only, one connection per request in flight: hyper's pool keeps a single
+//! HTTP/2 connection per host and never opens a second one, so once a provider's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` (100 at Google's front ends, a few hundred behind
+//! Cloudflare) is reached, every further request waits for a stream to end. LLM
+//! streams last tens of seconds, so a busy gateway would stall behind them and time
+//! out. The official OpenAI and Anthropic SDKs (httpx) speak HTTP/1.1 by default too.
 
 use std::time::Duration;
 
@@ -56,7 +63,6 @@ impl UpstreamClient {
             })?
             .https_or_http()
             .enable_http1()
-            .enable_http2()
             .wrap_connector(tcp);
         let http = Client::builder(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -606,6 +612,99 @@ mod tests {
         assert!(req.starts_with("get /v1/chat http/1.1\r\n"), "{req}");
         assert!(req.contains(&ua), "{req}");
         assert!(!req.contains("\r\ncontent-type:"), "{req}");
+    }
+
+    /// The ALPN protocols a TLS ClientHello offers (empty when it has no ALPN
+    /// extension); `None` if `hello` is not a ClientHello record.
+    fn alpn_offered(hello: &[u8]) -> Option<Vec<String>> {
+        fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, tail) = (b.get(..n)?, b.get(n..)?);
+            *b = tail;
+            Some(head)
+        }
+        fn len(b: &mut &[u8], n: usize) -> Option<usize> {
+            Some(
+                take(b, n)?
+                    .iter()
+                    .fold(0, |acc, &x| acc << 8 | usize::from(x)),
+            )
+        }
+        let mut b = hello;
+        // Record header: handshake (22), version, length; then a ClientHello (1).
+        if take(&mut b, 5)?.first() != Some(&22) || take(&mut b, 4)?.first() != Some(&1) {
+            return None;
+        }
+        take(&mut b, 2 + 32)?; // version, random
+        let n = len(&mut b, 1)?;
+        take(&mut b, n)?; // session id
+        let n = len(&mut b, 2)?;
+        take(&mut b, n)?; // cipher suites
+        let n = len(&mut b, 1)?;
+        take(&mut b, n)?; // compression methods
+        let n = len(&mut b, 2)?;
+        let mut ext = take(&mut b, n)?;
+        while !ext.is_empty() {
+            let kind = len(&mut ext, 2)?;
+            let n = len(&mut ext, 2)?;
+            let mut body = take(&mut ext, n)?;
+            if kind == 16 {
+                let n = len(&mut body, 2)?;
+                let mut list = take(&mut body, n)?;
+                let mut names = Vec::new();
+                while !list.is_empty() {
+                    let n = len(&mut list, 1)?;
+                    names.push(String::from_utf8_lossy(take(&mut list, n)?).into_owned());
+                }
+                return Some(names);
+            }
+        }
+        Some(Vec::new())
+    }
+
+    #[tokio::test]
+    async fn tls_offers_http1_only_so_long_streams_never_queue_behind_one_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hello = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut got = 0;
+            // The whole first record: 5 header bytes plus its length.
+            while got < 5 || got < 5 + (usize::from(buf[3]) << 8 | usize::from(buf[4])) {
+                let n = sock.read(&mut buf[got..]).await.unwrap();
+                assert!(n > 0, "connection closed before the ClientHello");
+                got += n;
+            }
+            buf.truncate(got);
+            buf
+        });
+        let c = client(Duration::from_secs(2), Duration::from_secs(2));
+        let url = parse_url(&format!("https://localhost:{}/v1/chat", addr.port())).unwrap();
+        // No certificate ever comes back, so the call fails; only the hello matters.
+        let headers = HeaderMap::new();
+        let call = c.post_json(&url, &headers, &b"{}"[..], by_status);
+        let (hello, result) = tokio::join!(hello, call);
+        assert!(result.is_err());
+        let offered = alpn_offered(&hello.unwrap()).expect("a TLS ClientHello");
+        assert!(!offered.iter().any(|p| p == "h2"), "{offered:?}");
+    }
+
+    #[test]
+    fn alpn_parsing_finds_the_protocols() {
+        // A minimal ClientHello with one extension: ALPN ["h2", "http/1.1"].
+        let alpn: &[u8] = b"\x00\x10\x00\x0e\x00\x0c\x02h2\x08http/1.1";
+        let mut body = vec![0x03, 0x03];
+        body.extend([0u8; 32]);
+        body.extend([0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend((alpn.len() as u16).to_be_bytes());
+        body.extend(alpn);
+        let mut hello = vec![22, 3, 1];
+        hello.extend(((body.len() + 4) as u16).to_be_bytes());
+        hello.extend([1, 0]);
+        hello.extend((body.len() as u16).to_be_bytes());
+        hello.extend(&body);
+        assert_eq!(alpn_offered(&hello).unwrap(), ["h2", "http/1.1"]);
+        assert_eq!(alpn_offered(b"GET / HTTP/1.1\r\n\r\n"), None);
     }
 
     #[tokio::test]
