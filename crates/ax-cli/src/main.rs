@@ -7,6 +7,7 @@ mod cli;
 mod client;
 mod commands;
 mod error;
+mod fd_limit;
 mod hints;
 mod output;
 mod store;

@@ -992,3 +992,38 @@ fn route_explain_of_a_model_nothing_serves_exits_1() {
     assert_eq!(plan["plan"][0]["provider"], "openai");
     assert_eq!(plan["plan"][0]["model"], "gpt-4o-mini");
 }
+
+/// The soft and hard "Max open files" of process `pid`, from `/proc/PID/limits`.
+#[cfg(target_os = "linux")]
+#[allow(clippy::expect_used, clippy::unwrap_used, reason = "test helper")]
+fn open_file_limits(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let mut numbers = line
+        .split_whitespace()
+        .filter_map(|w| w.parse::<u64>().ok());
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn serve_raises_the_open_file_soft_limit_to_the_hard_limit() {
+    let (_, hard) = open_file_limits(std::process::id());
+    // The test lowers the soft limit to 256 first; a hard limit at or under that
+    // leaves nothing to raise.
+    if hard <= 256 {
+        eprintln!("skipped: the hard limit here is {hard}");
+        return;
+    }
+    let server = Server::start_with(&[], None, Some(256));
+    assert_eq!(open_file_limits(server.pid()), (hard, hard));
+    // And the server still answers.
+    let out = ax()
+        .args(["provider", "health", "--json", "--url", &server.url])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+}

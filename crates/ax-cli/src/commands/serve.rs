@@ -9,6 +9,7 @@ use crate::cli::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
+    crate::fd_limit::report(&crate::fd_limit::raise_to_hard());
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(listen) = args.listen {
         config.listen = listen.parse().with_context(|| {

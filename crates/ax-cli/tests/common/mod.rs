@@ -89,9 +89,28 @@ impl Server {
     /// Starts `ax serve --listen 127.0.0.1:0` with a fresh store, extra `env`, and
     /// `ax.toml` text when given.
     pub fn start(env: &[(&str, &str)], toml: Option<&str>) -> Server {
+        Server::start_with(env, toml, None)
+    }
+
+    /// Like [`Server::start`], with the open-file soft limit first lowered to
+    /// `soft_fd_limit` (through `sh -c 'ulimit -Sn N; exec ax …'`) when given.
+    pub fn start_with(
+        env: &[(&str, &str)],
+        toml: Option<&str>,
+        soft_fd_limit: Option<u64>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let db_url = db_url(dir.path(), "ax.db");
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ax"));
+        let mut cmd = match soft_fd_limit {
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_ax")),
+            Some(n) => {
+                let mut sh = std::process::Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -Sn {n} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_ax"));
+                sh
+            }
+        };
         for k in CLEARED {
             cmd.env_remove(k);
         }
@@ -141,6 +160,13 @@ impl Server {
             db_url,
             dir,
         }
+    }
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
