@@ -22,23 +22,18 @@ async fn http2_with_prior_knowledge_is_served_on_the_same_port() {
         .http2_prior_knowledge()
         .build()
         .unwrap();
-    let resp = h2
-        .post(format!("{}{OPENAI}", gw.url))
-        .json(&openai_body("openai/gpt-4o-mini", false))
-        .send()
-        .await
-        .unwrap();
+    let post = |stream: bool| {
+        h2.post(format!("{}{OPENAI}", gw.url))
+            .json(&openai_body("openai/gpt-4o-mini", stream))
+            .send()
+    };
+    let resp = post(false).await.unwrap();
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     assert_eq!(resp.status(), 200);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["object"], "chat.completion");
 
-    let resp = h2
-        .post(format!("{}{OPENAI}", gw.url))
-        .json(&openai_body("openai/gpt-4o-mini", true))
-        .send()
-        .await
-        .unwrap();
+    let resp = post(true).await.unwrap();
     assert_eq!(resp.version(), reqwest::Version::HTTP_2);
     let text = resp.text().await.unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
