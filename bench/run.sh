@@ -78,16 +78,26 @@ LOAD="$BIN_DIR/ax-load"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ax-bench.XXXXXX")"
 PIDS=()
+# Each server runs in its own process group (setsid).
+# term_group PID: asks the group to stop.
+term_group() { kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true; }
+# reap_group PID TRIES: waits up to TRIES × 0.1 s for it to go, then kills the group.
+reap_group() {
+  local _
+  for _ in $(seq "$2"); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL -- "-$1" 2>/dev/null || true
+}
+# stop_group PID: ends a server's process group and waits for it.
+stop_group() {
+  term_group "$1"
+  reap_group "$1" 100
+  wait "$1" 2>/dev/null || true
+}
 cleanup() {
   local pid
-  for pid in "${PIDS[@]}"; do
-    # Each server runs in its own process group (setsid): end the group, then wait.
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-  done
+  # Every group gets its TERM first, so they all wind down at once; then each is reaped.
+  for pid in "${PIDS[@]}"; do term_group "$pid"; done
+  for pid in "${PIDS[@]}"; do reap_group "$pid" 50; done
   if [ -z "${BENCH_KEEP:-}" ]; then rm -rf "$WORK"; else log "kept $WORK"; fi
 }
 trap cleanup EXIT
@@ -121,13 +131,6 @@ META="$WORK/meta.json"
 
 now_ns() { date +%s%N; }
 
-# stop_group PID: ends a server's process group (setsid) and waits for it.
-stop_group() {
-  kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL -- "-$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 
 # start NAME URL HEADER... -- CMD...: launches CMD in its own process group and measures
 # launch → first 200 on URL, COLD_STARTS times (a single launch swings with the disk and
