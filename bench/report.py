@@ -50,11 +50,11 @@ def load(path):
         if r["kind"] == "run":
             runs[(r["scenario"], r["target"])].append(r["result"])
             rounds[(r["scenario"], r["round"])][r["target"]] = r["result"]
-        elif r["kind"] == "start":
-            starts[r["target"]] = r
+        elif r["kind"] in ("start", "cold"):
+            # Every launch is a cold-start sample; the last ("start") stays up.
             colds[r["target"]].append(r["probe"].get("cold_start_ms"))
-        elif r["kind"] == "cold":
-            colds[r["target"]].append(r["probe"].get("cold_start_ms"))
+            if r["kind"] == "start":
+                starts[r["target"]] = r
         elif r["kind"] == "end":
             ends[r["target"]] = r
         elif r["kind"] == "ax_log_rows":
