@@ -1,9 +1,17 @@
 //! Terminal output: aligned, coloured tables on a terminal and plain, space-aligned
 //! columns when piped; `NO_COLOR`/`CLICOLOR_FORCE` honoured (through anstream's
 //! detection); spinners on stderr only when stderr is a terminal; JSON printing.
+//!
+//! Everything a command prints to stdout goes through [`write_stdout`] (the [`outln!`]
+//! and [`out!`] macros, [`Style::print_table`], [`print_json`]), which returns a
+//! [`StdoutError`] instead of panicking as `println!` does. `main` ends the command
+//! quietly with status 0 when that error is a closed pipe (`ax provider logs | head`),
+//! as `ls | head` does. Handling it at each call site instead was rejected: one
+//! forgotten `println!` is one more panic. `clippy::print_stdout` (denied in `main.rs`)
+//! keeps `println!` out of the other modules.
 
-use std::fmt::Display;
-use std::io::IsTerminal;
+use std::fmt::{self, Display};
+use std::io::{IsTerminal, Write as _};
 use std::time::Duration;
 
 use anstream::ColorChoice;
@@ -11,6 +19,25 @@ use comfy_table::{Cell, CellAlignment, Color, ContentArrangement, Table, modifie
 use indicatif::{ProgressBar, ProgressStyle};
 use owo_colors::OwoColorize;
 use serde::Serialize;
+
+/// `println!` that returns a [`StdoutError`] instead of panicking (see the module doc).
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
+/// `print!` that returns a [`StdoutError`] instead of panicking (see the module doc).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+pub(crate) use out;
 
 /// How a value should look: its meaning, which becomes a colour on a terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,18 +162,59 @@ impl Style {
     }
 
     /// Prints a table to stdout (trailing spaces trimmed when plain).
-    pub fn print_table(&self, table: &Table) {
+    pub fn print_table(&self, table: &Table) -> Result<(), StdoutError> {
         if self.tty {
-            anstream::println!("{table}");
+            outln!("{table}")
         } else {
-            println!("{}", table.trim_fmt());
+            outln!("{}", table.trim_fmt())
         }
     }
 }
 
+/// Writing to stdout failed; a closed pipe ([`StdoutError::is_closed_pipe`]) is not a
+/// failure of the command.
+#[derive(Debug)]
+pub struct StdoutError(std::io::Error);
+
+impl StdoutError {
+    /// The reader of stdout went away (`| head`): end quietly with status 0.
+    pub fn is_closed_pipe(&self) -> bool {
+        self.0.kind() == std::io::ErrorKind::BrokenPipe
+    }
+}
+
+impl Display for StdoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("cannot write to stdout")
+    }
+}
+
+impl std::error::Error for StdoutError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Whether `err` (or one of its causes) is a write to a closed stdout pipe.
+pub fn is_closed_stdout(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<StdoutError>()
+            .is_some_and(StdoutError::is_closed_pipe)
+    })
+}
+
+/// Writes `args` to stdout and flushes it. Colour escapes are stripped unless stdout
+/// wants them (anstream's detection, the same that [`Style::detect`] uses).
+pub fn write_stdout(args: fmt::Arguments<'_>) -> Result<(), StdoutError> {
+    let mut out = anstream::stdout().lock();
+    out.write_fmt(args)
+        .and_then(|()| out.flush())
+        .map_err(StdoutError)
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?)?;
     Ok(())
 }
 

@@ -13,7 +13,7 @@ use crate::cli::DoctorArgs;
 use crate::client::{AdminClient, CallError};
 use crate::commands::provider::test_fix;
 use crate::hints;
-use crate::output::{Style, Tone, print_json, spinner};
+use crate::output::{StdoutError, Style, Tone, outln, print_json, spinner};
 use crate::store::{redact, sqlite_path};
 
 /// How long one provider probe may take.
@@ -114,7 +114,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             checks,
         })?;
     } else {
-        print_human(&checks, failures, warnings);
+        print_human(&checks, failures, warnings)?;
     }
     Ok(if failures == 0 {
         ExitCode::SUCCESS
@@ -123,7 +123,7 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_human(checks: &[Check], failures: usize, warnings: usize) {
+fn print_human(checks: &[Check], failures: usize, warnings: usize) -> Result<(), StdoutError> {
     let s = Style::detect();
     let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
     for c in checks {
@@ -133,13 +133,13 @@ fn print_human(checks: &[Check], failures: usize, warnings: usize) {
             Status::Fail => ("FAIL", Tone::Bad),
             Status::Skip => ("skip", Tone::Dim),
         };
-        anstream::println!("[{}] {:width$}  {}", s.paint(label, tone), c.name, c.detail);
+        outln!("[{}] {:width$}  {}", s.paint(label, tone), c.name, c.detail)?;
         if let Some(fix) = &c.fix {
-            anstream::println!(
+            outln!(
                 "       {:width$}  {} {fix}",
                 "",
                 s.paint("fix:", Tone::Warn)
-            );
+            )?;
         }
     }
     let summary = match (failures, warnings) {
@@ -147,7 +147,7 @@ fn print_human(checks: &[Check], failures: usize, warnings: usize) {
         (0, w) => s.paint(&format!("no failures, {w} warning(s)"), Tone::Warn),
         (f, w) => s.paint(&format!("{f} check(s) failed, {w} warning(s)"), Tone::Bad),
     };
-    anstream::println!("{summary}");
+    outln!("{summary}")
 }
 
 /// The failed `config` check, with the fix the error implies.

@@ -14,7 +14,7 @@ use clap::{Args, Subcommand};
 
 use super::tenant::actor;
 use crate::cli::StoreArgs;
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 /// `ax import …`.
 #[derive(Debug, Subcommand)]
@@ -102,17 +102,17 @@ pub async fn run(cmd: ImportCommand) -> anyhow::Result<ExitCode> {
     if a.json {
         print_json(&report)?;
     } else if a.dry_run {
-        println!(
+        outln!(
             "dry run: would create {} tenant(s) and {} key(s); nothing was changed",
             report.tenants_created.len(),
             report.keys_created.len()
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "imported {} tenant(s) and {} key(s)",
             report.tenants_created.len(),
             report.keys_created.len()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::tenant::{actor, find, print_keys};
 use crate::cli::StoreArgs;
 use crate::error::usage;
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 /// `ax key …`.
 #[derive(Debug, Subcommand)]
@@ -174,7 +174,15 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                     "tenant": t.slug,
                 }))?;
             } else {
-                println!("{}", created.secret);
+                // The only copy of the key: losing it is a failure, not a quiet `| head`.
+                outln!("{}", created.secret).map_err(|e| {
+                    anyhow::anyhow!(
+                        "key {} was created but could not be shown ({e}: {}); revoke it with `ax key revoke {}`",
+                        created.key.prefix,
+                        std::error::Error::source(&e).map_or_else(String::new, ToString::to_string),
+                        created.key.prefix
+                    )
+                })?;
                 eprintln!(
                     "created key {} ({}) for tenant {}; this is the only time it is shown",
                     created.key.prefix, created.key.id, t.slug
@@ -214,7 +222,7 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                     .collect();
                 print_json(&rows)?;
             } else if keys.is_empty() {
-                println!("no keys (create one: ax key create --tenant <slug>)");
+                outln!("no keys (create one: ax key create --tenant <slug>)")?;
             } else {
                 let rows: Vec<_> = keys
                     .into_iter()
@@ -223,7 +231,7 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
                         (k, slug)
                     })
                     .collect();
-                print_keys(&rows);
+                print_keys(&rows)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -235,7 +243,7 @@ pub async fn run(cmd: KeyCommand) -> anyhow::Result<ExitCode> {
             if a.json {
                 print_json(&k)?;
             } else {
-                println!("revoked key {} ({})", k.prefix, k.id);
+                outln!("revoked key {} ({})", k.prefix, k.id)?;
             }
             Ok(ExitCode::SUCCESS)
         }

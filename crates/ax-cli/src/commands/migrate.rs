@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use ax_store::Store;
 
 use crate::cli::MigrateArgs;
-use crate::output::spinner;
+use crate::output::{outln, spinner};
 use crate::store::redact;
 
 /// Applies (or with `--dry-run` lists) pending migrations.
@@ -17,7 +17,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         && !path.exists()
     {
         // A dry run creates nothing: a missing database has every migration pending.
-        print(&args, &Store::known_migrations());
+        print(&args, &Store::known_migrations())?;
         return Ok(ExitCode::SUCCESS);
     }
     let store = Store::connect(&args.store.database_url)
@@ -37,12 +37,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             return Err(anyhow::Error::new(e).context(format!("cannot migrate {shown}")));
         }
     };
-    print(&args, &list);
     store.close().await;
+    print(&args, &list)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print(args: &MigrateArgs, list: &[ax_store::AppliedMigration]) {
+fn print(args: &MigrateArgs, list: &[ax_store::AppliedMigration]) -> anyhow::Result<()> {
     if args.json {
         let rows: Vec<_> = list
             .iter()
@@ -53,14 +53,15 @@ fn print(args: &MigrateArgs, list: &[ax_store::AppliedMigration]) {
             "dry_run": args.dry_run,
             "migrations": rows,
         });
-        println!("{out:#}");
+        outln!("{out:#}")?;
     } else if list.is_empty() {
-        println!("{}: schema is up to date", redact(&args.store.database_url));
+        outln!("{}: schema is up to date", redact(&args.store.database_url))?;
     } else {
         let verb = if args.dry_run { "pending" } else { "applied" };
         for m in list {
-            println!("{verb} {:>14}  {}", m.version, m.description);
+            outln!("{verb} {:>14}  {}", m.version, m.description)?;
         }
-        println!("{} migration(s) {verb}", list.len());
+        outln!("{} migration(s) {verb}", list.len())?;
     }
+    Ok(())
 }

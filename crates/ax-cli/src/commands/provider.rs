@@ -1,6 +1,5 @@
 //! `ax provider health | stats | logs | circuit status | circuit reset | test`.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -18,7 +17,7 @@ use crate::cli::{
 use crate::client::{AdminClient, CallError};
 use crate::error::usage;
 use crate::hints;
-use crate::output::{self, NONE, Style, Tone, ms_f, ms_i, print_json, short_time};
+use crate::output::{self, NONE, Style, Tone, ms_f, ms_i, out, outln, print_json, short_time};
 
 /// `ax provider health`.
 pub async fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
@@ -67,7 +66,7 @@ pub async fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
             ),
         ]);
     }
-    s.print_table(&t);
+    s.print_table(&t)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -92,7 +91,7 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("no requests reached a provider in the last {} h", args.time);
+        outln!("no requests reached a provider in the last {} h", args.time)?;
         return Ok(ExitCode::SUCCESS);
     }
     let s = Style::detect();
@@ -139,11 +138,11 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
             s.num(cost),
         ]);
     }
-    s.print_table(&t);
-    println!(
+    s.print_table(&t)?;
+    outln!(
         "{}",
         s.paint(&format!("window: last {} h", args.time), Tone::Dim)
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -164,7 +163,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        println!("no requests match");
+        outln!("no requests match")?;
         return Ok(ExitCode::SUCCESS);
     }
     let s = Style::detect();
@@ -214,7 +213,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         ]);
     }
     s.keep_whole(&mut t, &[0, 1, 4]);
-    s.print_table(&t);
+    s.print_table(&t)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -283,7 +282,7 @@ async fn circuit_status(args: CircuitStatusArgs) -> anyhow::Result<ExitCode> {
             s.cell(r.opened_at.as_deref().unwrap_or(NONE), Tone::Dim),
         ]);
     }
-    s.print_table(&t);
+    s.print_table(&t)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -316,12 +315,12 @@ async fn circuit_reset(args: CircuitResetArgs) -> anyhow::Result<ExitCode> {
         })?;
     } else {
         let s = Style::detect();
-        println!(
+        outln!(
             "{}: circuit {} (was {})",
             args.provider,
             s.paint(&state, circuit_tone(&state)),
             s.paint(&previous, circuit_tone(&previous)),
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -422,7 +421,6 @@ pub async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(mut stream) => {
                 let mut result = Ok(());
-                let mut stdout = std::io::stdout();
                 while let Some(item) = stream.next().await {
                     match item {
                         Err(e) => {
@@ -438,8 +436,7 @@ pub async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
                                 match event {
                                     StreamEvent::TextDelta { text: t } => {
                                         if echo {
-                                            let _ = write!(stdout, "{t}");
-                                            let _ = stdout.flush();
+                                            out!("{t}")?;
                                         }
                                         text.push_str(&t);
                                     }
@@ -455,7 +452,7 @@ pub async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
                 }
                 bar.finish_and_clear();
                 if echo && !text.is_empty() {
-                    println!();
+                    outln!()?;
                 }
                 result
             }
@@ -497,7 +494,7 @@ pub async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         print_json(&out)?;
     } else {
         if !args.stream && !out.text.is_empty() {
-            println!("{}", out.text);
+            outln!("{}", out.text)?;
         }
         if let Err(e) = &outcome {
             anstream::eprintln!(
@@ -526,7 +523,7 @@ pub async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
                 .map(|f| format!(" · finish {f}"))
                 .unwrap_or_default(),
         );
-        anstream::println!("{}", s.paint(&summary, Tone::Dim));
+        outln!("{}", s.paint(&summary, Tone::Dim))?;
     }
     Ok(if outcome.is_ok() {
         ExitCode::SUCCESS

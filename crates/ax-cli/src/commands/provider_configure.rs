@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::tenant::actor;
 use crate::cli::StoreArgs;
-use crate::output::print_json;
+use crate::output::{outln, print_json};
 
 /// `ax provider configure`.
 #[derive(Debug, Args)]
@@ -76,11 +76,11 @@ pub async fn run(a: ConfigureArgs) -> anyhow::Result<ExitCode> {
             "updated_at": stored.updated_at,
         }))?;
     } else {
-        println!(
+        outln!(
             "stored the API key of {} (encrypted; master key id {})",
             a.name,
             master.fingerprint()
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

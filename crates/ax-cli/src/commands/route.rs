@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::api::{Explain, PlanEntry, circuit_tone, health_tone};
 use crate::cli::ExplainArgs;
 use crate::client::AdminClient;
-use crate::output::{Style, Tone, print_json};
+use crate::output::{Style, Tone, outln, print_json};
 
 /// `ax route explain --json`: the dry-run shape of DESIGN §3 plus the model.
 #[derive(Serialize)]
@@ -54,7 +54,7 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
             ),
         ]);
     }
-    println!(
+    outln!(
         "{} → {} target(s){}",
         answer.model,
         answer.plan.len(),
@@ -63,7 +63,7 @@ pub async fn explain(args: ExplainArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         }
-    );
-    s.print_table(&t);
+    )?;
+    s.print_table(&t)?;
     Ok(ExitCode::SUCCESS)
 }

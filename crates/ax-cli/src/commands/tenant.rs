@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::cli::StoreArgs;
 use crate::error::usage;
-use crate::output::{NONE, Style, Tone, print_json, short_time};
+use crate::output::{NONE, StdoutError, Style, Tone, outln, print_json, short_time};
 
 /// `ax tenant …`.
 #[derive(Debug, Subcommand)]
@@ -206,7 +206,7 @@ fn status_tone(s: TenantStatus) -> Tone {
     }
 }
 
-fn print_tenants(tenants: &[Tenant]) {
+fn print_tenants(tenants: &[Tenant]) -> Result<(), StdoutError> {
     let s = Style::detect();
     let mut t = s.table([
         "SLUG", "NAME", "STATUS", "RPM", "TPM", "TPD", "BUDGET $", "CREATED", "ID",
@@ -225,11 +225,11 @@ fn print_tenants(tenants: &[Tenant]) {
         ]);
     }
     s.keep_whole(&mut t, &[8]);
-    s.print_table(&t);
+    s.print_table(&t)
 }
 
 /// Prints keys as a table (shared with `ax key list`).
-pub fn print_keys(keys: &[(ApiKey, String)]) {
+pub fn print_keys(keys: &[(ApiKey, String)]) -> Result<(), StdoutError> {
     let s = Style::detect();
     let mut t = s.table([
         "PREFIX",
@@ -284,17 +284,19 @@ pub fn print_keys(keys: &[(ApiKey, String)]) {
         ]);
     }
     s.keep_whole(&mut t, &[0, 9]);
-    s.print_table(&t);
+    s.print_table(&t)
 }
 
 fn done(json: bool, tenant: &Tenant, verb: &str) -> anyhow::Result<ExitCode> {
     if json {
         print_json(tenant)?;
     } else {
-        println!(
+        outln!(
             "{verb} tenant {} ({}, {})",
-            tenant.slug, tenant.status, tenant.id
-        );
+            tenant.slug,
+            tenant.status,
+            tenant.id
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -348,9 +350,9 @@ pub async fn run(cmd: TenantCommand) -> anyhow::Result<ExitCode> {
             if a.json {
                 print_json(&list)?;
             } else if list.is_empty() {
-                println!("no tenants (create one: ax tenant create <slug>)");
+                outln!("no tenants (create one: ax tenant create <slug>)")?;
             } else {
-                print_tenants(&list);
+                print_tenants(&list)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -366,13 +368,13 @@ pub async fn run(cmd: TenantCommand) -> anyhow::Result<ExitCode> {
                 }
                 print_json(&v)?;
             } else {
-                print_tenants(std::slice::from_ref(&t));
+                print_tenants(std::slice::from_ref(&t))?;
                 if keys.is_empty() {
-                    println!("\nno keys (create one: ax key create --tenant {})", t.slug);
+                    outln!("\nno keys (create one: ax key create --tenant {})", t.slug)?;
                 } else {
-                    println!();
+                    outln!()?;
                     let rows: Vec<_> = keys.into_iter().map(|k| (k, t.slug.clone())).collect();
-                    print_keys(&rows);
+                    print_keys(&rows)?;
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -416,7 +418,7 @@ pub async fn run(cmd: TenantCommand) -> anyhow::Result<ExitCode> {
             if a.json {
                 print_json(&json!({"deleted": true, "tenant": t, "keys_deleted": keys}))?;
             } else {
-                println!("deleted tenant {} and its {keys} key(s)", t.slug);
+                outln!("deleted tenant {} and its {keys} key(s)", t.slug)?;
             }
             Ok(ExitCode::SUCCESS)
         }

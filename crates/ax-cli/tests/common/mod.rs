@@ -21,7 +21,7 @@ use tempfile::TempDir;
 use time::OffsetDateTime;
 
 /// Variables that would change what `ax` does; removed from every child.
-const CLEARED: &[&str] = &[
+pub const CLEARED: &[&str] = &[
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "OPENAI_DEFAULT_MODEL",
