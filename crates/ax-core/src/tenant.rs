@@ -167,16 +167,38 @@ pub fn validate_pattern(pattern: &str) -> Result<(), InvalidPattern> {
 
 pub use crate::pattern::glob_match;
 
-/// Whether a key with `patterns` (`None`: every model) may request `model`. A pattern
-/// without `/` also matches the model part of a `provider/model` request, so `gpt-*`
-/// allows `openai/gpt-4o`.
-pub fn model_allowed(patterns: Option<&[String]>, model: &str) -> bool {
-    let Some(patterns) = patterns else {
-        return true;
-    };
-    let bare = model.split_once('/').map(|(_, m)| m);
-    patterns.iter().any(|p| {
-        glob_match(p, model) || (!p.contains('/') && bare.is_some_and(|b| glob_match(p, b)))
+/// One target of a plan as a key's allow-list sees it: the provider it calls and the
+/// model that goes upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannedTarget<'a> {
+    /// The provider's configured name (`openai`, `claude`, a name from `ax.toml`).
+    pub provider: &'a str,
+    /// The provider's kind.
+    pub kind: crate::ProviderKind,
+    /// The upstream model name (provider prefix already stripped).
+    pub model: &'a str,
+    /// Whether `provider` is where a request for the bare `model` would be routed:
+    /// its `models` patterns claim it (the first by priority), it is its default
+    /// model, or it is the mock serving every bare name in mock-only mode.
+    pub serves_bare_model: bool,
+}
+
+/// Whether a key whose allow-list is `patterns` may call `target`.
+///
+/// - A pattern with a `/` (`openai/*`, `claude/claude-3-5-*`, `anthropic/*`) matches
+///   `provider/model`, where `provider` is the provider's name or its kind.
+/// - A pattern without `/` (`gpt-*`) matches the upstream model name, and only at the
+///   provider that serves that name as a bare model: `gpt-*` allows `gpt-4o` at
+///   `openai`, never `gpt-4o` sent to `claude` (`claude/gpt-4o`) or a route named
+///   `gpt-smart` whose target is Claude.
+pub fn target_allowed(patterns: &[String], target: &PlannedTarget<'_>) -> bool {
+    patterns.iter().any(|p| match p.split_once('/') {
+        Some((provider_pattern, model_pattern)) => {
+            (glob_match(provider_pattern, target.provider)
+                || glob_match(provider_pattern, target.kind.as_str()))
+                && glob_match(model_pattern, target.model)
+        }
+        None => target.serves_bare_model && glob_match(p, target.model),
     })
 }
 
@@ -247,13 +269,25 @@ mod tests {
         assert!(!glob_match("a*b*c", "aXXbYY"));
         assert!(glob_match("GPT-*", "gpt-4o"));
         assert!(!glob_match("gpt-*", "claude-3"));
-        let pats = vec!["gpt-*".to_owned(), "mock/*".to_owned()];
-        assert!(model_allowed(Some(&pats), "gpt-4o"));
-        assert!(model_allowed(Some(&pats), "openai/gpt-4o"));
-        assert!(model_allowed(Some(&pats), "mock/anything"));
-        assert!(!model_allowed(Some(&pats), "claude-3-5-sonnet"));
-        assert!(!model_allowed(Some(&[]), "gpt-4o"));
-        assert!(model_allowed(None, "anything"));
+        let pats = vec!["gpt-*".to_owned(), "mock/*".to_owned(), "anthropic/claude-3-*".to_owned()];
+        let t = |provider, kind, model, serves_bare_model| PlannedTarget {
+            provider,
+            kind,
+            model,
+            serves_bare_model,
+        };
+        use crate::ProviderKind::{Anthropic, Mock, OpenAi};
+        assert!(target_allowed(&pats, &t("openai", OpenAi, "gpt-4o", true)));
+        // The same name sent to a provider that does not serve it as a bare model.
+        assert!(!target_allowed(&pats, &t("claude", Anthropic, "gpt-4o", false)));
+        assert!(target_allowed(&pats, &t("mock", Mock, "anything", false)));
+        assert!(!target_allowed(&pats, &t("claude", Anthropic, "claude-3-5-sonnet", true)));
+        // By kind: provider `claude` is of kind `anthropic`.
+        assert!(target_allowed(&pats, &t("claude", Anthropic, "claude-3-opus", true)));
+        assert!(!target_allowed(&[], &t("openai", OpenAi, "gpt-4o", true)));
+        // `/` in a pattern splits provider from model only once.
+        let slash = vec!["local/org/*".to_owned()];
+        assert!(target_allowed(&slash, &t("local", OpenAi, "org/llama", false)));
         assert!(validate_pattern("gpt-*").is_ok());
         assert!(validate_pattern("").is_err());
         assert!(validate_pattern("a b").is_err());

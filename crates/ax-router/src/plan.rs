@@ -23,11 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ax_core::pattern::glob_match;
+use ax_core::tenant::{PlannedTarget, target_allowed};
 use ax_core::{ErrorCode, GatewayError, Provider, ProviderKind};
 use rand::Rng;
 
 use crate::config::{RouteConfig, Strategy};
 use crate::registry::{ProviderSlot, Registry};
+use crate::router::RequestOptions;
 
 /// One step of a plan: ask `provider` for `model`.
 #[derive(Clone)]
@@ -91,14 +93,80 @@ fn target(provider: &Arc<dyn Provider>, model: Option<&str>) -> Target {
     }
 }
 
-/// Builds the plan for `model`; `chain` appends the fallback chain (when fallback is on).
+/// Builds the plan for `model`; `chain` appends the fallback chain (when fallback is on);
+/// then drops the targets the calling key may not use.
 pub(crate) fn build(
+    reg: &Registry,
+    model: &str,
+    opts: &RequestOptions,
+    chain: bool,
+) -> Result<Plan, GatewayError> {
+    let mut plan = unrestricted(reg, model, opts.fallback && reg.fallback_enabled, chain)?;
+    if let Some(patterns) = &opts.allowed_models {
+        restrict(reg, &mut plan, patterns, model)?;
+    }
+    Ok(plan)
+}
+
+/// Keeps only the targets `patterns` allow, in order. When none of the model's own
+/// targets (those not from the fallback chain) is allowed the request is
+/// `permission_denied`: the key asked for something it may not use, and being answered
+/// by an unrelated fallback default instead would hide that.
+fn restrict(
+    reg: &Registry,
+    plan: &mut Plan,
+    patterns: &[String],
+    model: &str,
+) -> Result<(), GatewayError> {
+    plan.targets.retain(|t| {
+        target_allowed(
+            patterns,
+            &PlannedTarget {
+                provider: t.provider.name(),
+                kind: t.provider.kind(),
+                model: &t.model,
+                serves_bare_model: serves_bare_model(reg, t),
+            },
+        )
+    });
+    if plan.targets.len() < 2 {
+        plan.hedge_after = None;
+    }
+    if plan.targets.iter().all(|t| t.is_fallback) {
+        return Err(GatewayError::new(
+            ErrorCode::PermissionDenied,
+            format!("this key may not use model `{}`", model.trim()),
+        )
+        .with_param("model"));
+    }
+    Ok(())
+}
+
+/// Whether `t`'s provider is where a request for its bare model name would go: the
+/// first provider by priority whose patterns claim it, the provider whose default model
+/// it is, or the mock in mock-only mode.
+fn serves_bare_model(reg: &Registry, t: &Target) -> bool {
+    let name = t.provider.name();
+    if t.provider.default_model() == t.model {
+        return true;
+    }
+    let claimed = reg
+        .by_priority()
+        .into_iter()
+        .find(|s| s.settings.models.iter().any(|pat| glob_match(pat, &t.model)));
+    match claimed {
+        Some(slot) => slot.name() == name,
+        None => only_mock(reg).is_some_and(|m| m.name() == name),
+    }
+}
+
+/// The plan before any key restriction.
+fn unrestricted(
     reg: &Registry,
     model: &str,
     fallback: bool,
     chain: bool,
 ) -> Result<Plan, GatewayError> {
-    let fallback = fallback && reg.fallback_enabled;
     let mut plan = select(reg, model.trim())?;
     if !fallback {
         plan.targets.truncate(1);

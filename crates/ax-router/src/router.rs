@@ -64,13 +64,17 @@ use crate::tracked::Tracked;
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 
 /// Per-request routing options (from `x-ax-*` headers and the server).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestOptions {
     /// Whether fallback is allowed (`x-ax-fallback: off` → `false`). Default `true`.
     pub fallback: bool,
     /// An absolute deadline for the whole request; the router's `request_timeout`
     /// applies as well (the earlier wins).
     pub deadline: Option<Instant>,
+    /// The calling key's model allow-list (`None`: every model). Targets it does not
+    /// allow are dropped from the plan, fallbacks, routes and hedges included
+    /// ([`ax_core::tenant::target_allowed`]); a plan left empty is `permission_denied`.
+    pub allowed_models: Option<Arc<[String]>>,
 }
 
 impl Default for RequestOptions {
@@ -78,6 +82,7 @@ impl Default for RequestOptions {
         Self {
             fallback: true,
             deadline: None,
+            allowed_models: None,
         }
     }
 }
@@ -256,14 +261,14 @@ impl Router {
     /// The ordered targets a request for `model` would try (DESIGN §3 model selection,
     /// then the fallback chain). Unknown models are `not_found`.
     pub fn plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
-        plan::build(&self.reg, model, opts.fallback, true)
+        plan::build(&self.reg, model, opts, true)
     }
 
     /// The plan for an embeddings request: as [`plan`](Self::plan) but without the
     /// fallback chain, whose targets carry *chat* default models that cannot embed
     /// (their refusal would hide the real failure). Route targets still apply.
     pub fn embedding_plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
-        plan::build(&self.reg, model, opts.fallback, false)
+        plan::build(&self.reg, model, opts, false)
     }
 
     /// The plan with each target's health and circuit state, calling no upstream (for
@@ -645,7 +650,16 @@ impl Router {
                 .all(|f| f.code == ErrorCode::RateLimitExceeded);
         let soonest = run.failures.iter().filter_map(|f| f.retry_after).min();
         let error = match last {
-            Some(e) if targets == 1 => e,
+            Some(e) if targets == 1 => {
+                // A refusal before any call (an open circuit, a full rate limit) names
+                // the target's model, as `fail` names its provider.
+                if tracked.context().model.is_none()
+                    && let Some(f) = run.failures.last()
+                {
+                    tracked.context_mut().model = Some(f.model.clone());
+                }
+                refused_credentials_message(e)
+            }
             // Every target was rate limited: the client should come back later (429).
             _ if all_rate_limited => GatewayError::new(
                 ErrorCode::RateLimitExceeded,
@@ -754,7 +768,7 @@ impl Router {
                         ),
                     )
                     .with_provider(name);
-                    run.record(name, e);
+                    run.record(target, e);
                     return Admit::Skip;
                 }
             };
@@ -779,7 +793,7 @@ impl Router {
                     .with_retry_after(Some(wait));
                     let now = Instant::now();
                     if can_skip {
-                        run.record(name, e);
+                        run.record(target, e);
                         return Admit::Skip;
                     }
                     let since = match queued_since {
@@ -791,7 +805,7 @@ impl Router {
                     };
                     let budget_end = (since + self.max_queue).min(run.deadline);
                     if now + wait > budget_end {
-                        run.record(name, e);
+                        run.record(target, e);
                         return if now >= run.deadline {
                             Admit::Deadline
                         } else {
@@ -904,19 +918,37 @@ struct Run {
 /// One failed (or skipped) attempt, for the final error message.
 struct Failure {
     provider: String,
+    /// The target's model, for a log row of a request refused before any call.
+    model: String,
     code: ErrorCode,
     retry_after: Option<Duration>,
 }
 
 impl Run {
-    fn record(&mut self, provider: &str, error: GatewayError) {
+    fn record(&mut self, target: &Target, error: GatewayError) {
         self.failures.push(Failure {
-            provider: provider.to_owned(),
+            provider: target.provider.name().to_owned(),
+            model: target.model.clone(),
             code: error.code,
             retry_after: error.retry_after,
         });
         self.last_error = Some(error);
     }
+}
+
+/// The client's message when the upstream refused the gateway's own credentials: a
+/// configuration error for the operator (502), not the client's invalid key. The
+/// upstream's own words stay in the provider's `last_error` and the warning logged.
+fn refused_credentials_message(mut e: GatewayError) -> GatewayError {
+    if e.credentials_refused {
+        let provider = e.provider.as_deref().unwrap_or("?");
+        let status = e.upstream_status.map(|s| format!(" ({s})")).unwrap_or_default();
+        e.message = format!(
+            "the gateway's credentials for provider `{provider}` were refused by the \
+             upstream{status}; the operator must check its API key"
+        );
+    }
+    e
 }
 
 /// `provider: code` of each attempt, in order.
@@ -1054,6 +1086,17 @@ fn settle<T>(
                 drop(permit);
                 return Settled::Client(e);
             }
+            if e.credentials_refused {
+                tracing::warn!(
+                    provider = name,
+                    model = %target.model,
+                    code = %e.code,
+                    upstream_status = e.upstream_status,
+                    message = %e.message,
+                    "the upstream refused the gateway's credentials for this provider; \
+                     check its API key"
+                );
+            }
             if e.counts_against_provider() {
                 permit.failure();
                 let mut health = rt.health();
@@ -1070,7 +1113,7 @@ fn settle<T>(
             }
             rt.publish_circuit();
             tracing::debug!(provider = name, model = %target.model, code = %e.code, "attempt failed");
-            run.record(name, e);
+            run.record(target, e);
             Settled::Failed {
                 retryable: disposition == Disposition::Retry,
             }

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 const OFF: RequestOptions = RequestOptions {
     fallback: false,
     deadline: None,
+    allowed_models: None,
 };
 
 /// Providers `a` then `b` (both openai kind); `b` is the fallback chain.
@@ -455,6 +456,7 @@ async fn the_deadline_bounds_the_request() {
     let opts = RequestOptions {
         fallback: true,
         deadline: Some(Instant::now() + Duration::from_secs(5)),
+        allowed_models: None,
     };
     let (res, hook) = chat(&r, "gpt-4o", opts).await;
     let e = res.unwrap_err();
@@ -481,6 +483,7 @@ async fn backoff_never_sleeps_past_the_deadline() {
     let opts = RequestOptions {
         fallback: false,
         deadline: Some(Instant::now() + Duration::from_millis(1000)),
+        allowed_models: None,
     };
     let start = Instant::now();
     let (res, _) = chat(&r, "gpt-4o", opts).await;

@@ -450,3 +450,64 @@ fn construction_checks_references() {
     assert!(!status[0].enabled);
     assert!(status[1].enabled);
 }
+
+/// The plan a key with `patterns` gets for `model`, or its error code.
+fn restricted(
+    r: &Router,
+    model: &str,
+    patterns: &[&str],
+) -> Result<Vec<(String, String)>, ErrorCode> {
+    let opts = RequestOptions {
+        allowed_models: Some(patterns.iter().map(|p| (*p).to_owned()).collect()),
+        ..RequestOptions::default()
+    };
+    r.plan(model, &opts)
+        .map(|p| {
+            p.targets
+                .iter()
+                .map(|t| (t.provider.name().to_owned(), t.model.clone()))
+                .collect()
+        })
+        .map_err(|e| e.code)
+}
+
+#[test]
+fn a_key_allow_list_restricts_every_target_of_the_plan() {
+    let (r, _) = three(|c| {
+        c.routes.push(RouteConfig {
+            name: "gpt-smart".into(),
+            strategy: Strategy::Fallback,
+            targets: vec![TargetRef::parse("claude")],
+            hedge_after: None,
+        });
+    });
+    // The fallback chain's Claude and Gemini defaults are dropped.
+    assert_eq!(
+        restricted(&r, "gpt-4o", &["gpt-*"]),
+        Ok(vec![pm("openai", "gpt-4o")])
+    );
+    // A route, or another provider's prefix, does not carry an allowed name elsewhere.
+    for model in [
+        "gpt-smart",
+        "claude/gpt-4o",
+        "anthropic/gpt-4o",
+        "gemini/gpt-4o",
+    ] {
+        assert_eq!(
+            restricted(&r, model, &["gpt-*"]),
+            Err(ErrorCode::PermissionDenied),
+            "{model}"
+        );
+    }
+    // Provider patterns match by name or kind.
+    assert_eq!(
+        restricted(&r, "claude/anything", &["anthropic/*"]),
+        Ok(vec![pm("claude", "anything")])
+    );
+    // The fallback chain only continues among allowed targets.
+    let (r, _) = three(|c| c.fallback_chain = vec!["claude".into(), "gemini".into()]);
+    assert_eq!(
+        restricted(&r, "gpt-4o", &["openai/*", "claude/*"]),
+        Ok(vec![pm("openai", "gpt-4o"), pm("claude", "claude-default")])
+    );
+}

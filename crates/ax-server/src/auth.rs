@@ -12,8 +12,8 @@
 //!   unknown/revoked/expired key → 401; tenant not active → 403; over the key's or the
 //!   tenant's requests or tokens per minute → 429 `rate_limit_exceeded`; over tokens
 //!   per day or the monthly budget → 429 `quota_exceeded`; 429s carry `Retry-After`
-//!   (the end of the window). The model check (403) runs in the chat pipeline once the
-//!   model is known ([`check_model`]). Every rejection is answered in the client's own
+//!   (the end of the window). The key's model allow-list (403) is applied by the
+//!   router to every target of the plan ([`allowed_models`]). Every rejection is answered in the client's own
 //!   error format and gets its log row.
 //! - **Identity.** The authenticated [`Identity`] is visible to the handler through a
 //!   task-local ([`current_identity`]); the request log hook reads it there, so the
@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use ax_core::lifecycle::{Context, Event};
-use ax_core::tenant::{Quotas, TenantStatus, model_allowed};
+use ax_core::tenant::{Quotas, TenantStatus};
 use ax_core::{ErrorCode, GatewayError, KeyId, TenantId, Usage, WireFormat};
 use ax_router::Tracked;
 use ax_store::Store;
@@ -68,8 +68,9 @@ pub struct Identity {
     pub tenant_id: TenantId,
     /// The tenant's slug.
     pub tenant_slug: String,
-    /// Model patterns of the key (`None`: every model).
-    pub allowed_models: Option<Vec<String>>,
+    /// Model patterns of the key (`None`: every model), checked against every target
+    /// of the request's plan.
+    pub allowed_models: Option<Arc<[String]>>,
     key_limits: Limits,
     tenant_limits: Limits,
     key_counters: Arc<Counters>,
@@ -248,6 +249,8 @@ fn admit(identity: &Identity, now: OffsetDateTime) -> Result<(), GatewayError> {
 struct Entry {
     row: KeyWithTenant,
     expires_at: Option<OffsetDateTime>,
+    /// The key's allow-list, shared by every request's identity instead of copied.
+    allowed_models: Option<Arc<[String]>>,
 }
 
 /// The authentication state: key cache, mode, quota counters.
@@ -341,9 +344,14 @@ impl Auth {
                     .expires_at
                     .as_deref()
                     .and_then(ax_store::timestamp::parse);
+                let allowed_models = row.key.allowed_models.as_deref().map(Arc::from);
                 (
                     row.key.key_hash.clone(),
-                    Arc::new(Entry { row, expires_at }),
+                    Arc::new(Entry {
+                        row,
+                        expires_at,
+                        allowed_models,
+                    }),
                 )
             })
             .collect();
@@ -457,7 +465,7 @@ impl Auth {
             key_id: key.id,
             tenant_id: tenant.id,
             tenant_slug: tenant.slug.clone(),
-            allowed_models: key.allowed_models.clone(),
+            allowed_models: entry.allowed_models.clone(),
             key_limits: Limits {
                 rpm: key.rpm,
                 tpm: key.tpm,
@@ -520,15 +528,9 @@ impl Auth {
     }
 }
 
-/// Refuses a model outside the current key's patterns (403 `permission_denied`).
-pub fn check_model(model: &str) -> Result<(), GatewayError> {
-    match current_identity() {
-        Some(id) if !model_allowed(id.allowed_models.as_deref(), model) => Err(GatewayError::new(
-            ErrorCode::PermissionDenied,
-            format!("this key may not use model `{model}`"),
-        )),
-        _ => Ok(()),
-    }
+/// The current key's model allow-list, for the router to restrict the plan with.
+pub fn allowed_models() -> Option<Arc<[String]>> {
+    current_identity().and_then(|id| id.allowed_models.clone())
 }
 
 /// The raw key a client presented, from whichever place its SDK puts it:
@@ -564,7 +566,7 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
 }
 
 /// The wire format of a client endpoint, for errors answered before the handler runs.
-fn format_of(method: &Method, path: &str) -> WireFormat {
+pub(crate) fn format_of(method: &Method, path: &str) -> WireFormat {
     if path.starts_with("/v1/messages") {
         WireFormat::Anthropic
     } else if path.starts_with("/v1beta/")
@@ -594,7 +596,12 @@ pub async fn client_auth(State(state): State<AppState>, req: Request, next: Next
 }
 
 /// Answers a refused request in the client's format, with its one log row.
-fn reject(state: &AppState, format: WireFormat, headers: &HeaderMap, refusal: Refusal) -> Response {
+pub(crate) fn reject(
+    state: &AppState,
+    format: WireFormat,
+    headers: &HeaderMap,
+    refusal: Refusal,
+) -> Response {
     let gw = GatewayHeaders::parse(headers);
     let mut ctx = Context::new(gw.request_id.clone());
     ctx.conversation_id = gw.metadata.conversation_id.clone();

@@ -62,6 +62,8 @@ struct RawConfig {
     listen: Option<String>,
     database_url: Option<String>,
     max_body_bytes: Option<usize>,
+    server: Option<RawServer>,
+    limits: Option<RawLimits>,
     logging: Option<RawLogging>,
     router: Option<RawRouter>,
     #[serde(default)]
@@ -75,6 +77,27 @@ struct RawConfig {
 struct RawLogging {
     enabled: Option<bool>,
     store_bodies: Option<bool>,
+    durability: Option<String>,
+}
+
+/// `[server]`: connection handling and the browser-facing guards.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    header_read_timeout_ms: Option<u64>,
+    idle_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    allowed_hosts: Option<Vec<String>>,
+    cors_allowed_origins: Option<Vec<String>>,
+}
+
+/// `[limits]`: the request-shape limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_messages: Option<usize>,
+    max_content_parts: Option<usize>,
+    max_tools: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +154,67 @@ struct RawRoute {
     hedge_after_ms: Option<u64>,
 }
 
+/// Default time a client has to send a request's whole header block.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time an idle keep-alive connection is kept open.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Connection handling and browser-facing guards (`[server]`, `AX_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Longest wait for a request's header block, from the connection's first byte
+    /// (or from the end of the previous response) (`AX_HEADER_READ_TIMEOUT_MS`).
+    pub header_read_timeout: Duration,
+    /// Longest an open connection may sit with no request in flight
+    /// (`AX_IDLE_TIMEOUT_MS`).
+    pub idle_timeout: Duration,
+    /// Most client connections open at once (`AX_MAX_CONNECTIONS`); `None`: derived
+    /// from the open-file limit, keeping a reserve.
+    pub max_connections: Option<usize>,
+    /// Extra `Host` names accepted when listening on loopback (`AX_ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins allowed by CORS (`AX_CORS_ALLOWED_ORIGINS`); empty: CORS off.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: None,
+            allowed_hosts: Vec::new(),
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// When a request's log row is durable relative to its answer (`AX_LOG_DURABILITY`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogDurability {
+    /// The row is queued and written in the next batch; the answer does not wait
+    /// (`buffered`, the default: fastest, a `kill -9` may lose the last batch).
+    #[default]
+    Buffered,
+    /// The answer's last byte is sent only after its row is committed
+    /// (`acknowledged`: group commit, no acknowledged request without its row).
+    Acknowledged,
+}
+
+impl std::str::FromStr for LogDurability {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "buffered" => Ok(Self::Buffered),
+            "acknowledged" => Ok(Self::Acknowledged),
+            other => Err(format!(
+                "unknown log durability `{other}` (expected buffered or acknowledged)"
+            )),
+        }
+    }
+}
+
 /// One configured provider: how to reach it and how the router treats it.
 #[derive(Debug, Clone)]
 pub struct ProviderEntry {
@@ -169,6 +253,12 @@ pub struct Config {
     pub mock_only: bool,
     /// `AX_REQUIRE_KEYS`: clients must present a gateway key.
     pub require_keys: bool,
+    /// Connection handling and browser-facing guards.
+    pub server: ServerSettings,
+    /// Request-shape limits (messages, content parts, tools).
+    pub request_limits: ax_core::RequestLimits,
+    /// When a log row is durable relative to its answer.
+    pub log_durability: LogDurability,
 }
 
 /// Reads environment variables; a seam so tests can supply their own.
@@ -352,6 +442,19 @@ fn build(
         logging.enabled.unwrap_or(true),
     )?;
     let telemetry_enabled = env_bool(env, "PROVIDER_TELEMETRY_ENABLED", true)?;
+    let log_durability = match env.get("AX_LOG_DURABILITY") {
+        Some(v) => v
+            .parse::<LogDurability>()
+            .map_err(|r| invalid("environment", "AX_LOG_DURABILITY", r))?,
+        None => match &logging.durability {
+            Some(v) => v
+                .parse::<LogDurability>()
+                .map_err(|r| invalid(file, "logging.durability", r))?,
+            None => LogDurability::default(),
+        },
+    };
+    let server = server_settings(raw.server.unwrap_or_default(), file, env)?;
+    let request_limits = request_limits(raw.limits.unwrap_or_default(), file, env)?;
 
     // Providers: the three env providers first (enabled by their key), then ax.toml
     // entries, which override an env provider of the same name or add a new one.
@@ -523,7 +626,81 @@ fn build(
         router,
         mock_only,
         require_keys: env_bool(env, "AX_REQUIRE_KEYS", false)?,
+        server,
+        request_limits,
+        log_durability,
     })
+}
+
+/// `[server]` with its `AX_*` overrides; zero durations and counts are refused.
+fn server_settings(
+    raw: RawServer,
+    file: &str,
+    env: &dyn Env,
+) -> Result<ServerSettings, ConfigError> {
+    let mut s = ServerSettings::default();
+    let ms = |env_key: &str, toml_key: &str, v: Option<u64>| -> Result<Option<Duration>, ConfigError> {
+        let (value, path) = match env_num::<u64>(env, env_key)? {
+            Some(v) => (Some(v), "environment"),
+            None => (v, file),
+        };
+        match value {
+            Some(0) => Err(invalid(path, toml_key, "must be at least 1 ms")),
+            v => Ok(v.map(Duration::from_millis)),
+        }
+    };
+    if let Some(d) = ms(
+        "AX_HEADER_READ_TIMEOUT_MS",
+        "server.header_read_timeout_ms",
+        raw.header_read_timeout_ms,
+    )? {
+        s.header_read_timeout = d;
+    }
+    if let Some(d) = ms("AX_IDLE_TIMEOUT_MS", "server.idle_timeout_ms", raw.idle_timeout_ms)? {
+        s.idle_timeout = d;
+    }
+    s.max_connections = env_num::<usize>(env, "AX_MAX_CONNECTIONS")?.or(raw.max_connections);
+    if s.max_connections == Some(0) {
+        return Err(invalid(file, "server.max_connections", "must be at least 1"));
+    }
+    s.allowed_hosts = env
+        .get("AX_ALLOWED_HOSTS")
+        .map(|v| split_list(&v))
+        .or(raw.allowed_hosts)
+        .unwrap_or_default();
+    s.cors_allowed_origins = env
+        .get("AX_CORS_ALLOWED_ORIGINS")
+        .map(|v| split_list(&v))
+        .or(raw.cors_allowed_origins)
+        .unwrap_or_default();
+    Ok(s)
+}
+
+/// `[limits]` with its `AX_MAX_*` overrides; a limit of zero is refused.
+fn request_limits(
+    raw: RawLimits,
+    file: &str,
+    env: &dyn Env,
+) -> Result<ax_core::RequestLimits, ConfigError> {
+    let mut l = ax_core::RequestLimits::default();
+    for (env_key, toml_key, value, slot) in [
+        ("AX_MAX_MESSAGES", "limits.max_messages", raw.max_messages, &mut l.max_messages),
+        (
+            "AX_MAX_CONTENT_PARTS",
+            "limits.max_content_parts",
+            raw.max_content_parts,
+            &mut l.max_content_parts,
+        ),
+        ("AX_MAX_TOOLS", "limits.max_tools", raw.max_tools, &mut l.max_tools),
+    ] {
+        if let Some(v) = env_num::<usize>(env, env_key)?.or(value) {
+            if v == 0 {
+                return Err(invalid(file, toml_key, "must be at least 1"));
+            }
+            *slot = v;
+        }
+    }
+    Ok(l)
 }
 
 fn names(entries: &[ProviderEntry]) -> String {

@@ -249,7 +249,9 @@ async fn suspended_or_decommissioned_tenant_and_disallowed_model_get_403() {
         .key(
             &t,
             NewApiKey {
-                allowed_models: Some(vec!["gpt-*".into(), "mock/*".into()]),
+                // `mock/any*`, not `mock/*`: in this mock-only gateway the mock serves
+                // every bare name, and `mock/*` allows whatever it serves.
+                allowed_models: Some(vec!["gpt-*".into(), "mock/any*".into()]),
                 ..Default::default()
             },
         )
@@ -945,7 +947,9 @@ async fn embeddings_follow_the_key_patterns() {
         .key(
             &t,
             NewApiKey {
-                allowed_models: Some(vec!["mock/*".into()]),
+                // In this mock-only gateway every bare name is served by the mock,
+                // so `mock/*` would allow them all: the pattern names the models.
+                allowed_models: Some(vec!["mock/emb*".into()]),
                 ..Default::default()
             },
         )

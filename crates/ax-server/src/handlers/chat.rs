@@ -115,15 +115,14 @@ pub async fn handle_chat(
         tracked.context_mut().user_id = request.metadata.user_id.clone();
     }
     request.metadata.conversation_id = gw.metadata.conversation_id.clone();
-    // Tenancy: the key may be limited to some models (403 otherwise).
-    if let Err(e) = crate::auth::check_model(&request.model) {
-        return fail(tracked, e, true);
-    }
     request.metadata.tags = gw.metadata.tags.clone();
 
     let router = state.router().clone();
     let route_opts = RequestOptions {
         fallback: gw.fallback,
+        // Tenancy: the key may be limited to some models; the plan keeps only the
+        // targets it allows (403 when none is left).
+        allowed_models: crate::auth::allowed_models(),
         ..RequestOptions::default()
     };
 
@@ -339,7 +338,7 @@ fn set_header(h: &mut HeaderMap, name: HeaderName, value: &str) {
 }
 
 /// The `x-ax-*` response headers: who served the request and how.
-fn served_headers(h: &mut HeaderMap, ctx: &Context) {
+pub(crate) fn served_headers(h: &mut HeaderMap, ctx: &Context) {
     set_header(h, names::REQUEST_ID, ctx.request_id.as_str());
     if let Some(p) = &ctx.provider {
         set_header(h, names::PROVIDER, p);

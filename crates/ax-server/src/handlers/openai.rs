@@ -1,4 +1,5 @@
-//! `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models` (OpenAI).
+//! `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`,
+//! `GET /v1/models/{id}` (OpenAI).
 
 use std::sync::Arc;
 
@@ -6,11 +7,12 @@ use ax_core::lifecycle::{Context, Event};
 use ax_core::{GatewayError, WireFormat};
 use ax_router::{RequestOptions, Tracked};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::chat::{Endpoint, handle_chat, read_body};
+use super::chat::{Endpoint, handle_chat, read_body, served_headers};
 use crate::error::ApiError;
 use crate::request_log::{LogExtras, finish_hook};
 use crate::request_meta::GatewayHeaders;
@@ -66,15 +68,13 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
         Ok(r) => r,
         Err(e) => return reject(tracked, e, None),
     };
-    // Tenancy: the key may be limited to some models (403 otherwise).
-    if let Err(e) = crate::auth::check_model(&request.model) {
-        return reject(tracked, e, None);
-    }
     let opts = RequestOptions {
         fallback: gw.fallback,
+        // Tenancy: only the targets the key's allow-list admits (403 when none).
+        allowed_models: crate::auth::allowed_models(),
         ..RequestOptions::default()
     };
-    if let Err(e) = state.router().plan(&request.model, &opts) {
+    if let Err(e) = state.router().embedding_plan(&request.model, &opts) {
         return reject(tracked, e, None);
     }
     tracked.apply(Event::ValidationPassed);
@@ -86,19 +86,19 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
-            if let Ok(v) = HeaderValue::from_str(tracked.context().request_id.as_str()) {
-                r.headers_mut()
-                    .insert(crate::request_meta::names::REQUEST_ID, v);
-            }
+            // Who served it, as for chat: `x-ax-request-id`, `-provider`, `-model`, …
+            served_headers(r.headers_mut(), tracked.context());
             tracked.finish();
             r
         }
         Err(e) => {
             let id = tracked.context().request_id.clone();
-            tracked.finish();
-            ApiError::new(WireFormat::OpenAi, e)
+            let mut r = ApiError::new(WireFormat::OpenAi, e)
                 .with_request_id(id)
-                .into_response()
+                .into_response();
+            served_headers(r.headers_mut(), tracked.context());
+            tracked.finish();
+            r
         }
     }
 }
@@ -111,8 +111,40 @@ pub async fn models(State(state): State<AppState>) -> Response {
         .into_iter()
         .map(|id| {
             let owner = id.split('/').next().unwrap_or("ax").to_owned();
-            serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": owner})
+            model_object(id, owner)
         })
         .collect();
     axum::Json(serde_json::json!({"object": "list", "data": data})).into_response()
+}
+
+/// One model (`GET /v1/models/{id}`, the SDKs' `models.retrieve`): any model a chat
+/// request may name (`provider/model`, a route, a bare model a provider serves), owned
+/// by the provider its plan calls first; 404 in OpenAI's error shape otherwise. The id
+/// may contain `/` (`openai/gpt-4o`, sent as is or as `openai%2Fgpt-4o`).
+pub async fn model(
+    State(state): State<AppState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    let id = match id {
+        Ok(Path(id)) => id,
+        Err(e) => {
+            let error = GatewayError::new(ax_core::ErrorCode::InvalidRequest, e.body_text());
+            return ApiError::new(WireFormat::OpenAi, error).into_response();
+        }
+    };
+    match state.router().plan(&id, &RequestOptions::default()) {
+        Ok(plan) => {
+            let owner = plan
+                .targets
+                .first()
+                .map_or_else(|| "ax".to_owned(), |t| t.provider.name().to_owned());
+            axum::Json(model_object(id, owner)).into_response()
+        }
+        Err(e) => ApiError::new(WireFormat::OpenAi, e).into_response(),
+    }
+}
+
+/// A model in OpenAI's shape.
+fn model_object(id: String, owner: String) -> serde_json::Value {
+    serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": owner})
 }

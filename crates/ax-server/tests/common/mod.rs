@@ -282,6 +282,11 @@ impl Gateway {
             .collect()
     }
 
+    /// The store's URL (`sqlite://…`), for tests that write tenants and keys.
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.db.display())
+    }
+
     /// `PRAGMA integrity_check` on the store.
     pub async fn integrity_check(&self) -> String {
         let mut conn = self.open_db().await;
