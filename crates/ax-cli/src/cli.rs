@@ -234,9 +234,14 @@ pub struct DoctorArgs {
     /// The store to check (default: the configuration's, sqlite://ax.db).
     #[arg(long, env = "AX_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// The gateway whose circuits to check, if it is running.
-    #[command(flatten)]
-    pub server: ServerArgs,
+    /// The address `ax serve` listens on, as given to `ax serve --listen` (default:
+    /// AX_LISTEN, else ax.toml's `listen`, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The running gateway whose circuits to check (default: http:// and the listen
+    /// address).
+    #[arg(long, env = "AX_URL")]
+    pub url: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -1,6 +1,7 @@
 //! `ax doctor`: configuration, keys, provider probes, store, admin key, open circuits.
 //! Every failing check carries a concrete fix. Exit 1 when any check fails.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,8 +11,9 @@ use serde::Serialize;
 
 use crate::api::ProvidersStatus;
 use crate::cli::DoctorArgs;
-use crate::client::{AdminClient, CallError};
+use crate::client::{AdminClient, CallError, DEFAULT_URL};
 use crate::commands::provider::test_fix;
+use crate::error::usage;
 use crate::hints;
 use crate::output::{StdoutError, Style, Tone, outln, print_json, spinner};
 use crate::store::{redact, sqlite_path};
@@ -65,9 +67,21 @@ struct Report {
 
 /// `ax doctor`.
 pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let listen_flag: Option<SocketAddr> = match args.listen.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            usage(format!(
+                "--listen: `{text}` is not an address like 127.0.0.1:8080"
+            ))
+        })?),
+    };
     let mut checks = Vec::new();
     let mut config = match Config::load(args.config.as_deref()) {
-        Ok(c) => {
+        Ok(mut c) => {
+            // The same precedence as `ax serve`: --listen over AX_LISTEN over ax.toml.
+            if let Some(addr) = listen_flag {
+                c.listen = addr;
+            }
             let source = c.source.as_ref().map_or_else(
                 || "environment only (no ax.toml)".to_owned(),
                 |p| format!("{} parsed", p.display()),
@@ -99,10 +113,16 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
             checks.push(check);
         }
         checks.extend(provider_checks(c).await);
-        checks.push(admin_key_check(c));
+        checks.push(admin_key_check(c, listen_source(&args, c)));
     }
     checks.push(store_check(&db_url).await);
-    checks.extend(circuit_checks(&args.server.url).await?);
+    // The server checked is the one named by --url/AX_URL, else the one this
+    // configuration would run (its listen address), so that both checks agree.
+    let url = args.url.clone().unwrap_or_else(|| match &config {
+        Some(c) => url_of(c.listen),
+        None => listen_flag.map_or_else(|| DEFAULT_URL.to_owned(), url_of),
+    });
+    checks.extend(circuit_checks(&url).await?);
 
     let failures = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warnings = checks.iter().filter(|c| c.status == Status::Warn).count();
@@ -316,7 +336,32 @@ fn probe_check(
     }
 }
 
-fn admin_key_check(c: &Config) -> Check {
+/// Where the listen address came from, in `ax serve`'s order of precedence.
+fn listen_source(args: &DoctorArgs, c: &Config) -> &'static str {
+    if args.listen.is_some() {
+        "--listen"
+    } else if std::env::var("AX_LISTEN").is_ok_and(|v| !v.trim().is_empty()) {
+        "AX_LISTEN"
+    } else if c.listen.to_string() == ax_server::config::DEFAULT_LISTEN {
+        "default"
+    } else {
+        "ax.toml"
+    }
+}
+
+/// `http://` and `addr`, a wildcard address (`0.0.0.0`, `::`) made loopback.
+fn url_of(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, addr.port()))
+}
+
+/// Whether the admin API is usable at the address `ax serve` would listen on;
+/// `source` says where that address came from (`--listen`, `AX_LISTEN`, …).
+fn admin_key_check(c: &Config, source: &str) -> Check {
     let loopback = c.listen.ip().is_loopback();
     match (&c.admin_key, loopback) {
         (Some(_), _) => Check::new("admin key", Status::Ok, "AX_ADMIN_KEY is set"),
@@ -324,7 +369,7 @@ fn admin_key_check(c: &Config) -> Check {
             "admin key",
             Status::Ok,
             format!(
-                "listening on {} (loopback): the admin API is open to local users without a key",
+                "listen address {} ({source}) is loopback: the admin API is open to local users without a key",
                 c.listen
             ),
         ),
@@ -332,7 +377,7 @@ fn admin_key_check(c: &Config) -> Check {
             "admin key",
             Status::Fail,
             format!(
-                "listening on {} beyond loopback with no AX_ADMIN_KEY: the admin API is disabled",
+                "listen address {} ({source}) is beyond loopback and AX_ADMIN_KEY is not set: the admin API is disabled",
                 c.listen
             ),
         )
@@ -519,6 +564,15 @@ mod tests {
             c.fix.as_deref(),
             Some("fix the environment variable PROVIDER_CIRCUIT_THRESHOLD")
         );
+    }
+
+    #[test]
+    fn the_url_of_a_wildcard_listen_address_is_loopback() {
+        let url = |a: &str| url_of(a.parse().unwrap_or_else(|_| panic!("{a}")));
+        assert_eq!(url("127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(url("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(url("10.1.2.3:80"), "http://10.1.2.3:80");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `ax serve`.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -42,12 +43,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Log lines on stderr; colour codes only for a terminal and without `NO_COLOR` (a
+/// log file or journald would otherwise store raw escape sequences).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AX_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && !no_color)
         .try_init();
 }
 
