@@ -13,6 +13,7 @@ const CUT_AFTER: HeaderName = HeaderName::from_static("x-mock-cut-after");
 const ERROR_AFTER: HeaderName = HeaderName::from_static("x-mock-error-after");
 const MALFORMED: HeaderName = HeaderName::from_static("x-mock-malformed");
 const HANG: HeaderName = HeaderName::from_static("x-mock-hang");
+const ECHO_AUTH: HeaderName = HeaderName::from_static("x-mock-echo-auth");
 
 fn num<T: std::str::FromStr>(h: &HeaderMap, name: &HeaderName) -> Option<T> {
     h.get(name)?.to_str().ok()?.trim().parse().ok()
@@ -36,6 +37,7 @@ impl Scripted {
             error_after: num(h, &ERROR_AFTER),
             malformed: flag(h, &MALFORMED),
             hang: flag(h, &HANG),
+            echo_auth: flag(h, &ECHO_AUTH),
         }
     }
 
@@ -67,6 +69,9 @@ impl Scripted {
         }
         if let Some(v) = self.hang {
             c.hang = v;
+        }
+        if let Some(v) = self.echo_auth {
+            c.echo_auth = v;
         }
         // An explicit success clears the stream faults a failing default may carry.
         if self.status.is_some_and(|s| (200..300).contains(&s)) {

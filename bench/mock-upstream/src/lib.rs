@@ -66,6 +66,11 @@ pub struct MockConfig {
     pub malformed: bool,
     /// Never answer (`x-mock-hang: 1`), for timeout tests.
     pub hang: bool,
+    /// With a forced status, the error message echoes every credential the request
+    /// carried (`Authorization`, `x-api-key`, `x-goog-api-key`, `?key=`), as some
+    /// servers and proxies do in a 401 (`x-mock-echo-auth: 1`): for secret-masking
+    /// tests.
+    pub echo_auth: bool,
     /// Embedding vector length when the request does not ask for one.
     pub embedding_dims: usize,
 }
@@ -82,6 +87,7 @@ impl Default for MockConfig {
             error_after: None,
             malformed: false,
             hang: false,
+            echo_auth: false,
             embedding_dims: 16,
         }
     }
@@ -108,6 +114,8 @@ pub struct Scripted {
     pub malformed: Option<bool>,
     /// Never answer.
     pub hang: Option<bool>,
+    /// Echo the request's credentials in the forced error's message.
+    pub echo_auth: Option<bool>,
 }
 
 impl Scripted {
@@ -167,6 +175,15 @@ impl Scripted {
     pub fn latency(ms: u64) -> Self {
         Self {
             latency_ms: Some(ms),
+            ..Self::default()
+        }
+    }
+
+    /// A forced `status` whose error message echoes the request's credentials.
+    pub fn echo_auth(status: u16) -> Self {
+        Self {
+            status: Some(status),
+            echo_auth: Some(true),
             ..Self::default()
         }
     }

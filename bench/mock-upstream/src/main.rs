@@ -41,6 +41,9 @@ struct Args {
     /// Never answer.
     #[arg(long)]
     hang: bool,
+    /// With --status, echo the request's credentials in the error message.
+    #[arg(long)]
+    echo_auth: bool,
     /// Embedding vector length when the request does not set one.
     #[arg(long, default_value_t = 16)]
     embedding_dims: usize,
@@ -77,6 +80,7 @@ async fn run(args: Args) -> ExitCode {
         error_after: args.error_after,
         malformed: args.malformed,
         hang: args.hang,
+        echo_auth: args.echo_auth,
         embedding_dims: args.embedding_dims.max(1),
     };
     let server = match MockUpstream::bind(config, args.listen) {

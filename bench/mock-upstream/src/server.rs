@@ -12,7 +12,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::util::{Format, error_response, forced_error, json_ok, malformed_json, to_json};
+use crate::util::{
+    Credentials, Format, error_response, forced_error, json_ok, malformed_json, to_json,
+};
 use crate::{Scripted, Shared, anthropic, gemini, knobs, openai};
 
 /// Largest request body accepted.
@@ -172,6 +174,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     };
     let overrides = Scripted::from_headers(&parts.headers);
     let auth_error = route.auth_error(&parts.headers, query);
+    let credentials = Credentials::of(&parts.headers);
     let (defaults, script) = shared.record(path, body.clone(), parts.headers, auth_error.is_none());
     let cfg = knobs::resolve(defaults, script, &overrides);
 
@@ -190,7 +193,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     if let Some((status, message)) = auth_error {
         return error_response(format, status, None, Some(message));
     }
-    if let Some(r) = forced_error(format, &cfg) {
+    let echo = cfg.echo_auth.then(|| credentials.echo(query));
+    if let Some(r) = forced_error(format, &cfg, echo.as_deref()) {
         return r;
     }
     let ctx = Ctx {

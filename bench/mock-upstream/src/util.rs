@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 use serde::ser::{SerializeSeq, Serializer};
@@ -364,10 +364,48 @@ pub(crate) fn bad_request(format: Format, message: &str) -> Response {
     error_response(format, 400, None, Some(message))
 }
 
-/// The forced error of `cfg`, if any.
-pub(crate) fn forced_error(format: Format, cfg: &MockConfig) -> Option<Response> {
+/// The forced error of `cfg`, if any; its message is `echo` when given.
+pub(crate) fn forced_error(
+    format: Format,
+    cfg: &MockConfig,
+    echo: Option<&str>,
+) -> Option<Response> {
     cfg.forced_status()
-        .map(|s| error_response(format, s, cfg.retry_after_secs, None))
+        .map(|s| error_response(format, s, cfg.retry_after_secs, echo))
+}
+
+/// The credential headers of a request, kept (cheap reference-counted clones) until
+/// it is known whether the answer echoes them.
+pub(crate) struct Credentials([Option<HeaderValue>; 3]);
+
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "x-api-key", "x-goog-api-key"];
+
+impl Credentials {
+    pub(crate) fn of(h: &HeaderMap) -> Self {
+        Self(CREDENTIAL_HEADERS.map(|name| h.get(name).cloned()))
+    }
+
+    /// What an echoing server says: every credential the request carried, verbatim.
+    pub(crate) fn echo(&self, query: Option<&str>) -> String {
+        let mut parts = Vec::new();
+        for (name, v) in CREDENTIAL_HEADERS.iter().zip(&self.0) {
+            if let Some(v) = v {
+                parts.push(format!("{name}: {}", String::from_utf8_lossy(v.as_bytes())));
+            }
+        }
+        for kv in query.unwrap_or_default().split('&') {
+            if kv.starts_with("key=") {
+                parts.push(kv.to_owned());
+            }
+        }
+        if parts.is_empty() {
+            parts.push("no credentials".to_owned());
+        }
+        format!(
+            "Incorrect API key provided. The request carried {}.",
+            parts.join("; ")
+        )
+    }
 }
 
 /// A 200 JSON body that does not parse.

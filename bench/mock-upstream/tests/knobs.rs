@@ -482,3 +482,44 @@ async fn concurrent_requests_are_all_counted() {
     assert_eq!(t.mock.total_hits(), 64);
     assert_eq!(t.mock.hits("/v1/messages"), 32);
 }
+
+#[tokio::test]
+async fn echo_auth_repeats_the_credentials_in_the_forced_error() {
+    let t = start();
+    let (status, _, v) = json(
+        t.http
+            .post(t.url("/v1/chat/completions"))
+            .bearer_auth("plainTESTSECRETkey99")
+            .json(&oai_body(false))
+            .header("x-mock-status", "401")
+            .header("x-mock-echo-auth", "1"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("authorization: Bearer plainTESTSECRETkey99"),
+        "{msg}"
+    );
+
+    // From a script, in the Gemini format, with the key in the query.
+    t.mock
+        .push_script("/v1beta/models", vec![Scripted::echo_auth(401)]);
+    let (status, _, v) = json(
+        reqwest::Client::new()
+            .post(format!("{}?key=gem-key-1", t.url(GEN)))
+            .json(&gem_body()),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("key=gem-key-1"), "{msg}");
+
+    // Without the knob the message is the provider's usual one.
+    let (_, _, v) = json(
+        t.openai("/v1/chat/completions", &oai_body(false))
+            .header("x-mock-status", "401"),
+    )
+    .await;
+    assert!(!v["error"]["message"].as_str().unwrap().contains("sk-test"));
+}

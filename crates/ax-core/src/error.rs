@@ -147,6 +147,10 @@ pub struct GatewayError {
     pub retry_after: Option<Duration>,
     /// The client-visible parameter at fault, for invalid requests.
     pub param: Option<String>,
+    /// The upstream refused the gateway's own credentials for `provider` (its 401 or
+    /// 403): `code` stays what the upstream said (the router marks the provider
+    /// unhealthy on it), but the client is not at fault and gets a 502 server error.
+    pub credentials_refused: bool,
 }
 
 impl fmt::Display for GatewayError {
@@ -168,6 +172,7 @@ impl GatewayError {
             upstream_status: None,
             retry_after: None,
             param: None,
+            credentials_refused: false,
         }
     }
 
@@ -222,9 +227,19 @@ impl GatewayError {
                 ))
     }
 
+    /// The code a client is shown: `server_error` when the upstream refused the
+    /// gateway's credentials (an operator's problem), else `code`.
+    pub fn client_code(&self) -> ErrorCode {
+        if self.credentials_refused {
+            ErrorCode::ServerError
+        } else {
+            self.code
+        }
+    }
+
     /// The HTTP status the client should see.
     pub fn http_status(&self) -> u16 {
-        self.code.http_status()
+        self.client_code().http_status()
     }
 }
 
@@ -270,6 +285,16 @@ mod tests {
         assert_eq!(ErrorCode::AllProvidersFailed.http_status(), 502);
         assert_eq!(ErrorCode::CircuitOpen.http_status(), 503);
         assert_eq!(ErrorCode::Timeout.http_status(), 504);
+    }
+
+    #[test]
+    fn refused_gateway_credentials_are_a_502_server_error_for_the_client() {
+        let mut e = GatewayError::new(ErrorCode::AuthenticationError, "bad key").with_provider("p");
+        assert_eq!((e.http_status(), e.client_code()), (401, e.code));
+        e.credentials_refused = true;
+        assert_eq!(e.http_status(), 502);
+        assert_eq!(e.client_code(), ErrorCode::ServerError);
+        assert_eq!(e.code, ErrorCode::AuthenticationError);
     }
 
     #[test]

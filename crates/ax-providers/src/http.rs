@@ -3,6 +3,12 @@
 //! error-code mapping, `Retry-After` parsing, and SSE bodies turned into decoded chunks
 //! as they arrive.
 //!
+//! Every error an upstream produces — a non-2xx answer, an error frame mid-stream, an
+//! error in a 2xx body — leaves through [`UpstreamClient::upstream_error`]: tagged with
+//! the provider, the provider's own key masked ([`Secrets`]), and marked
+//! `credentials_refused` when the upstream refused that key, before it can reach a
+//! client, a log row, a log line or the admin API.
+//!
 //! It is `hyper_util`'s pooled client directly rather than `reqwest`: the gateway needs
 //! none of reqwest's layers (redirects, cookies, proxies, URL re-parsing), and they cost
 //! about three times what the request itself does. Redirects are never followed — a 3xx
@@ -28,10 +34,12 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::codec::StreamDecoder;
 use crate::config::Timeouts;
+use crate::secrets::Secrets;
 use crate::sse::{SseDecoder, SseFrame};
 
 /// Turns an upstream error response (status, headers, body) into a gateway error.
@@ -45,11 +53,18 @@ pub struct UpstreamClient {
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeouts: Timeouts,
     provider: String,
+    /// The provider's API key, masked in every upstream error.
+    secrets: Secrets,
 }
 
 impl UpstreamClient {
     /// Builds the client; called once per provider at start-up, never per request.
-    pub fn new(provider: &str, timeouts: Timeouts) -> Result<Self, GatewayError> {
+    /// `api_key` is the key the adapter sends, masked in every upstream error.
+    pub fn new(
+        provider: &str,
+        timeouts: Timeouts,
+        api_key: Option<&SecretString>,
+    ) -> Result<Self, GatewayError> {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -74,6 +89,7 @@ impl UpstreamClient {
             http,
             timeouts,
             provider: provider.to_owned(),
+            secrets: Secrets::new(api_key),
         })
     }
 
@@ -155,6 +171,7 @@ impl UpstreamClient {
             // A 2xx that is not a stream is usually a JSON error from a proxy in between.
             let (parts, body) = resp.into_parts();
             let bytes = self.collect(body, total, self.timeouts.total).await?;
+            let bytes = self.secrets.mask_body(bytes);
             let mut err = decode_error(502, &parts.headers, &bytes);
             err.code = ErrorCode::ServerError;
             err.message = format!(
@@ -168,6 +185,7 @@ impl UpstreamClient {
             decoder,
             self.timeouts.idle,
             self.provider.clone(),
+            self.secrets.clone(),
         ))
     }
 
@@ -252,7 +270,12 @@ impl UpstreamClient {
         let status = resp.status().as_u16();
         let (parts, body) = resp.into_parts();
         match self.collect(body, deadline, limit).await {
-            Ok(bytes) => self.tag(decode_error(status, &parts.headers, &bytes), status),
+            // The key is masked before the protocol module sees the body, so no cut of
+            // its message can leave a part of it.
+            Ok(bytes) => {
+                let bytes = self.secrets.mask_body(bytes);
+                self.tag(decode_error(status, &parts.headers, &bytes), status)
+            }
             Err(e) => e,
         }
     }
@@ -288,10 +311,29 @@ impl UpstreamClient {
     }
 
     fn tag(&self, err: GatewayError, status: u16) -> GatewayError {
-        let mut err = err.with_provider(&self.provider);
+        let mut err = self.upstream_error(err);
         err.upstream_status.get_or_insert(status);
         err
     }
+
+    /// The one way out for an error this provider's upstream produced (adapters pass
+    /// errors decoded from 2xx bodies through it too): see [`upstream_error`].
+    pub fn upstream_error(&self, err: GatewayError) -> GatewayError {
+        upstream_error(&self.provider, &self.secrets, err)
+    }
+}
+
+/// Tags `err` with `provider`, masks `secrets` (and anything shaped like a key) in its
+/// text, and marks it `credentials_refused` when the upstream refused the gateway's
+/// key (`authentication_error` or `permission_denied` from an upstream is about the
+/// gateway's own credentials: the client's were checked by the gateway).
+fn upstream_error(provider: &str, secrets: &Secrets, err: GatewayError) -> GatewayError {
+    let mut err = secrets.scrub(err.with_provider(provider));
+    err.credentials_refused |= matches!(
+        err.code,
+        ErrorCode::AuthenticationError | ErrorCode::PermissionDenied
+    );
+    err
 }
 
 /// Parses an upstream URL once, at start-up: it must be absolute, `http` or `https`,
@@ -343,6 +385,7 @@ fn sse_chunks<S, E>(
     decoder: Box<dyn StreamDecoder>,
     idle: Duration,
     provider: String,
+    secrets: Secrets,
 ) -> ChatStream
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
@@ -357,6 +400,7 @@ where
         done: bool,
         idle: Duration,
         provider: String,
+        secrets: Secrets,
     }
     let st = St {
         body: Box::pin(body),
@@ -367,8 +411,12 @@ where
         done: false,
         idle,
         provider,
+        secrets,
     };
-    let fail = |st: &St<S>, e: GatewayError| -> GatewayError { e.with_provider(&st.provider) };
+    // Mid-stream errors (an upstream error frame among them) leave masked, like the rest.
+    let fail = |st: &St<S>, e: GatewayError| -> GatewayError {
+        upstream_error(&st.provider, &st.secrets, e)
+    };
     Box::pin(futures::stream::unfold(st, move |mut st| async move {
         loop {
             if st.done {
@@ -560,7 +608,7 @@ mod tests {
             total,
             idle: Duration::from_secs(5),
         };
-        UpstreamClient::new("test", timeouts).unwrap()
+        UpstreamClient::new("test", timeouts, Some(&SecretString::from("secret-key"))).unwrap()
     }
 
     fn by_status(status: u16, _: &HeaderMap, body: &[u8]) -> GatewayError {
@@ -753,6 +801,54 @@ mod tests {
         assert_eq!(e.provider.as_deref(), Some("test"));
         assert!(rx.recv().await.unwrap().starts_with("POST /v1/chat "));
         assert!(rx.try_recv().is_err(), "the redirect was followed");
+    }
+
+    #[tokio::test]
+    async fn an_echoed_key_is_masked_and_a_refused_key_is_the_gateways_problem() {
+        let (base, _rx) = server(
+            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 48\r\n\r\ninvalid x-api-key secret-key (Bearer secret-key)",
+            Duration::ZERO,
+        )
+        .await;
+        let c = client(Duration::from_secs(5), Duration::from_secs(5));
+        let url = parse_url(&format!("{base}/v1/chat")).unwrap();
+        let e = c
+            .post_json(&url, &keyed_headers(), Bytes::new(), by_status)
+            .await
+            .unwrap_err();
+        assert_eq!(e.message, "status 401: invalid x-api-key *** (Bearer ***)");
+        assert_eq!(e.code, ErrorCode::AuthenticationError);
+        assert!(e.credentials_refused);
+        assert_eq!(e.http_status(), 502);
+        assert_eq!(e.provider.as_deref(), Some("test"));
+    }
+
+    #[tokio::test]
+    async fn a_mid_stream_error_frame_is_masked() {
+        let (base, _rx) = server(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
+              data: {\"error\":{\"message\":\"key secret-key revoked\",\"type\":\"server_error\"}}\n\n",
+            Duration::ZERO,
+        )
+        .await;
+        let c = client(Duration::from_secs(5), Duration::from_secs(5));
+        let url = parse_url(&format!("{base}/s")).unwrap();
+        let decoder = Box::new(crate::openai::OpenAiStreamDecoder::new());
+        let Ok(mut stream) = c
+            .post_sse(&url, &keyed_headers(), Bytes::new(), by_status, decoder)
+            .await
+        else {
+            panic!("the stream did not start");
+        };
+        let mut errors = Vec::new();
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                errors.push(e);
+            }
+        }
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].message, "key *** revoked");
+        assert_eq!(errors[0].provider.as_deref(), Some("test"));
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 //! their own base URL.
 
 pub mod anthropic;
+mod bounded;
 pub mod codec;
 pub mod config;
 mod fields;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod mock;
 pub mod openai;
 mod passthrough;
+pub mod secrets;
 pub mod sse;
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use ax_core::{GatewayError, Provider, ProviderKind};
 
 pub use codec::{ClientCodec, DecodeOptions, StreamDecoder, StreamEncoder, client_codec};
 pub use config::{MockSettings, ProviderConfig, Timeouts};
+pub use secrets::{Secrets, mask_secrets};
 pub use sse::{SseDecoder, SseFrame};
 
 /// Builds the adapter for a configured provider. This is the one place that matches on

@@ -179,9 +179,14 @@ async fn open_circuit_with_fallback_off_is_503_circuit_open() {
     );
     assert_eq!(gw.claude.hits(CLAUDE), 3);
     let logs = gw.stop().await;
+    let refused = logs.last().unwrap();
+    assert_eq!(refused.error_code.as_deref(), Some("circuit_open"));
+    // Refused before any call, the row still names the provider and the model.
+    assert_eq!(refused.provider.as_deref(), Some("claude"));
     assert_eq!(
-        logs.last().unwrap().error_code.as_deref(),
-        Some("circuit_open")
+        refused.model.as_deref(),
+        Some("claude-3-5-sonnet-20241022"),
+        "{refused:?}"
     );
 }
 

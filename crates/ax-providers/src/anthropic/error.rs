@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use super::wire::{OutError, OutErrorBody};
 use crate::http::{parse_retry_after, status_to_code};
+use crate::secrets::clean_upstream_text;
 
 /// What an Anthropic client receives for each [`ErrorCode`] as `error.type`. Several
 /// codes share a type (Anthropic has fewer); the HTTP status still tells them apart.
@@ -78,7 +79,7 @@ pub fn encode_error(error: &GatewayError) -> Vec<u8> {
     let body = OutErrorBody {
         kind: "error",
         error: OutError {
-            kind: error_type(error.code),
+            kind: error_type(error.client_code()),
             message: &error.message,
         },
     };
@@ -120,16 +121,13 @@ struct Parsed {
     kind: Option<String>,
 }
 
-/// The longest upstream text we copy into a message.
-const MAX_MESSAGE: usize = 1000;
-
 fn parse_error_body(body: &[u8]) -> Parsed {
     match serde_json::from_slice::<Value>(body) {
         // `{"type": "error", "error": {...}}`; tolerate a bare `{"type", "message"}` and
         // `{"error": "text"}` from proxies in between.
         Ok(v) => fields_of(v.get("error").unwrap_or(&v)),
         Err(_) => Parsed {
-            message: clean(String::from_utf8_lossy(body).trim()),
+            message: clean_upstream_text(String::from_utf8_lossy(body).trim()),
             kind: None,
         },
     }
@@ -138,7 +136,7 @@ fn parse_error_body(body: &[u8]) -> Parsed {
 fn fields_of(v: &Value) -> Parsed {
     match v {
         Value::String(s) => Parsed {
-            message: clean(s),
+            message: clean_upstream_text(s),
             kind: None,
         },
         _ => {
@@ -147,7 +145,7 @@ fn fields_of(v: &Value) -> Parsed {
                 _ => None,
             };
             Parsed {
-                message: clean(&s("message").unwrap_or_default()),
+                message: clean_upstream_text(&s("message").unwrap_or_default()),
                 kind: s("type"),
             }
         }
@@ -175,32 +173,6 @@ fn classify(status: Option<u16>, p: &Parsed) -> ErrorCode {
         }
     }
     code
-}
-
-/// Truncates and masks anything shaped like an API key (`sk-ant-…`, `sk-…`), so an
-/// upstream that echoes a key back cannot leak it into logs or client messages.
-fn clean(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len().min(MAX_MESSAGE + 3));
-    let mut rest = msg;
-    while let Some(pos) = rest.find("sk-") {
-        out.push_str(&rest[..pos]);
-        out.push_str("sk-***");
-        let tail = &rest[pos + 3..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.')))
-            .unwrap_or(tail.len());
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    if out.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -328,8 +300,6 @@ mod tests {
             ),
         );
         assert_eq!(e.message, "invalid x-api-key sk-***");
-        let long = "é".repeat(5000);
-        assert!(clean(&long).len() <= MAX_MESSAGE + 3);
         let e = decode_error(400, &HeaderMap::new(), br#"{"error": "plain text"}"#);
         assert_eq!(e.message, "plain text");
     }

@@ -66,7 +66,7 @@ impl AnthropicProvider {
             parse_url(&format!("{base}{path}")).map_err(|e| config_error(&format!("base_url: {e}")))
         };
         let (messages_url, models_url) = (url("/v1/messages")?, url("/v1/models")?);
-        let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
+        let client = UpstreamClient::new(&cfg.name, cfg.timeouts, cfg.api_key.as_ref())?;
         Ok(Self {
             messages_url,
             models_url,
@@ -118,7 +118,7 @@ impl Provider for AnthropicProvider {
             .client
             .post_json(&self.messages_url, &self.headers, body, decode_error)
             .await?;
-        let mut response = decode_response(&bytes).map_err(|e| self.tag(e))?;
+        let mut response = decode_response(&bytes).map_err(|e| self.client.upstream_error(e))?;
         if response.model.is_empty() {
             response.model = model.to_owned();
         }

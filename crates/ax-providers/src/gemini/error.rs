@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::wire::{OutError, OutErrorBody};
 use crate::http::{parse_retry_after, status_to_code};
+use crate::secrets::clean_upstream_text;
 
 /// What a Gemini client receives for each [`ErrorCode`]: the canonical `status` string.
 /// `code` in the body is always `ErrorCode::http_status` (the HTTP status the server
@@ -105,7 +106,7 @@ pub fn encode_error(error: &GatewayError) -> Vec<u8> {
 pub(crate) fn error_body(error: &GatewayError) -> Vec<u8> {
     let mut details = vec![json!({
         "@type": ERROR_INFO,
-        "reason": error.code.as_str().to_ascii_uppercase(),
+        "reason": error.client_code().as_str().to_ascii_uppercase(),
         "domain": AX_ERROR_DOMAIN,
     })];
     if let Some(after) = error.retry_after {
@@ -115,7 +116,7 @@ pub(crate) fn error_body(error: &GatewayError) -> Vec<u8> {
         error: OutError {
             code: error.http_status(),
             message: &error.message,
-            status: status_of(error.code),
+            status: status_of(error.client_code()),
             details,
         },
     };
@@ -131,7 +132,7 @@ pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayErr
         Ok(v) => match error_object(&v) {
             Some(e) => parse(e),
             None => Parsed {
-                message: clean(&match v.get("message") {
+                message: clean_upstream_text(&match v.get("message") {
                     Some(Value::String(s)) => s.clone(),
                     _ => String::new(),
                 }),
@@ -139,7 +140,7 @@ pub fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayErr
             },
         },
         Err(_) => Parsed {
-            message: clean(String::from_utf8_lossy(body).trim()),
+            message: clean_upstream_text(String::from_utf8_lossy(body).trim()),
             ..Default::default()
         },
     };
@@ -192,7 +193,7 @@ struct Parsed {
 
 fn parse(e: &Value) -> Parsed {
     let mut p = Parsed {
-        message: clean(match e {
+        message: clean_upstream_text(match e {
             Value::String(s) => s,
             _ => e.get("message").and_then(Value::as_str).unwrap_or_default(),
         }),
@@ -278,35 +279,6 @@ fn classify(http: Option<u16>, p: &Parsed) -> ErrorCode {
         Some(s) if s >= 400 => status_to_code(s),
         _ => ErrorCode::ServerError,
     }
-}
-
-/// The longest upstream text copied into a message.
-const MAX_MESSAGE: usize = 1000;
-
-/// Masks Google API keys (`AIza…`) and bounds the length, so an upstream that echoes
-/// a key cannot leak it into logs or client messages.
-fn clean(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len().min(MAX_MESSAGE + 3));
-    let mut rest = msg;
-    while let Some(pos) = rest.find("AIza") {
-        out.push_str(&rest[..pos]);
-        out.push_str("AIza***");
-        let tail = &rest[pos + 4..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_')))
-            .unwrap_or(tail.len());
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    if out.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -413,6 +385,5 @@ mod tests {
         let e = decode_error(400, &HeaderMap::new(), raw);
         assert!(!e.message.contains("secret"), "{}", e.message);
         assert!(e.message.contains("AIza***"));
-        assert!(clean(&"é".repeat(5000)).len() <= MAX_MESSAGE + 3);
     }
 }

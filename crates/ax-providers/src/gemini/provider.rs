@@ -65,7 +65,7 @@ impl GeminiProvider {
         let api = format!("{base}/v1beta");
         let models_url = parse_url(&format!("{api}/models?pageSize=1"))
             .map_err(|e| config_error(&format!("base_url: {e}")))?;
-        let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
+        let client = UpstreamClient::new(&cfg.name, cfg.timeouts, cfg.api_key.as_ref())?;
         Ok(Self {
             api,
             models_url,
@@ -96,10 +96,6 @@ impl GeminiProvider {
             GatewayError::invalid_param("model", format!("model `{model}` cannot go in a URL: {e}"))
                 .with_provider(&self.cfg.name)
         })
-    }
-
-    fn tag(&self, e: GatewayError) -> GatewayError {
-        e.with_provider(&self.cfg.name)
     }
 }
 
@@ -133,7 +129,7 @@ impl Provider for GeminiProvider {
                 decode_error,
             )
             .await?;
-        let mut response = decode_response(&bytes).map_err(|e| self.tag(e))?;
+        let mut response = decode_response(&bytes).map_err(|e| self.client.upstream_error(e))?;
         if response.model.is_empty() {
             response.model = model.to_owned();
         }
@@ -179,7 +175,7 @@ impl Provider for GeminiProvider {
             )
             .await?;
         decode_embedding_response(&bytes, request.input.texts().len(), model)
-            .map_err(|e| self.tag(e))
+            .map_err(|e| self.client.upstream_error(e))
     }
 
     async fn probe(&self) -> Result<(), GatewayError> {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::wire::{OutError, OutErrorBody};
 use crate::http::{parse_retry_after, status_to_code};
+use crate::secrets::clean_upstream_text;
 
 /// What an OpenAI client receives for each [`ErrorCode`]: `(code, error.type,
 /// error.code)`. Where OpenAI has a canonical pair it is used (`invalid_api_key`,
@@ -104,11 +105,12 @@ pub const ERROR_TYPES_IN: &[(&str, ErrorCode)] = &[
 
 /// The `(type, code)` pair an OpenAI client gets for `error`.
 pub(crate) fn error_kind(error: &GatewayError) -> (&'static str, &'static str) {
+    let client_code = error.client_code();
     let (kind, code) = ERROR_CODES_OUT
         .iter()
-        .find(|(c, _, _)| *c == error.code)
+        .find(|(c, _, _)| *c == client_code)
         .map_or(("server_error", "server_error"), |(_, t, c)| (*t, *c));
-    if error.code == ErrorCode::RateLimitExceeded
+    if client_code == ErrorCode::RateLimitExceeded
         && error.message.to_ascii_lowercase().contains("token")
     {
         return ("tokens", code);
@@ -176,9 +178,6 @@ struct Parsed {
     param: Option<String>,
 }
 
-/// The longest upstream text we copy into a message.
-const MAX_MESSAGE: usize = 1000;
-
 fn parse_error_body(body: &[u8]) -> Parsed {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => {
@@ -197,11 +196,11 @@ fn parse_error_body(body: &[u8]) -> Parsed {
                     }
                 }
             }
-            p.message = clean(&p.message);
+            p.message = clean_upstream_text(&p.message);
             p
         }
         Err(_) => Parsed {
-            message: clean(String::from_utf8_lossy(body).trim()),
+            message: clean_upstream_text(String::from_utf8_lossy(body).trim()),
             ..Default::default()
         },
     }
@@ -216,8 +215,8 @@ fn fields_of(v: &Value) -> Parsed {
     };
     Parsed {
         message: match v {
-            Value::String(s) => clean(s),
-            _ => clean(&s("message").unwrap_or_default()),
+            Value::String(s) => clean_upstream_text(s),
+            _ => clean_upstream_text(&s("message").unwrap_or_default()),
         },
         kind: s("type"),
         code: s("code"),
@@ -255,32 +254,6 @@ fn classify(status: Option<u16>, p: &Parsed) -> ErrorCode {
             .and_then(|k| ERROR_TYPES_IN.iter().find(|(n, _)| *n == k))
             .map_or(ErrorCode::ServerError, |(_, c)| *c),
     }
-}
-
-/// Truncates and masks anything shaped like an API key (`sk-…`), so an upstream that
-/// echoes a key back cannot leak it into logs or client messages.
-fn clean(msg: &str) -> String {
-    let mut out = String::with_capacity(msg.len().min(MAX_MESSAGE + 3));
-    let mut rest = msg;
-    while let Some(pos) = rest.find("sk-") {
-        out.push_str(&rest[..pos]);
-        out.push_str("sk-***");
-        let tail = &rest[pos + 3..];
-        let end = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.')))
-            .unwrap_or(tail.len());
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    if out.len() > MAX_MESSAGE {
-        let mut cut = MAX_MESSAGE;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -400,7 +373,5 @@ mod tests {
         let e = decode_error(401, &HeaderMap::new(), raw);
         assert!(!e.message.contains("abc123"), "{}", e.message);
         assert!(e.message.contains("sk-***"));
-        let long = "é".repeat(5000);
-        assert!(clean(&long).len() <= MAX_MESSAGE + 3);
     }
 }

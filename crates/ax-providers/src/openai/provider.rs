@@ -74,7 +74,7 @@ impl OpenAiProvider {
             url("/v1/embeddings")?,
             url("/v1/models")?,
         );
-        let client = UpstreamClient::new(&cfg.name, cfg.timeouts)?;
+        let client = UpstreamClient::new(&cfg.name, cfg.timeouts, cfg.api_key.as_ref())?;
         Ok(Self {
             chat_url,
             embeddings_url,
@@ -83,10 +83,6 @@ impl OpenAiProvider {
             client,
             headers,
         })
-    }
-
-    fn tag(&self, e: GatewayError) -> GatewayError {
-        e.with_provider(&self.cfg.name)
     }
 }
 
@@ -115,7 +111,7 @@ impl Provider for OpenAiProvider {
             .client
             .post_json(&self.chat_url, &self.headers, body, decode_error)
             .await?;
-        let mut response = decode_response(&bytes).map_err(|e| self.tag(e))?;
+        let mut response = decode_response(&bytes).map_err(|e| self.client.upstream_error(e))?;
         if response.model.is_empty() {
             response.model = model.to_owned();
         }
@@ -158,7 +154,8 @@ impl Provider for OpenAiProvider {
             .client
             .post_json(&self.embeddings_url, &self.headers, body, decode_error)
             .await?;
-        let mut response = decode_embedding_response(&bytes).map_err(|e| self.tag(e))?;
+        let mut response =
+            decode_embedding_response(&bytes).map_err(|e| self.client.upstream_error(e))?;
         if response.model.is_empty() {
             response.model = model.to_owned();
         }
