@@ -4,6 +4,7 @@
 //! or headers), not in `provider_logs`, not in `/admin/providers` or `/metrics`, not in
 //! the server's tracing output. The client gets a 502 saying the gateway's credentials
 //! were refused, in its own format; the operator's log names the provider.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers panic on failure
 
 mod common;
 
