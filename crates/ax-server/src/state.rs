@@ -23,6 +23,7 @@ struct Inner {
     store_bodies: bool,
     max_body_bytes: usize,
     auth: Arc<crate::auth::Auth>,
+    metric_labels: crate::request_log::MetricLabels,
 }
 
 /// The parts [`AppState::new`] needs.
@@ -45,6 +46,8 @@ pub struct StateParts {
     pub max_body_bytes: usize,
     /// Gateway key cache and quota counters (tenancy).
     pub auth: Arc<crate::auth::Auth>,
+    /// The label values metrics may carry (configured names only).
+    pub metric_labels: crate::request_log::MetricLabels,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
                 store_bodies: parts.store_bodies,
                 max_body_bytes: parts.max_body_bytes,
                 auth: parts.auth,
+                metric_labels: parts.metric_labels,
             }),
         }
     }
@@ -68,6 +72,11 @@ impl AppState {
     /// The router.
     pub fn router(&self) -> &Arc<Router> {
         &self.inner.router
+    }
+
+    /// The label values metrics may carry.
+    pub fn metric_labels(&self) -> &crate::request_log::MetricLabels {
+        &self.inner.metric_labels
     }
 
     /// The store.
