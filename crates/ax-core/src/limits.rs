@@ -12,6 +12,11 @@ pub const DEFAULT_MAX_MESSAGES: usize = 10_000;
 pub const DEFAULT_MAX_CONTENT_PARTS: usize = 20_000;
 /// Default most tool definitions in one request.
 pub const DEFAULT_MAX_TOOLS: usize = 1_000;
+/// Default most JSON objects anywhere in one request body.
+pub const DEFAULT_MAX_JSON_OBJECTS: usize = 100_000;
+/// Array elements allowed in one body per allowed JSON object: an element costs ~1/20
+/// of an object once decoded, so this keeps both budgets of a similar size.
+pub const ARRAY_ELEMENTS_PER_OBJECT: usize = 16;
 
 /// The request-shape limits, configurable (`[limits]` in `ax.toml`, `AX_MAX_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +27,9 @@ pub struct RequestLimits {
     pub max_content_parts: usize,
     /// Most tool definitions in one request.
     pub max_tools: usize,
+    /// Most JSON objects (`{…}`) anywhere in the body, unknown fields included: each
+    /// costs ~0.7 KB once decoded, whatever its size on the wire.
+    pub max_json_objects: usize,
 }
 
 impl Default for RequestLimits {
@@ -30,6 +38,7 @@ impl Default for RequestLimits {
             max_messages: DEFAULT_MAX_MESSAGES,
             max_content_parts: DEFAULT_MAX_CONTENT_PARTS,
             max_tools: DEFAULT_MAX_TOOLS,
+            max_json_objects: DEFAULT_MAX_JSON_OBJECTS,
         }
     }
 }
@@ -43,6 +52,11 @@ pub enum LimitKind {
     ContentParts,
     /// [`RequestLimits::max_tools`].
     Tools,
+    /// [`RequestLimits::max_json_objects`].
+    JsonObjects,
+    /// Array elements anywhere in the body: [`ARRAY_ELEMENTS_PER_OBJECT`] ×
+    /// [`RequestLimits::max_json_objects`] (`[0,0,0,…]` costs 16 bytes per byte).
+    ArrayElements,
 }
 
 impl LimitKind {
@@ -52,6 +66,7 @@ impl LimitKind {
             Self::Messages => "max_messages",
             Self::ContentParts => "max_content_parts",
             Self::Tools => "max_tools",
+            Self::JsonObjects | Self::ArrayElements => "max_json_objects",
         }
     }
 
@@ -61,6 +76,8 @@ impl LimitKind {
             Self::Messages => "messages",
             Self::ContentParts => "content parts",
             Self::Tools => "tools",
+            Self::JsonObjects => "JSON objects",
+            Self::ArrayElements => "array elements",
         }
     }
 }
@@ -72,6 +89,10 @@ impl RequestLimits {
             LimitKind::Messages => self.max_messages,
             LimitKind::ContentParts => self.max_content_parts,
             LimitKind::Tools => self.max_tools,
+            LimitKind::JsonObjects => self.max_json_objects,
+            LimitKind::ArrayElements => self
+                .max_json_objects
+                .saturating_mul(ARRAY_ELEMENTS_PER_OBJECT),
         }
     }
 

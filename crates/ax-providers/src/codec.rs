@@ -6,7 +6,11 @@
 //! protocol's upstream functions directly. Translation always goes through the
 //! unified model, so any client codec pairs with any upstream.
 
-use ax_core::{ChatRequest, ChatResponse, GatewayError, RequestMetadata, StreamEvent, WireFormat};
+use ax_core::{
+    ChatRequest, ChatResponse, GatewayError, RequestLimits, RequestMetadata, StreamEvent,
+    WireFormat,
+};
+use bytes::Bytes;
 
 use crate::sse::SseFrame;
 
@@ -20,6 +24,8 @@ pub struct DecodeOptions {
     /// Metadata from `x-ax-*` headers; decoders may fill `user_id` from the body when
     /// the header is absent.
     pub metadata: RequestMetadata,
+    /// The request-shape limits, enforced while the body is parsed.
+    pub limits: RequestLimits,
 }
 
 /// Turns unified stream events into client SSE bytes. Stateful: it tracks open content
@@ -48,10 +54,19 @@ pub trait StreamDecoder: Send {
 pub trait ClientCodec: Send + Sync {
     /// The format.
     fn format(&self) -> WireFormat;
-    /// Decodes a client's request body. Errors are `invalid_request` with a message
-    /// that names the offending field.
-    fn decode_request(&self, body: &[u8], opts: DecodeOptions)
+    /// Decodes a client's request body held in `body`; the decoded request's raw copy
+    /// shares those bytes instead of copying them. Errors are `invalid_request` with a
+    /// message that names the offending field or the request-shape limit crossed.
+    fn decode_shared(&self, body: &Bytes, opts: DecodeOptions)
     -> Result<ChatRequest, GatewayError>;
+    /// [`decode_shared`](Self::decode_shared) for a borrowed body (copied once).
+    fn decode_request(
+        &self,
+        body: &[u8],
+        opts: DecodeOptions,
+    ) -> Result<ChatRequest, GatewayError> {
+        self.decode_shared(&Bytes::copy_from_slice(body), opts)
+    }
     /// Encodes a complete answer.
     fn encode_response(&self, response: &ChatResponse) -> Vec<u8>;
     /// A fresh encoder for one streamed answer to `request`.

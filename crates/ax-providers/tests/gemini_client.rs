@@ -17,6 +17,7 @@ fn opts(model: &str, stream: bool) -> DecodeOptions {
         path_model: Some(model.into()),
         path_stream: Some(stream),
         metadata: RequestMetadata::default(),
+        ..DecodeOptions::default()
     }
 }
 
@@ -61,6 +62,7 @@ fn sdk_request() {
                     user_id: Some("u1".into()),
                     ..Default::default()
                 },
+                ..DecodeOptions::default()
             },
         )
         .unwrap();

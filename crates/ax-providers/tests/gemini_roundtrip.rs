@@ -395,6 +395,7 @@ proptest! {
                     path_model: Some(req.model.clone()),
                     path_stream: Some(req.stream),
                     metadata: RequestMetadata::default(),
+                                    ..DecodeOptions::default()
                 },
             )
             .unwrap();

@@ -150,6 +150,7 @@ fn header_user_wins_and_path_overrides() {
             user_id: Some("header-user".into()),
             ..Default::default()
         },
+        ..DecodeOptions::default()
     };
     let r = OpenAiCodec
         .decode_request(body.to_string().as_bytes(), opts)
@@ -396,6 +397,7 @@ fn fast_path_is_not_used_for_other_formats() {
 fn embeddings_client_side() {
     let (r, b64) = decode_embedding_request(
         br#"{"model":"text-embedding-3-small","input":"The food was delicious","encoding_format":"base64","dimensions":256,"user":"u"}"#,
+        &limits(),
     )
     .unwrap();
     assert!(b64);
@@ -404,7 +406,8 @@ fn embeddings_client_side() {
         EmbeddingInput::Single("The food was delicious".into())
     );
     assert_eq!((r.dimensions, r.user.as_deref()), (Some(256), Some("u")));
-    let (r, b64) = decode_embedding_request(br#"{"model":"m","input":["a","b"]}"#).unwrap();
+    let (r, b64) =
+        decode_embedding_request(br#"{"model":"m","input":["a","b"]}"#, &limits()).unwrap();
     assert!(!b64);
     assert_eq!(r.input, EmbeddingInput::Batch(vec!["a".into(), "b".into()]));
 
@@ -421,7 +424,7 @@ fn embeddings_client_side() {
         (br#"{"input":"x"}"#, "`model`: is required"),
     ];
     for (body, needle) in bad {
-        let e = decode_embedding_request(body).unwrap_err();
+        let e = decode_embedding_request(body, &limits()).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         assert!(e.message.contains(needle), "{needle}: {}", e.message);
     }
@@ -458,8 +461,11 @@ fn embeddings_client_side() {
 
 #[test]
 fn embeddings_upstream_side() {
-    let (req, _) =
-        decode_embedding_request(br#"{"model":"x","input":["a","b"],"dimensions":3}"#).unwrap();
+    let (req, _) = decode_embedding_request(
+        br#"{"model":"x","input":["a","b"],"dimensions":3}"#,
+        &limits(),
+    )
+    .unwrap();
     let sent: Value = serde_json::from_slice(&encode_embedding_request(
         &req,
         "text-embedding-3-small",
@@ -563,7 +569,7 @@ proptest! {
     fn no_input_panics_any_decoder(v in arb_json()) {
         let bytes = v.to_string();
         let _ = OpenAiCodec.decode_request(bytes.as_bytes(), DecodeOptions::default());
-        let _ = decode_embedding_request(bytes.as_bytes());
+        let _ = decode_embedding_request(bytes.as_bytes(), &limits());
         let _ = decode_response(bytes.as_bytes());
         let _ = decode_embedding_response(bytes.as_bytes());
         let _ = ax_providers::openai::decode_error(400, &http::HeaderMap::new(), bytes.as_bytes());
@@ -585,7 +591,12 @@ proptest! {
     fn arbitrary_bytes_are_rejected_not_panicked(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
         let _ = OpenAiCodec.decode_request(&bytes, DecodeOptions::default());
         let _ = decode_response(&bytes);
-        let _ = decode_embedding_request(&bytes);
+        let _ = decode_embedding_request(&bytes, &limits());
         let _ = ax_providers::openai::decode_error(500, &http::HeaderMap::new(), &bytes);
     }
+}
+
+/// The default request-shape limits.
+fn limits() -> ax_core::RequestLimits {
+    ax_core::RequestLimits::default()
 }

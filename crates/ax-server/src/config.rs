@@ -98,6 +98,7 @@ struct RawLimits {
     max_messages: Option<usize>,
     max_content_parts: Option<usize>,
     max_tools: Option<usize>,
+    max_json_objects: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -692,6 +693,12 @@ fn request_limits(
             &mut l.max_content_parts,
         ),
         ("AX_MAX_TOOLS", "limits.max_tools", raw.max_tools, &mut l.max_tools),
+        (
+            "AX_MAX_JSON_OBJECTS",
+            "limits.max_json_objects",
+            raw.max_json_objects,
+            &mut l.max_json_objects,
+        ),
     ] {
         if let Some(v) = env_num::<usize>(env, env_key)?.or(value) {
             if v == 0 {

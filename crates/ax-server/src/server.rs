@@ -256,6 +256,7 @@ pub async fn start(
         store_bodies: config.store_bodies,
         max_body_bytes: config.max_body_bytes,
         auth: auth.clone(),
+        request_limits: config.request_limits,
         metric_labels: crate::request_log::MetricLabels::from_config(&config),
     });
 

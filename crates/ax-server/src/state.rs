@@ -24,6 +24,7 @@ struct Inner {
     max_body_bytes: usize,
     auth: Arc<crate::auth::Auth>,
     metric_labels: crate::request_log::MetricLabels,
+    request_limits: ax_core::RequestLimits,
 }
 
 /// The parts [`AppState::new`] needs.
@@ -48,6 +49,8 @@ pub struct StateParts {
     pub auth: Arc<crate::auth::Auth>,
     /// The label values metrics may carry (configured names only).
     pub metric_labels: crate::request_log::MetricLabels,
+    /// Request-shape limits (messages, content parts, tools, JSON objects).
+    pub request_limits: ax_core::RequestLimits,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
                 max_body_bytes: parts.max_body_bytes,
                 auth: parts.auth,
                 metric_labels: parts.metric_labels,
+                request_limits: parts.request_limits,
             }),
         }
     }
@@ -117,5 +121,10 @@ impl AppState {
     /// Gateway key cache and quota counters.
     pub fn auth(&self) -> &Arc<crate::auth::Auth> {
         &self.inner.auth
+    }
+
+    /// Request-shape limits, enforced while a body is decoded.
+    pub fn request_limits(&self) -> ax_core::RequestLimits {
+        self.inner.request_limits
     }
 }

@@ -95,9 +95,9 @@ impl ClientCodec for AnthropicCodec {
         WireFormat::Anthropic
     }
 
-    fn decode_request(
+    fn decode_shared(
         &self,
-        body: &[u8],
+        body: &bytes::Bytes,
         opts: DecodeOptions,
     ) -> Result<ChatRequest, GatewayError> {
         request::decode_request(body, opts)

@@ -33,11 +33,10 @@ pub(crate) const MIN_THINKING_BUDGET: u32 = 1024;
 /// the field. Fields the unified model cannot carry are accepted and ignored here;
 /// they stay in `raw` and reach a same-format upstream unchanged.
 pub(crate) fn decode_request(
-    body: &[u8],
+    body: &bytes::Bytes,
     opts: DecodeOptions,
 ) -> Result<ChatRequest, GatewayError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    let value = crate::bounded::parse(body, crate::bounded::Shape::Anthropic, &opts.limits)?;
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(format!(
             "the request body must be a JSON object, got {}",
@@ -48,7 +47,7 @@ pub(crate) fn decode_request(
     req.raw = Some(RawRequest {
         format: WireFormat::Anthropic,
         body: map,
-        bytes: bytes::Bytes::copy_from_slice(body),
+        bytes: body.clone(),
     });
     Ok(req)
 }

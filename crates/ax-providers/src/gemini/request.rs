@@ -40,11 +40,10 @@ pub(crate) const SCHEMA_NAME: &str = "response";
 /// `invalid_request` naming the field. Fields the unified model cannot carry are
 /// accepted and ignored here; they stay in `raw` for a same-format upstream.
 pub(crate) fn decode_request(
-    body: &[u8],
+    body: &bytes::Bytes,
     opts: DecodeOptions,
 ) -> Result<ChatRequest, GatewayError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    let value = crate::bounded::parse(body, crate::bounded::Shape::Gemini, &opts.limits)?;
     if !value.is_object() {
         return Err(GatewayError::invalid(format!(
             "the request body must be a JSON object, got {}",
@@ -57,7 +56,7 @@ pub(crate) fn decode_request(
         req.raw = Some(RawRequest {
             format: WireFormat::Gemini,
             body: map,
-            bytes: bytes::Bytes::copy_from_slice(body),
+            bytes: body.clone(),
         });
     }
     Ok(req)

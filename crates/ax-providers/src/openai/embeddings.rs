@@ -21,9 +21,12 @@ use super::response::{bad_upstream, parse_upstream};
 /// asked for `encoding_format: "base64"`. `input` may be a string or an array of
 /// strings; token arrays are refused with `invalid_request` (the unified model carries
 /// text, and other providers cannot take OpenAI token ids).
-pub fn decode_embedding_request(body: &[u8]) -> Result<(EmbeddingRequest, bool), GatewayError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
+pub fn decode_embedding_request(
+    body: &[u8],
+    limits: &ax_core::RequestLimits,
+) -> Result<(EmbeddingRequest, bool), GatewayError> {
+    // Bounded like a chat body: `[0,0,0,…]` inputs would cost 16 bytes per byte.
+    let value = crate::bounded::parse(body, crate::bounded::Shape::OpenAi, limits)?;
     let o = Obj::new(&value, "")?;
     let model = o.str_req("model")?;
     if model.is_empty() {

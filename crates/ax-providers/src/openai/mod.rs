@@ -92,9 +92,9 @@ impl ClientCodec for OpenAiCodec {
         WireFormat::OpenAi
     }
 
-    fn decode_request(
+    fn decode_shared(
         &self,
-        body: &[u8],
+        body: &bytes::Bytes,
         opts: DecodeOptions,
     ) -> Result<ChatRequest, GatewayError> {
         request::decode_request(body, opts)

@@ -26,11 +26,10 @@ use bytes::Bytes;
 /// names the field. Fields the unified model cannot carry are accepted and ignored
 /// here; they stay in `raw` and reach a same-format upstream unchanged.
 pub(crate) fn decode_request(
-    body: &[u8],
+    body: &bytes::Bytes,
     opts: DecodeOptions,
 ) -> Result<ChatRequest, GatewayError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| GatewayError::invalid(format!("the request body is not valid JSON: {e}")))?;
+    let value = crate::bounded::parse(body, crate::bounded::Shape::OpenAi, &opts.limits)?;
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(format!(
             "the request body must be a JSON object, got {}",
@@ -41,7 +40,7 @@ pub(crate) fn decode_request(
     req.raw = Some(RawRequest {
         format: WireFormat::OpenAi,
         body: map,
-        bytes: bytes::Bytes::copy_from_slice(body),
+        bytes: body.clone(),
     });
     Ok(req)
 }

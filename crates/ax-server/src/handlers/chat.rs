@@ -98,8 +98,10 @@ pub async fn handle_chat(
         path_model: endpoint.path_model,
         path_stream: endpoint.path_stream,
         metadata: gw.metadata.clone(),
+        limits: state.request_limits(),
     };
-    let mut request = match codec.decode_request(&body, opts) {
+    // The decoded request shares `body` (no second copy of up to 10 MiB).
+    let mut request = match codec.decode_shared(&body, opts) {
         Ok(r) => r,
         Err(e) => {
             keep_raw_body(&extras);

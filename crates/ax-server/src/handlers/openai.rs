@@ -64,10 +64,11 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
         Ok(b) => b,
         Err((e, status)) => return reject(tracked, e, Some(status)),
     };
-    let (request, base64) = match ax_providers::openai::decode_embedding_request(&bytes) {
-        Ok(r) => r,
-        Err(e) => return reject(tracked, e, None),
-    };
+    let (request, base64) =
+        match ax_providers::openai::decode_embedding_request(&bytes, &state.request_limits()) {
+            Ok(r) => r,
+            Err(e) => return reject(tracked, e, None),
+        };
     let opts = RequestOptions {
         fallback: gw.fallback,
         // Tenancy: only the targets the key's allow-list admits (403 when none).
