@@ -89,6 +89,15 @@ impl RequestId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// This client-chosen ID in `tenant`'s namespace (`tenant:id`).
+    pub fn scoped_to(&self, tenant: &str) -> Self {
+        let mut s = String::with_capacity(tenant.len() + 1 + self.0.len());
+        s.push_str(tenant);
+        s.push(':');
+        s.push_str(&self.0);
+        Self(s)
+    }
 }
 
 impl Default for RequestId {

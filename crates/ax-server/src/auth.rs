@@ -602,7 +602,8 @@ pub(crate) fn reject(
     headers: &HeaderMap,
     refusal: Refusal,
 ) -> Response {
-    let gw = GatewayHeaders::parse(headers);
+    let tenant = refusal.identity.as_deref().map(|i| i.tenant_slug.as_str());
+    let gw = GatewayHeaders::parse(headers, tenant);
     let mut ctx = Context::new(gw.request_id.clone());
     ctx.conversation_id = gw.metadata.conversation_id.clone();
     ctx.user_id = gw.metadata.user_id.clone();

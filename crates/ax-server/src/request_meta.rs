@@ -55,10 +55,19 @@ fn truthy(v: &str) -> bool {
 impl GatewayHeaders {
     /// Parses the headers; anything malformed is ignored rather than rejected, except
     /// that an unusable request ID is replaced by a fresh one.
-    pub fn parse(h: &HeaderMap) -> Self {
-        let request_id = header(h, names::REQUEST_ID)
-            .and_then(RequestId::parse)
-            .unwrap_or_default();
+    ///
+    /// `tenant` is the slug of the caller's tenant when gateway keys are in use. A
+    /// client-chosen `x-ax-request-id` is then scoped to it (`team-a:req-1`), so one
+    /// tenant can never write rows under, or collide with, another tenant's request
+    /// IDs; the scoped ID is what the log row and `x-ax-request-id` answer carry.
+    pub fn parse(h: &HeaderMap, tenant: Option<&str>) -> Self {
+        let request_id = match header(h, names::REQUEST_ID).and_then(RequestId::parse) {
+            Some(id) => match tenant {
+                Some(slug) => id.scoped_to(slug),
+                None => id,
+            },
+            None => RequestId::new(),
+        };
         let fallback = !header(h, names::FALLBACK).is_some_and(|v| {
             matches!(
                 v.to_ascii_lowercase().as_str(),
@@ -104,8 +113,11 @@ mod tests {
         h.insert("x-ax-tags", HeaderValue::from_static("a, b,,c"));
         h.insert("x-ax-conversation-id", HeaderValue::from_static("conv"));
         h.insert("x-ax-user-id", HeaderValue::from_static("u1"));
-        let g = GatewayHeaders::parse(&h);
+        let g = GatewayHeaders::parse(&h, None);
         assert_eq!(g.request_id.as_str(), "req-1");
+        // With gateway keys, a client's ID is scoped to its tenant.
+        let g = GatewayHeaders::parse(&h, Some("team-a"));
+        assert_eq!(g.request_id.as_str(), "team-a:req-1");
         assert!(!g.fallback && g.dry_run);
         assert_eq!(g.metadata.tags, vec!["a", "b", "c"]);
         assert_eq!(g.metadata.conversation_id.as_deref(), Some("conv"));
@@ -114,9 +126,10 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let g = GatewayHeaders::parse(&HeaderMap::new());
+        let g = GatewayHeaders::parse(&HeaderMap::new(), Some("team-a"));
         assert!(g.fallback && !g.dry_run);
         assert!(g.metadata.tags.is_empty());
+        // A generated ID needs no scope: it cannot collide.
         assert_eq!(g.request_id.as_str().len(), 36);
     }
 }

@@ -7,44 +7,15 @@
 
 mod common;
 
-use ax_core::tenant::{Quotas, TenantStatus};
 use ax_mock_upstream::MockConfig;
-use ax_store::Store;
-use ax_store::tenancy::{NewApiKey, NewTenant, TenantStore};
 use common::{Gateway, Setup, gateway_with, openai_body};
 use serde_json::Value;
 
 /// A gateway whose only key allows `patterns`, and that key.
 async fn gateway_with_key(setup: Setup, patterns: &[&str]) -> (Gateway, String) {
     let gw = gateway_with(setup).await;
-    let store = Store::connect(&gw.database_url()).await.unwrap();
-    let tenant = store
-        .create_tenant(
-            &NewTenant {
-                slug: "team".into(),
-                name: None,
-                status: TenantStatus::Active,
-                quotas: Quotas::default(),
-            },
-            "test",
-        )
-        .await
-        .unwrap();
-    let key = store
-        .create_key(
-            tenant.id,
-            &NewApiKey {
-                allowed_models: Some(patterns.iter().map(|p| (*p).to_owned()).collect()),
-                ..NewApiKey::default()
-            },
-            "test",
-        )
-        .await
-        .unwrap();
-    // Load the key now rather than waiting for the background refresh.
-    let server = gw.server.as_ref().unwrap();
-    server.state.auth().refresh().await.unwrap();
-    (gw, key.secret)
+    let key = gw.add_key("team", Some(patterns)).await;
+    (gw, key)
 }
 
 async fn chat(gw: &Gateway, key: &str, model: &str, headers: &[(&str, &str)]) -> reqwest::Response {

@@ -38,7 +38,11 @@ pub async fn handle_chat(
     body: Body,
 ) -> Response {
     let codec = client_codec(format);
-    let gw = GatewayHeaders::parse(&headers);
+    let identity = crate::auth::current_identity();
+    let gw = GatewayHeaders::parse(
+        &headers,
+        identity.as_deref().map(|i| i.tenant_slug.as_str()),
+    );
     let request_id = gw.request_id.clone();
 
     let mut ctx = Context::new(request_id.clone());

@@ -36,7 +36,11 @@ pub async fn chat_completions(
 
 /// OpenAI embeddings, served by any provider that embeds.
 pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let gw = GatewayHeaders::parse(&headers);
+    let identity = crate::auth::current_identity();
+    let gw = GatewayHeaders::parse(
+        &headers,
+        identity.as_deref().map(|i| i.tenant_slug.as_str()),
+    );
     let mut ctx = Context::new(gw.request_id.clone());
     ctx.conversation_id = gw.metadata.conversation_id.clone();
     ctx.user_id = gw.metadata.user_id.clone();

@@ -287,6 +287,43 @@ impl Gateway {
         format!("sqlite://{}", self.db.display())
     }
 
+    /// Creates tenant `slug` (active, no quotas) with one key allowing `patterns`
+    /// (`None`: every model), loads it into the server at once, and returns the raw key.
+    pub async fn add_key(&self, slug: &str, patterns: Option<&[&str]>) -> String {
+        use ax_core::tenant::{Quotas, TenantStatus};
+        use ax_store::tenancy::{NewApiKey, NewTenant, TenantStore};
+        let store = ax_store::Store::connect(&self.database_url())
+            .await
+            .unwrap();
+        let tenant = store
+            .create_tenant(
+                &NewTenant {
+                    slug: slug.into(),
+                    name: None,
+                    status: TenantStatus::Active,
+                    quotas: Quotas::default(),
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        let key = store
+            .create_key(
+                tenant.id,
+                &NewApiKey {
+                    allowed_models: patterns.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+                    ..NewApiKey::default()
+                },
+                "test",
+            )
+            .await
+            .unwrap();
+        // Load the key now rather than waiting for the background refresh.
+        let server = self.server.as_ref().expect("server running");
+        server.state.auth().refresh().await.unwrap();
+        key.secret
+    }
+
     /// `PRAGMA integrity_check` on the store.
     pub async fn integrity_check(&self) -> String {
         let mut conn = self.open_db().await;
