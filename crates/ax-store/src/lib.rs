@@ -38,7 +38,7 @@ pub use record::LogRecord;
 pub use store::{AppliedMigration, Pragmas, Store};
 pub use tenancy::TenantStore;
 pub use traits::{LogQuery, LogSink, ProviderConfigStore};
-pub use writer::{LogWriter, TrySubmitError, WriterConfig};
+pub use writer::{Commit, LogWriter, TrySubmitError, WriterConfig};
 
 /// The SQLite store under the name the PostgreSQL one will sit beside.
 pub type SqliteStore = Store;

@@ -15,6 +15,14 @@
 //!   switch per request on a loaded gateway, more than the record's INSERT.
 //! - [`LogWriter::shutdown`] closes intake, then writes every queued record before it
 //!   returns: zero loss on a graceful stop.
+//! - Acknowledged records ([`LogWriter::submit_acknowledged`], the server's
+//!   `AX_LOG_DURABILITY=acknowledged`) carry a [`Commit`] signal that resolves once the
+//!   transaction holding the record has committed (or failed for good). Such a record
+//!   wakes the worker at once instead of waiting out `flush_interval`: group commit,
+//!   where every record that arrives while one transaction is being written joins the
+//!   next one, so many waiting requests share a transaction and an idle gateway pays
+//!   one transaction per request. Plain records ([`LogWriter::submit`],
+//!   [`LogWriter::try_submit`]) carry no signal and cost no channel.
 //! - A failed write never panics. A transient failure (busy, I/O) is retried with
 //!   exponential backoff; a batch refused for its data is retried record by record so
 //!   one bad record costs only itself; what still fails is reported with
@@ -24,11 +32,14 @@
 //! the single write connection and pays a transaction per record, roughly ten times
 //! slower than batching.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::StoreError;
@@ -71,6 +82,44 @@ pub enum TrySubmitError {
     Closed(Box<LogRecord>),
 }
 
+/// The sending half of a [`Commit`].
+type Ack = oneshot::Sender<Result<(), StoreError>>;
+
+/// A record on its way to the worker, with the signal of an acknowledged one.
+struct Queued {
+    record: LogRecord,
+    ack: Option<Ack>,
+}
+
+impl Queued {
+    fn plain(record: LogRecord) -> Self {
+        Self { record, ack: None }
+    }
+}
+
+/// Resolves once an acknowledged record's transaction has committed (`Ok`), or once the
+/// record is known lost (`Err`: refused after shutdown, or not written after retries).
+/// Dropping it does not withdraw the record.
+#[derive(Debug)]
+#[must_use = "a commit signal does nothing unless awaited"]
+pub struct Commit {
+    rx: oneshot::Receiver<Result<(), StoreError>>,
+}
+
+impl Future for Commit {
+    type Output = Result<(), StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| Err(stopped("the log writer stopped before writing the record")))
+        })
+    }
+}
+
+fn stopped(why: &str) -> StoreError {
+    StoreError::Unavailable(why.to_owned())
+}
+
 struct Shared {
     /// Records accepted and not yet written (or given up on).
     depth: AtomicUsize,
@@ -99,7 +148,7 @@ impl Shared {
 /// queue.
 #[derive(Clone)]
 pub struct LogWriter {
-    tx: mpsc::Sender<LogRecord>,
+    tx: mpsc::Sender<Queued>,
     shared: Arc<Shared>,
 }
 
@@ -151,9 +200,9 @@ impl LogWriter {
     /// [`shutdown`](Self::shutdown) the record is refused and an error is logged.
     pub async fn submit(&self, record: LogRecord) {
         self.shared.add_one();
-        let accepted = match self.tx.try_send(record) {
+        let accepted = match self.tx.try_send(Queued::plain(record)) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(record)) => self.tx.send(record).await.is_ok(),
+            Err(mpsc::error::TrySendError::Full(q)) => self.tx.send(q).await.is_ok(),
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         };
         if !accepted {
@@ -166,13 +215,61 @@ impl LogWriter {
     /// cannot await (a `Drop`). On failure the record is handed back.
     pub fn try_submit(&self, record: LogRecord) -> Result<(), TrySubmitError> {
         self.shared.add_one();
-        self.tx.try_send(record).map_err(|e| {
+        self.tx.try_send(Queued::plain(record)).map_err(|e| {
             self.shared.depth.fetch_sub(1, Ordering::Relaxed);
             match e {
-                mpsc::error::TrySendError::Full(r) => TrySubmitError::Full(Box::new(r)),
-                mpsc::error::TrySendError::Closed(r) => TrySubmitError::Closed(Box::new(r)),
+                mpsc::error::TrySendError::Full(q) => TrySubmitError::Full(Box::new(q.record)),
+                mpsc::error::TrySendError::Closed(q) => TrySubmitError::Closed(Box::new(q.record)),
             }
         })
+    }
+
+    /// Queues `record` and returns the signal that resolves once its transaction has
+    /// committed. Never waits: with a full queue the wait for room happens on a task of
+    /// the current runtime (the record is still never dropped to make room), so it may
+    /// be called from a `Drop`. The worker is woken at once (group commit, see the
+    /// module docs). After [`shutdown`](Self::shutdown), or with a full queue and no
+    /// runtime, the signal resolves to an error at once.
+    pub fn submit_acknowledged(&self, record: LogRecord) -> Commit {
+        let (ack, rx) = oneshot::channel();
+        self.shared.add_one();
+        let queued = Queued {
+            record,
+            ack: Some(ack),
+        };
+        match self.tx.try_send(queued) {
+            Ok(()) => self.shared.full.notify_one(),
+            Err(mpsc::error::TrySendError::Full(queued)) => {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        let writer = self.clone();
+                        rt.spawn(async move {
+                            match writer.tx.send(queued).await {
+                                Ok(()) => writer.shared.full.notify_one(),
+                                Err(mpsc::error::SendError(queued)) => {
+                                    writer.refuse(queued, "log writer is shut down");
+                                }
+                            }
+                        });
+                    }
+                    Err(_) => self.refuse(queued, "log queue full and no runtime to wait on"),
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(queued)) => {
+                self.refuse(queued, "log writer is shut down");
+            }
+        }
+        Commit { rx }
+    }
+
+    /// Gives up on a record that never reached the queue: uncounted, reported, and its
+    /// signal (if any) resolved with the reason.
+    fn refuse(&self, queued: Queued, why: &str) {
+        self.shared.depth.fetch_sub(1, Ordering::Relaxed);
+        tracing::error!(request_id = %queued.record.request_id, "{why}: log record refused");
+        if let Some(ack) = queued.ack {
+            let _ = ack.send(Err(stopped(why)));
+        }
     }
 
     /// Records accepted but not yet written: the `ax_log_queue_depth` gauge.
@@ -193,7 +290,7 @@ impl LogWriter {
 
 struct Worker {
     sink: Arc<dyn LogSink>,
-    rx: mpsc::Receiver<LogRecord>,
+    rx: mpsc::Receiver<Queued>,
     close: watch::Receiver<bool>,
     config: WriterConfig,
     /// Weak so the worker does not keep the handles' state alive: when every handle is
@@ -240,25 +337,61 @@ impl Worker {
             }
             while batch.len() < max {
                 match self.rx.try_recv() {
-                    Ok(record) => batch.push(record),
+                    Ok(queued) => batch.push(queued),
                     Err(_) => break,
                 }
             }
+            // The signals of acknowledged records, by position (none in buffered use:
+            // the empty Vec does not allocate).
+            let mut acks = Vec::new();
             // Handed over whole: a sink writing on another thread moves it there.
-            let full: Arc<[LogRecord]> =
-                std::mem::replace(&mut batch, Vec::with_capacity(max)).into();
-            persist(&*self.sink, Arc::clone(&full), &self.config).await;
+            let full: Arc<[LogRecord]> = batch
+                .drain(..)
+                .enumerate()
+                .map(|(i, q)| {
+                    if let Some(ack) = q.ack {
+                        acks.push((i, ack));
+                    }
+                    q.record
+                })
+                .collect();
+            let outcomes = persist(&*self.sink, Arc::clone(&full), &self.config).await;
             if let Some(shared) = self.shared.upgrade() {
                 shared.depth.fetch_sub(full.len(), Ordering::Relaxed);
+            }
+            for (i, ack) in acks {
+                // A receiver that went away (the client left) does not mind.
+                let _ = ack.send(outcomes.of(i));
             }
         }
     }
 }
 
-/// Writes `batch`, retrying transient failures and isolating bad records; never fails.
-async fn persist(sink: &dyn LogSink, batch: Arc<[LogRecord]>, config: &WriterConfig) {
+/// What became of each record of a batch.
+enum Outcomes {
+    /// The same for every record (the batch's transaction committed, or failed whole).
+    All(Result<(), StoreError>),
+    /// Record by record, after the batch was refused for its data.
+    Each(Vec<Result<(), StoreError>>),
+}
+
+impl Outcomes {
+    fn of(&self, i: usize) -> Result<(), StoreError> {
+        match self {
+            Self::All(r) => r.clone(),
+            Self::Each(v) => v
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| Err(stopped("log record outcome missing"))),
+        }
+    }
+}
+
+/// Writes `batch`, retrying transient failures and isolating bad records; never fails,
+/// and says what became of each record.
+async fn persist(sink: &dyn LogSink, batch: Arc<[LogRecord]>, config: &WriterConfig) -> Outcomes {
     match write_retrying(sink, &batch, config).await {
-        Ok(()) => {}
+        Ok(()) => Outcomes::All(Ok(())),
         Err(e) if !e.is_transient() && batch.len() > 1 => {
             tracing::warn!(
                 records = batch.len(),
@@ -266,9 +399,11 @@ async fn persist(sink: &dyn LogSink, batch: Arc<[LogRecord]>, config: &WriterCon
                 "log batch refused; writing its records one by one"
             );
             let mut lost = 0usize;
+            let mut each = Vec::with_capacity(batch.len());
             for record in batch.iter() {
                 let one: Arc<[LogRecord]> = Arc::from(std::slice::from_ref(record));
-                if let Err(e) = write_retrying(sink, &one, config).await {
+                let result = write_retrying(sink, &one, config).await;
+                if let Err(e) = &result {
                     lost += 1;
                     tracing::error!(
                         request_id = %record.request_id,
@@ -276,10 +411,12 @@ async fn persist(sink: &dyn LogSink, batch: Arc<[LogRecord]>, config: &WriterCon
                         "log record could not be written; lost"
                     );
                 }
+                each.push(result);
             }
             if lost > 0 {
                 tracing::error!(lost, "log records lost from a refused batch");
             }
+            Outcomes::Each(each)
         }
         Err(e) => {
             tracing::error!(
@@ -287,6 +424,7 @@ async fn persist(sink: &dyn LogSink, batch: Arc<[LogRecord]>, config: &WriterCon
                 error = %e,
                 "log batch could not be written after retries; lost"
             );
+            Outcomes::All(Err(e))
         }
     }
 }
@@ -479,6 +617,117 @@ mod tests {
         ));
         assert_eq!(other.depth(), 0);
         assert!(sink.written.lock().unwrap().is_empty());
+    }
+
+    /// Waits for `commit` with a generous bound (a hung signal fails, not hangs, the test).
+    async fn settled(commit: Commit) -> Result<(), StoreError> {
+        tokio::time::timeout(Duration::from_secs(30), commit)
+            .await
+            .expect("commit signal resolved")
+    }
+
+    #[tokio::test]
+    async fn an_acknowledged_record_is_committed_before_its_signal_without_the_interval() {
+        let sink = Arc::new(MemorySink::default());
+        let w = LogWriter::spawn(
+            sink.clone(),
+            WriterConfig {
+                flush_interval: Duration::from_secs(3600),
+                ..config()
+            },
+        );
+        // A plain record waits out the (hour-long) interval…
+        w.submit(rec(0)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(sink.written.lock().unwrap().is_empty());
+        // …an acknowledged one is written at once, taking the waiting one along.
+        let commit = w.submit_acknowledged(rec(1));
+        settled(commit).await.unwrap();
+        assert_eq!(*sink.written.lock().unwrap(), ["r0", "r1"]);
+        // Twice in a row: the second does not wait for the interval either.
+        settled(w.submit_acknowledged(rec(2))).await.unwrap();
+        assert_eq!(sink.written.lock().unwrap().len(), 3);
+        w.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn waiting_records_share_transactions() {
+        let sink = Arc::new(MemorySink {
+            delay: Some(Duration::from_millis(20)),
+            ..Default::default()
+        });
+        let w = LogWriter::spawn(
+            sink.clone(),
+            WriterConfig {
+                capacity: 1024,
+                max_batch: 512,
+                ..config()
+            },
+        );
+        let commits: Vec<_> = (0..200).map(|i| w.submit_acknowledged(rec(i))).collect();
+        for c in commits {
+            settled(c).await.unwrap();
+        }
+        assert_eq!(sink.written.lock().unwrap().len(), 200);
+        // Group commit, not a transaction per record.
+        let batches = sink.batches.load(Ordering::SeqCst);
+        assert!(batches < 20, "{batches} transactions for 200 records");
+        w.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_delays_the_commit_but_loses_nothing() {
+        let sink = Arc::new(MemorySink {
+            delay: Some(Duration::from_millis(2)),
+            ..Default::default()
+        });
+        let w = LogWriter::spawn(
+            sink.clone(),
+            WriterConfig {
+                capacity: 2,
+                max_batch: 2,
+                ..config()
+            },
+        );
+        let commits: Vec<_> = (0..50).map(|i| w.submit_acknowledged(rec(i))).collect();
+        for c in commits {
+            settled(c).await.unwrap();
+        }
+        assert_eq!(sink.written.lock().unwrap().len(), 50);
+        assert_eq!(w.depth(), 0);
+        w.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_record_not_written_resolves_its_signal_with_the_error() {
+        // Refused for its data: only that record's signal fails.
+        let sink = Arc::new(MemorySink {
+            poison: Some("r3".into()),
+            delay: Some(Duration::from_millis(5)),
+            ..Default::default()
+        });
+        let w = LogWriter::spawn(sink.clone(), config());
+        let commits: Vec<_> = (0..6).map(|i| w.submit_acknowledged(rec(i))).collect();
+        for (i, c) in commits.into_iter().enumerate() {
+            let r = settled(c).await;
+            assert_eq!(r.is_err(), i == 3, "record {i}: {r:?}");
+        }
+        w.shutdown().await;
+
+        // Unavailable beyond the retries: the signal fails, it does not hang.
+        let sink = Arc::new(MemorySink {
+            transient_failures: AtomicU32::new(100),
+            ..Default::default()
+        });
+        let w = LogWriter::spawn(sink.clone(), config());
+        let err = settled(w.submit_acknowledged(rec(1))).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        w.shutdown().await;
+
+        // After shutdown: refused at once.
+        let err = settled(w.submit_acknowledged(rec(2))).await.unwrap_err();
+        assert!(err.to_string().contains("shut down"), "{err}");
+        assert_eq!(w.depth(), 0);
     }
 
     #[tokio::test]
