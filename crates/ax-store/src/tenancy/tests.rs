@@ -556,32 +556,3 @@ async fn failing_import_leaves_the_store_untouched() {
             .is_err()
     );
 }
-
-#[tokio::test]
-async fn crud_latency_p95_under_5ms() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("ax.db").display());
-    let s = Store::connect(&url).await.unwrap();
-    s.migrate().await.unwrap();
-    let mut samples = Vec::new();
-    for i in 0..100 {
-        let start = std::time::Instant::now();
-        let t = s
-            .create_tenant(&new_tenant(&format!("p{i}")), "bench")
-            .await
-            .unwrap();
-        let k = s
-            .create_key(t.id, &NewApiKey::default(), "bench")
-            .await
-            .unwrap();
-        s.tenant_by_slug(&t.slug).await.unwrap();
-        s.revoke_key(k.key.id, "bench").await.unwrap();
-        samples.push(start.elapsed() / 4);
-    }
-    samples.sort();
-    let p95 = samples[94];
-    eprintln!("tenant/key CRUD p95 per operation: {p95:?}");
-    // Generous in debug builds on a shared machine; the bench reports the real figure.
-    assert!(p95 < std::time::Duration::from_millis(50), "{p95:?}");
-    s.close().await;
-}
