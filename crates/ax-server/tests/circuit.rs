@@ -12,20 +12,26 @@ use serde_json::Value;
 const CLAUDE: &str = "/v1/messages";
 const MODEL: &str = "claude/claude-3-5-sonnet-20241022";
 
-/// Threshold 3, retries 0 (each request is one counted failure), open for 1.5 s (long
-/// enough that a loaded machine cannot reach half-open while the test expects open).
+/// Threshold 3, retries 0 (each request is one counted failure), open for 3 s: the
+/// handful of local requests a test makes while it expects the circuit open take
+/// milliseconds, so even a loaded machine stays well inside the window.
 fn setup() -> Setup {
     Setup {
         provider_lines: "max_retries = 0\n".into(),
-        router: "retry_base_ms = 1\nretry_cap_ms = 5\ncircuit_threshold = 3\ncircuit_timeout_ms = 1500\n"
+        router: "retry_base_ms = 1\nretry_cap_ms = 5\ncircuit_threshold = 3\ncircuit_timeout_ms = 3000\n"
             .into(),
         ..Setup::default()
     }
 }
 
-/// Waits out the open period.
-async fn until_half_open() {
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+/// Waits until the admin API reports claude's circuit half-open (the event itself,
+/// not a guess at how long the open period takes to pass).
+async fn until_half_open(gw: &common::Gateway) {
+    let half_open = common::eventually(Duration::from_secs(30), async || {
+        gw.provider_status("claude").await["circuit"]["state"] == "half_open"
+    })
+    .await;
+    assert!(half_open, "the circuit never became half-open");
 }
 
 async fn open_claude(gw: &common::Gateway) {
@@ -65,7 +71,7 @@ async fn an_open_circuit_gets_zero_calls_then_one_half_open_probe_that_closes_it
     );
 
     // After the open time, exactly one probe goes through; it succeeds and closes.
-    until_half_open().await;
+    until_half_open(&gw).await;
     gw.claude.set_default(MockConfig::default());
     let resp = gw.openai_chat(MODEL, false, &[]).await;
     assert_eq!(resp.status(), 200);
@@ -85,7 +91,7 @@ async fn an_open_circuit_gets_zero_calls_then_one_half_open_probe_that_closes_it
 async fn a_failed_half_open_probe_reopens_the_circuit() {
     let mut gw = gateway_with(setup()).await;
     open_claude(&gw).await;
-    until_half_open().await;
+    until_half_open(&gw).await;
     let resp = gw.openai_chat(MODEL, false, &[]).await;
     assert_eq!(resp.status(), 200, "the probe fails, the fallback answers");
     assert_eq!(gw.claude.hits(CLAUDE), 4, "one probe");
@@ -101,12 +107,30 @@ async fn a_failed_half_open_probe_reopens_the_circuit() {
 async fn half_open_lets_one_probe_through_under_concurrency() {
     let mut gw = gateway_with(setup()).await;
     open_claude(&gw).await;
-    until_half_open().await;
-    // A slow, successful probe; concurrent requests meanwhile go elsewhere.
+    until_half_open(&gw).await;
+    // A slow, successful probe; requests made while it is in flight go elsewhere.
     gw.claude.set_default(MockConfig::default());
-    gw.claude.push_script(CLAUDE, vec![Scripted::latency(300)]);
+    gw.claude.push_script(CLAUDE, vec![Scripted::latency(3000)]);
+    let probe = {
+        let http = gw.http.clone();
+        let url = format!("{}/v1/chat/completions", gw.url);
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&common::openai_body(MODEL, false))
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    // The probe has reached claude: from now until it answers (3 s), the circuit is
+    // half-open with its one probe taken.
+    assert!(
+        common::eventually(Duration::from_secs(30), async || gw.claude.hits(CLAUDE)
+            == 4)
+        .await
+    );
     let mut tasks = Vec::new();
-    for _ in 0..8 {
+    for _ in 0..7 {
         let http = gw.http.clone();
         let url = format!("{}/v1/chat/completions", gw.url);
         tasks.push(tokio::spawn(async move {
@@ -126,6 +150,9 @@ async fn half_open_lets_one_probe_through_under_concurrency() {
         4,
         "exactly one probe while half-open"
     );
+    let probe = probe.await.unwrap();
+    assert_eq!(probe.status(), 200);
+    assert_eq!(probe.headers()["x-ax-provider"], "claude");
     gw.stop().await;
 }
 

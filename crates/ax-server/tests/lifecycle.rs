@@ -92,12 +92,16 @@ async fn shutdown_in_the_middle_of_a_burst_loses_no_log_row() {
         ..Setup::default()
     })
     .await;
+    // Set just before the stop begins; a task that completes after seeing it was in
+    // flight when the shutdown started, and must still be answered in full.
+    let stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for i in 0..60 {
         let http = gw.http.clone();
         let url = gw.url.clone();
         let stream = i % 2 == 0;
         let client = Client::ALL[i % 3];
+        let stopping = stopping.clone();
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis((i as u64 % 20) * 5)).await;
             let model = [
@@ -123,36 +127,59 @@ async fn shutdown_in_the_middle_of_a_burst_loses_no_log_row() {
                     common::gemini_body(),
                 ),
             };
-            let resp = http
-                .post(format!("{url}{path}"))
-                .json(&body)
-                .send()
-                .await
-                .ok()?;
-            let id = resp
-                .headers()
-                .get("x-ax-request-id")?
+            let resp = http.post(format!("{url}{path}")).json(&body).send().await?;
+            let id = resp.headers()["x-ax-request-id"]
                 .to_str()
-                .ok()?
+                .unwrap()
                 .to_owned();
             let status = resp.status();
-            let text = resp.text().await.ok()?;
-            Some((id, status, text))
+            let text = resp.text().await?;
+            let drained = stopping.load(std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, reqwest::Error>((id, status, text, stream, client, drained))
         }));
     }
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    // Stop once requests are in flight upstream (an event, not a guess at the time).
+    let in_flight = common::eventually(Duration::from_secs(30), async || {
+        gw.claude.total_hits() + gw.gemini.total_hits() + gw.openai.total_hits() >= 6
+    })
+    .await;
+    assert!(in_flight, "no request reached an upstream");
+    stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     let logs = gw.stop().await;
-    let mut answered = 0;
+    let (mut answered, mut drained) = (0, 0);
     for t in tasks {
-        if let Some((id, status, _text)) = t.await.unwrap() {
-            answered += 1;
-            assert!(
-                logs.iter().any(|r| r.request_id == id),
-                "request {id} ({status}) was answered but has no log row"
-            );
+        match t.await.unwrap() {
+            Ok((id, status, text, stream, client, was_in_flight)) => {
+                answered += 1;
+                drained += usize::from(was_in_flight);
+                assert_eq!(status, 200, "{id}: {text}");
+                // Answered in full: a stream ends with its format's end, not a cut.
+                if stream {
+                    let events = common::sse_events(&text);
+                    let done = match client {
+                        Client::OpenAi => events.last().is_some_and(|e| e.1 == "[DONE]"),
+                        Client::Anthropic => events
+                            .last()
+                            .is_some_and(|e| e.0.as_deref() == Some("message_stop")),
+                        Client::Gemini => text.contains("\"STOP\""),
+                    };
+                    assert!(done, "{id} was cut at shutdown: {text}");
+                }
+                assert!(
+                    logs.iter().any(|r| r.request_id == id),
+                    "request {id} ({status}) was answered but has no log row"
+                );
+            }
+            // Only a request the stopped server no longer accepted may fail, and only
+            // at the connection, never with an HTTP error or a cut body.
+            Err(e) => assert!(e.is_connect() || e.is_request(), "{e:?}"),
         }
     }
-    assert!(answered > 0, "some requests were in flight at shutdown");
+    assert!(answered > 0, "no request was answered");
+    assert!(
+        drained > 0,
+        "no request was in flight when the shutdown began, so draining was not shown"
+    );
     assert!(
         logs.iter().all(|r| r.has_metrics),
         "every log row has its metrics row"

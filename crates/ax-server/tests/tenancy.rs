@@ -72,9 +72,11 @@ impl Gw {
             .unwrap()
     }
 
-    /// Waits until the server's cache has the store's current keys.
+    /// Brings the server's key cache up to date with the store now (what its
+    /// background refresher does every 250 ms), instead of sleeping and hoping it ran.
     async fn synced(&self) {
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        let server = self.server.as_ref().expect("server running");
+        server.state.auth().refresh().await.unwrap();
     }
 
     async fn stop(&mut self) {
@@ -429,13 +431,14 @@ async fn revoke_and_expiry() {
             assert!(msg.contains("revoked"), "{msg}");
             break;
         }
+        // The background refresher (not the test) must pick the revoke up. It polls
+        // every 250 ms; 10 s only bounds a stuck refresher on a loaded machine.
         assert!(
-            revoked_at.elapsed() < Duration::from_secs(1),
-            "revoke not effective within 1 s"
+            revoked_at.elapsed() < Duration::from_secs(10),
+            "revoke never took effect"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(revoked_at.elapsed() < Duration::from_secs(1));
 
     // The refused attempts' log rows still name the key.
     let mut gw = gw;
@@ -1024,14 +1027,19 @@ async fn concurrent_requests_get_exactly_the_rpm() {
         )
         .await;
     gw.synced().await;
+    // The key's window is the UTC minute: start early in one, so that the 20 requests
+    // cannot straddle two windows (they have 30 s, far more than they need).
+    let second = time::OffsetDateTime::now_utc().second();
+    if second >= 30 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
+    }
     let calls = (0..20).map(|_| call(&gw, Fmt::OpenAi, "mock/x", &k.secret, KeyIn::Bearer));
     let statuses: Vec<u16> = futures::future::join_all(calls)
         .await
         .iter()
         .map(|r| r.status().as_u16())
         .collect();
-    // All in one minute window, unless the test straddles a minute boundary.
     let ok = statuses.iter().filter(|s| **s == 200).count();
-    assert!((5..=10).contains(&ok), "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - ok);
+    assert_eq!(ok, 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 15);
 }

@@ -28,6 +28,8 @@ pub struct Setup {
     pub mock: MockConfig,
     /// Replaces the `claude` upstream's URL (e.g. a closed port).
     pub claude_url: Option<String>,
+    /// Tuning of the log writer (e.g. a long flush interval).
+    pub log_writer: ax_store::WriterConfig,
 }
 
 impl Default for Setup {
@@ -40,6 +42,7 @@ impl Default for Setup {
             env: BTreeMap::new(),
             mock: MockConfig::default(),
             claude_url: None,
+            log_writer: ax_store::WriterConfig::default(),
         }
     }
 }
@@ -71,9 +74,10 @@ pub async fn gateway() -> Gateway {
 pub async fn gateway_with(setup: Setup) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("ax.db");
-    let claude = MockUpstream::start(setup.mock);
-    let gemini = MockUpstream::start(setup.mock);
-    let openai = MockUpstream::start(setup.mock);
+    // Strict mocks (MockConfig::default()) accept only the key configured below.
+    let claude = MockUpstream::start(setup.mock).with_key("test-anthropic");
+    let gemini = MockUpstream::start(setup.mock).with_key("test-gemini");
+    let openai = MockUpstream::start(setup.mock).with_key("test-openai");
     let lines = &setup.provider_lines;
     let toml = format!(
         r#"
@@ -116,6 +120,7 @@ base_url = "{openai}/v1"
     let config = Config::from_toml_str(&toml, &setup.env).expect("test config parses");
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(10),
+        log_writer: setup.log_writer.clone(),
         ..ServeOptions::default()
     };
     let server = ax_server::start(config, options, std::future::pending())
@@ -392,13 +397,24 @@ impl Client {
 
     /// Sends a chat request for `model` in this format.
     pub async fn send(self, gw: &Gateway, model: &str, stream: bool) -> reqwest::Response {
+        self.send_with(gw, model, stream, &[]).await
+    }
+
+    /// Sends a chat request for `model` in this format with extra headers.
+    pub async fn send_with(
+        self,
+        gw: &Gateway,
+        model: &str,
+        stream: bool,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
         match self {
             Client::OpenAi => {
-                gw.post("/v1/chat/completions", &openai_body(model, stream), &[])
+                gw.post("/v1/chat/completions", &openai_body(model, stream), headers)
                     .await
             }
             Client::Anthropic => {
-                gw.post("/v1/messages", &anthropic_body(model, stream), &[])
+                gw.post("/v1/messages", &anthropic_body(model, stream), headers)
                     .await
             }
             Client::Gemini => {
@@ -407,21 +423,115 @@ impl Client {
                 } else {
                     format!("/v1beta/models/{model}:generateContent")
                 };
-                gw.post(&path, &gemini_body(), &[]).await
+                gw.post(&path, &gemini_body(), headers).await
             }
         }
     }
 }
 
-/// Parses an SSE body into `(event name, data)` pairs with the gateway's own decoder.
+/// Parses an SSE body into `(event name, data)` pairs, independently of the gateway's
+/// own SSE codec (a test that decodes ax's output with ax's decoder cannot catch a bug
+/// they share). Follows the HTML spec's event-stream rules for what ax may send:
+/// frames end with a blank line, `data:` lines join with `\n`, one space after the
+/// colon is dropped, `:` lines are comments. A body whose last frame is not ended by a
+/// blank line panics: a client would never see that frame.
 pub fn sse_events(body: &str) -> Vec<(Option<String>, String)> {
-    let mut decoder = ax_providers::sse::SseDecoder::new();
-    let mut frames = Vec::new();
-    decoder
-        .feed(body.as_bytes(), &mut frames)
-        .expect("valid SSE");
-    decoder.finish(&mut frames).expect("valid SSE end");
-    frames.into_iter().map(|f| (f.event, f.data)).collect()
+    let body = body.replace("\r\n", "\n");
+    let mut out = Vec::new();
+    let mut event: Option<String> = None;
+    let mut data: Option<String> = None;
+    let mut rest = body.as_str();
+    while let Some((line, tail)) = rest.split_once('\n') {
+        rest = tail;
+        if line.is_empty() {
+            if let Some(d) = data.take() {
+                out.push((event.take(), d));
+            }
+            event = None;
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => event = Some(value.to_owned()),
+            "data" => match &mut data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            },
+            _ => {}
+        }
+    }
+    assert!(
+        rest.is_empty() && data.is_none(),
+        "SSE body ends inside a frame: {rest:?} / {data:?}"
+    );
+    out
+}
+
+/// The answer text of a streamed reply in `client`'s format, put together from its
+/// events as that format's SDK would (OpenAI `choices[0].delta.content`, Anthropic
+/// `text_delta`s, Gemini `candidates[0].content.parts[].text`).
+pub fn stream_text(client: Client, body: &str) -> String {
+    let mut text = String::new();
+    for (event, data) in sse_events(body) {
+        if data == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {data}"));
+        match client {
+            Client::OpenAi => {
+                if let Some(t) = v["choices"][0]["delta"]["content"].as_str() {
+                    text.push_str(t);
+                }
+            }
+            Client::Anthropic => {
+                if event.as_deref() == Some("content_block_delta")
+                    && v["delta"]["type"] == "text_delta"
+                {
+                    text.push_str(v["delta"]["text"].as_str().unwrap_or_default());
+                }
+            }
+            Client::Gemini => {
+                for part in v["candidates"][0]["content"]["parts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    text.push_str(part["text"].as_str().unwrap_or_default());
+                }
+            }
+        }
+    }
+    text
+}
+
+/// The answer text of a non-streamed reply in `client`'s format.
+pub fn reply_text(client: Client, body: &Value) -> String {
+    match client {
+        Client::OpenAi => body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        Client::Anthropic => body["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["type"] == "text")
+            .filter_map(|b| b["text"].as_str())
+            .collect(),
+        Client::Gemini => body["candidates"][0]["content"]["parts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["text"].as_str())
+            .collect(),
+    }
 }
 
 /// Polls `cond` until it holds or `timeout` passes.
