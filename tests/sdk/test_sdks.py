@@ -96,7 +96,11 @@ def test_openai_stream_without_usage_gets_no_usage_chunk(oai, model):
             model=model, messages=[{"role": "user", "content": PROMPT}], stream=True
         )
     )
+    # `all()` of nothing is true: an empty stream must not pass.
+    assert chunks, "the stream carried no chunk"
     assert all(c.choices for c in chunks), "no usage-only chunk unless asked"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert PROMPT[:20] in text
 
 
 @pytest.mark.parametrize("model", UPSTREAMS)
