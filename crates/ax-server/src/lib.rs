@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 mod connections;
 pub mod error;
+pub mod guard;
 pub mod handlers;
 pub mod provider_keys;
 pub mod request_log;

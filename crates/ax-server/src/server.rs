@@ -65,7 +65,9 @@ impl Default for ServeOptions {
 }
 
 /// The HTTP routes over `state`. Layer order (outermost first): panic → 500 JSON, so
-/// no input can take the server down.
+/// no input can take the server down; browser guards (Host, preflight, Origin, JSON
+/// content type), before anything else reads the request; CORS (only with allowed
+/// origins configured); client authentication; the routes.
 pub fn app(state: AppState) -> Router {
     let admin_routes = Router::new()
         .route("/admin/providers", get(admin::providers))
@@ -80,7 +82,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             admin::require_admin,
         ));
-    Router::new()
+    let routes = Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
@@ -96,6 +98,19 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::auth::client_auth,
+        ));
+    // CORS answers the preflights the guards let through (listed origins only) and
+    // adds `access-control-allow-origin` to their responses; absent when CORS is off.
+    let routes = match crate::guard::cors_layer(state.guards()) {
+        Some(cors) => routes.layer(cors),
+        None => routes,
+    };
+    routes
+        // Browser guards (CSRF, DNS rebinding): outside auth and CORS, so a refused
+        // request reaches neither a handler nor the key check.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::guard::browser_guards,
         ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
@@ -258,6 +273,11 @@ pub async fn start(
         auth: auth.clone(),
         request_limits: config.request_limits,
         metric_labels: crate::request_log::MetricLabels::from_config(&config),
+        guards: Arc::new(crate::guard::BrowserGuards::new(
+            config.listen.ip().is_loopback(),
+            &config.server.allowed_hosts,
+            &config.server.cors_allowed_origins,
+        )),
     });
 
     let listener = tokio::net::TcpListener::bind(config.listen)

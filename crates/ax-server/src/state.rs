@@ -23,6 +23,7 @@ struct Inner {
     store_bodies: bool,
     max_body_bytes: usize,
     auth: Arc<crate::auth::Auth>,
+    guards: Arc<crate::guard::BrowserGuards>,
     metric_labels: crate::request_log::MetricLabels,
     request_limits: ax_core::RequestLimits,
 }
@@ -47,6 +48,8 @@ pub struct StateParts {
     pub max_body_bytes: usize,
     /// Gateway key cache and quota counters (tenancy).
     pub auth: Arc<crate::auth::Auth>,
+    /// Host, Origin and CORS settings of the browser guards.
+    pub guards: Arc<crate::guard::BrowserGuards>,
     /// The label values metrics may carry (configured names only).
     pub metric_labels: crate::request_log::MetricLabels,
     /// Request-shape limits (messages, content parts, tools, JSON objects).
@@ -68,6 +71,7 @@ impl AppState {
                 max_body_bytes: parts.max_body_bytes,
                 auth: parts.auth,
                 metric_labels: parts.metric_labels,
+                guards: parts.guards,
                 request_limits: parts.request_limits,
             }),
         }
@@ -126,5 +130,10 @@ impl AppState {
     /// Request-shape limits, enforced while a body is decoded.
     pub fn request_limits(&self) -> ax_core::RequestLimits {
         self.inner.request_limits
+    }
+
+    /// Host, Origin and CORS settings of the browser guards.
+    pub fn guards(&self) -> &Arc<crate::guard::BrowserGuards> {
+        &self.inner.guards
     }
 }

@@ -50,7 +50,7 @@ async fn a_request_whose_first_byte_arrives_alone_is_served() {
     let mut gw = gateway().await;
     let body = openai_body("openai/gpt-4o-mini", false).to_string();
     let request = format!(
-        "POST {OPENAI} HTTP/1.1\r\nhost: ax\r\ncontent-type: application/json\r\n\
+        "POST {OPENAI} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
          content-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
