@@ -315,11 +315,37 @@ async fn a_locked_database_is_transient_and_succeeds_once_released() {
     assert!(store.integrity_check().await.unwrap().is_empty());
 }
 
+/// A sink that counts the writes it passes on and how many of them failed.
+struct Counting {
+    inner: Arc<dyn LogSink>,
+    calls: std::sync::atomic::AtomicUsize,
+    failures: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl LogSink for Counting {
+    async fn write_batch(&self, records: &[LogRecord]) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.calls.fetch_add(1, SeqCst);
+        let r = self.inner.write_batch(records).await;
+        if r.is_err() {
+            self.failures.fetch_add(1, SeqCst);
+        }
+        r
+    }
+}
+
 #[tokio::test]
 async fn the_writer_retries_through_a_lock_held_past_the_busy_timeout() {
+    use std::sync::atomic::Ordering::SeqCst;
     let (dir, store) = fresh_store().await;
+    let sink = Arc::new(Counting {
+        inner: store.log_sink(),
+        calls: 0.into(),
+        failures: 0.into(),
+    });
     let writer = LogWriter::spawn(
-        store.log_sink(),
+        sink.clone(),
         WriterConfig {
             flush_interval: Duration::from_millis(1),
             retry_backoff: Duration::from_millis(10),
@@ -331,13 +357,18 @@ async fn the_writer_retries_through_a_lock_held_past_the_busy_timeout() {
     writer
         .submit(ok("held", "claude", "sonnet", ago_min(1), Some(1)))
         .await;
-    // The first attempt waits out the 5 s busy timeout and fails; release the lock
-    // while the retry waits for it.
-    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    // The first attempt waits out the 5 s busy timeout and fails: wait for that failure
+    // (the event), then release the lock while the retry waits for it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.failures.load(SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first write never failed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     other.execute_batch("COMMIT").unwrap();
     writer.shutdown().await;
     let logs = common::all_logs(&store).await;
-    assert_eq!(logs.len(), 1);
+    assert_eq!(logs.len(), 1, "written by a retry");
+    assert!(sink.calls.load(SeqCst) >= 2, "a retry happened");
     assert!(store.integrity_check().await.unwrap().is_empty());
 }
 
