@@ -8,6 +8,7 @@ mod connections;
 pub mod error;
 pub mod guard;
 pub mod handlers;
+mod header_limit;
 pub mod provider_keys;
 pub mod request_log;
 pub mod request_meta;

@@ -88,7 +88,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models", get(openai::models))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{*tail}", post(gemini::generate))
-        .route("/v1/models/{*tail}", post(gemini::generate))
+        .route(
+            "/v1/models/{*tail}",
+            post(gemini::generate).get(openai::model),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
@@ -289,6 +292,9 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
     let app = app(state.clone());
+    // Timeouts and the connection cap (defaults from the open-file limit).
+    let limits = crate::connections::Limits::new(&config.server);
+    let serve_state = state.clone();
     let drain = options.drain_timeout;
     let task = tokio::spawn(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -300,7 +306,7 @@ pub async fn start(
             tracing::info!("shutdown: no longer accepting; draining in-flight requests");
             let _ = stop_tx.send(true);
         };
-        let serve = crate::connections::serve(listener, app, signal);
+        let serve = crate::connections::serve(listener, app, serve_state, limits, signal);
         let mut stop_rx2 = stop_rx.clone();
         let bounded = async move {
             // Once shutdown begins, in-flight requests get `drain` to finish.
