@@ -102,7 +102,8 @@ fn basic_text_stream() {
                 "msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK",
                 "claude-3-opus-latest"
             ),
-            usage(11, 1),
+            // message_start's output count is a placeholder, not carried.
+            usage(11, 0),
             text("Hello"),
             text(" there"),
             text("!"),
@@ -121,7 +122,7 @@ fn tool_use_stream() {
         without_time(events),
         vec![
             start("msg_019Q1hrJbZG26Fb9BQhrkHEr", "claude-sonnet-4-20250514"),
-            usage(377, 1),
+            usage(377, 0),
             text("I"),
             text("'ll check the current weather in Paris for you."),
             StreamEvent::ToolCallStart {
@@ -148,7 +149,8 @@ fn recorded_tool_use_stream_with_padding_and_delta_usage() {
         events[..3],
         [
             start("msg_01R4hRKPvDP3eyHsaAgs1gBn", "claude-haiku-4-5-20251001"),
-            usage(656, 26),
+            // The output count of record comes with message_delta only.
+            usage(656, 0),
             StreamEvent::ToolCallStart {
                 index: 0,
                 id: "toolu_01TJoxvFknVdnV9XpWFPaRmY".into(),

@@ -144,7 +144,7 @@ impl RoutedStream {
             usage.input_tokens = self.estimated_input;
             estimated = true;
         }
-        let streamed = self.output_chars.div_ceil(4);
+        let streamed = Usage::estimate_from_chars(self.output_chars);
         if (usage.output_tokens == 0 || !ended_normally) && streamed > usage.output_tokens {
             usage.output_tokens = streamed;
             estimated = true;

@@ -1178,9 +1178,6 @@ fn fallback_event(tracked: &mut Tracked, from: &Target, to: &Target) {
 /// The usage to record for a chat answer: the provider's, or an estimate (input from
 /// the request, output from the answer's characters / 4) when it reported none.
 fn chat_usage(req: &ChatRequest, resp: &ChatResponse) -> (Usage, bool) {
-    if !resp.usage.is_empty() {
-        return (resp.usage, false);
-    }
     let out_chars: usize = resp
         .content
         .iter()
@@ -1192,14 +1189,14 @@ fn chat_usage(req: &ChatRequest, resp: &ChatResponse) -> (Usage, bool) {
             _ => 0,
         })
         .sum();
-    (
-        Usage {
-            input_tokens: req.estimated_input_tokens(),
-            output_tokens: (out_chars as u64).div_ceil(4),
-            ..Usage::default()
-        },
-        true,
-    )
+    // Each count the provider left out is estimated on its own: a reply with
+    // `prompt_tokens` but no `completion_tokens` is partial, not zero output.
+    let mut usage = resp.usage;
+    let estimated = usage.fill_unreported(
+        req.estimated_input_tokens(),
+        Usage::estimate_from_chars(out_chars as u64),
+    );
+    (usage, estimated)
 }
 
 #[cfg(test)]

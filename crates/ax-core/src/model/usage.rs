@@ -9,6 +9,13 @@ use serde::{Deserialize, Serialize};
 /// edge: Anthropic `input_tokens` excludes cache reads and writes, so the Anthropic
 /// decoder adds them and the encoder subtracts them; Gemini `candidatesTokenCount`
 /// excludes `thoughtsTokenCount`, so the Gemini decoder adds them.
+///
+/// **A count of 0 means "not reported".** A provider's usage object may lack one of its
+/// counts (a reply with `prompt_tokens` but no `completion_tokens`); the codecs decode
+/// what is missing as 0, never guessing, and whoever records the request fills each
+/// unreported count with the gateway's estimate ([`Usage::fill_unreported`], request
+/// characters / 4 for input, answered characters / 4 for output) and marks the record
+/// `tokens_estimated`. Zero output is only kept as exact when nothing was answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// All prompt tokens (uncached + cache read + cache write).
@@ -27,6 +34,31 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Characters per token of every estimate the gateway makes (request text for input,
+    /// answered or streamed text for output).
+    pub const CHARS_PER_TOKEN: u64 = 4;
+
+    /// The estimated token count of `chars` characters of text (rounded up).
+    pub fn estimate_from_chars(chars: u64) -> u64 {
+        chars.div_ceil(Self::CHARS_PER_TOKEN)
+    }
+
+    /// Fills each count the provider did not report (0) with its estimate, and says
+    /// whether any was filled (the record is then `tokens_estimated`). An estimate of 0
+    /// fills nothing: an empty answer really has no output tokens.
+    pub fn fill_unreported(&mut self, input_estimate: u64, output_estimate: u64) -> bool {
+        let mut filled = false;
+        if self.input_tokens == 0 && input_estimate > 0 {
+            self.input_tokens = input_estimate;
+            filled = true;
+        }
+        if self.output_tokens == 0 && output_estimate > 0 {
+            self.output_tokens = output_estimate;
+            filled = true;
+        }
+        filled
+    }
+
     /// `input_tokens + output_tokens`, saturating at `u64::MAX` (an upstream may report
     /// absurd counts; a total must never overflow).
     pub fn total_tokens(&self) -> u64 {
@@ -79,6 +111,32 @@ mod tests {
             (u.input_tokens, u.output_tokens, u.total_tokens()),
             (10, 5, 15)
         );
+    }
+
+    #[test]
+    fn only_unreported_counts_are_filled() {
+        // Output missing: estimated, input kept.
+        let mut u = Usage {
+            input_tokens: 12,
+            ..Default::default()
+        };
+        assert!(u.fill_unreported(99, Usage::estimate_from_chars(9)));
+        assert_eq!((u.input_tokens, u.output_tokens), (12, 3));
+        // Both reported: nothing changes.
+        let mut u = Usage {
+            input_tokens: 12,
+            output_tokens: 5,
+            ..Default::default()
+        };
+        assert!(!u.fill_unreported(99, 99));
+        assert_eq!((u.input_tokens, u.output_tokens), (12, 5));
+        // Nothing answered: zero output is exact, not estimated.
+        let mut u = Usage {
+            input_tokens: 12,
+            ..Default::default()
+        };
+        assert!(!u.fill_unreported(99, Usage::estimate_from_chars(0)));
+        assert_eq!(u.output_tokens, 0);
     }
 
     #[test]

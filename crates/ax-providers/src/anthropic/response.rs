@@ -85,6 +85,9 @@ pub(crate) fn stop_reason_out(reason: FinishReason, has_tool_calls: bool) -> &'s
 }
 
 /// Anthropic usage → unified (see [`USAGE_FIELDS`]). Sums saturate.
+///
+/// A count the object lacks decodes as 0, "not reported": the router estimates it and
+/// marks the record `tokens_estimated` (see [`Usage`]).
 pub(crate) fn usage_in(u: &InUsage) -> Usage {
     let creation = u.cache_creation_input_tokens.unwrap_or(0);
     let read = u.cache_read_input_tokens.unwrap_or(0);
@@ -428,6 +431,16 @@ mod tests {
             let again: InUsage = serde_json::from_value(back).unwrap();
             assert_eq!(usage_in(&again), unified, "{name}");
         }
+    }
+
+    #[test]
+    fn a_missing_count_is_unreported_not_guessed() {
+        let u: InUsage = serde_json::from_value(json!({"input_tokens": 7})).unwrap();
+        let u = usage_in(&u);
+        assert_eq!((u.input_tokens, u.output_tokens), (7, 0));
+        let u: InUsage = serde_json::from_value(json!({"output_tokens": 3})).unwrap();
+        let u = usage_in(&u);
+        assert_eq!((u.input_tokens, u.output_tokens), (0, 3));
     }
 
     #[test]

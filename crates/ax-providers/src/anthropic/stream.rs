@@ -350,7 +350,8 @@ enum Block {
 ///
 /// Emits `Start` at `message_start` (synthesized if content comes first) and `Usage`
 /// whenever usage is reported, as the running total (reports are cumulative; a
-/// `message_delta` without `input_tokens` keeps the input from `message_start`). Tool
+/// `message_delta` without `input_tokens` keeps the input from `message_start`; the
+/// output count is `message_delta`'s only, see `report_usage`). Tool
 /// calls are numbered 0, 1, … by block order. The first non-null `stop_reason` becomes
 /// `Finish`. `ping`, `content_block_stop` and unknown event types yield nothing; an
 /// `error` event fails with its mapped code. End of input succeeds only after
@@ -393,8 +394,23 @@ impl AnthropicStreamDecoder {
         });
     }
 
-    fn report_usage(&mut self, events: &mut Vec<StreamEvent>, u: &super::wire::InUsage) {
-        self.usage.merge_max(&usage_in(u));
+    /// Merges one usage report into the running total and emits it. `message_start`'s
+    /// `output_tokens` is a placeholder (the first token or so, before anything was
+    /// generated), so it is not carried: the output count of record comes with
+    /// `message_delta`, and a stream whose `message_delta` reports none leaves the
+    /// output unreported (0) for the router to estimate, rather than logging 1.
+    fn report_usage(
+        &mut self,
+        events: &mut Vec<StreamEvent>,
+        u: &super::wire::InUsage,
+        at_start: bool,
+    ) {
+        let mut reported = usage_in(u);
+        if at_start {
+            reported.output_tokens = 0;
+            reported.reasoning_tokens = 0;
+        }
+        self.usage.merge_max(&reported);
         events.push(StreamEvent::Usage(self.usage));
     }
 
@@ -534,7 +550,7 @@ impl StreamDecoder for AnthropicStreamDecoder {
                 };
                 self.ensure_started(&mut events, id, model);
                 if let Some(u) = usage {
-                    self.report_usage(&mut events, &u);
+                    self.report_usage(&mut events, &u, true);
                 }
             }
             "content_block_start" => {
@@ -567,7 +583,7 @@ impl StreamDecoder for AnthropicStreamDecoder {
                     });
                 }
                 if let Some(u) = &ev.usage {
-                    self.report_usage(&mut events, u);
+                    self.report_usage(&mut events, u, false);
                 }
             }
             "message_stop" => {

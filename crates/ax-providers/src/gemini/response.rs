@@ -80,6 +80,9 @@ pub(crate) fn finish_reason_out(reason: FinishReason) -> &'static str {
 /// | `reasoning_tokens` | `thoughtsTokenCount` |
 ///
 /// `totalTokenCount` is not read (it is the sum). Gemini reports no cache writes.
+///
+/// A count the object lacks decodes as 0, "not reported": the router estimates it and
+/// marks the record `tokens_estimated` (see [`Usage`]).
 pub(crate) fn usage_in(u: &InUsage) -> Usage {
     let thoughts = u.thoughts_token_count.unwrap_or(0);
     Usage {
@@ -387,6 +390,18 @@ mod tests {
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn a_missing_count_is_unreported_not_guessed() {
+        // Early stream chunks and some replies carry only the prompt count.
+        let u: InUsage =
+            serde_json::from_value(json!({"promptTokenCount": 7, "totalTokenCount": 7})).unwrap();
+        let u = usage_in(&u);
+        assert_eq!((u.input_tokens, u.output_tokens), (7, 0));
+        let u: InUsage = serde_json::from_value(json!({"candidatesTokenCount": 3})).unwrap();
+        let u = usage_in(&u);
+        assert_eq!((u.input_tokens, u.output_tokens), (0, 3));
     }
 
     #[test]

@@ -79,6 +79,9 @@ pub(crate) fn finish_reason_out(reason: FinishReason) -> &'static str {
 /// | `completion_tokens_details.reasoning_tokens` | `reasoning_tokens` |
 ///
 /// `total_tokens` is not read (it is `input + output` by definition).
+///
+/// A count the object lacks decodes as 0, "not reported": the router estimates it and
+/// marks the record `tokens_estimated` (see [`Usage`]).
 pub(crate) fn usage_in(u: &InUsage) -> Usage {
     let prompt = u.prompt_tokens_details.as_ref();
     Usage {
@@ -407,6 +410,19 @@ mod tests {
             let again: InUsage = serde_json::from_value(back).unwrap();
             assert_eq!(usage_in(&again), unified, "{name}");
         }
+    }
+
+    #[test]
+    fn a_missing_count_is_unreported_not_guessed() {
+        // `total_tokens` is not used to fill the gap: the missing count stays 0 (not
+        // reported), for the router to estimate and mark `tokens_estimated`.
+        let u: InUsage =
+            serde_json::from_value(json!({"prompt_tokens": 7, "total_tokens": 9})).unwrap();
+        let u = usage_in(&u);
+        assert_eq!((u.input_tokens, u.output_tokens), (7, 0));
+        let u: InUsage = serde_json::from_value(json!({"completion_tokens": 3})).unwrap();
+        let u = usage_in(&u);
+        assert_eq!((u.input_tokens, u.output_tokens), (0, 3));
     }
 
     #[test]
