@@ -244,6 +244,39 @@ pub fn ms_i(v: Option<i64>) -> String {
     v.map_or_else(|| NONE.to_owned(), |v| format!("{v} ms"))
 }
 
+/// A cost in USD for a table: `-` when unknown, four decimals from a cent, six below,
+/// `0` for a known zero; a trailing `+` when `unpriced` requests (no list price) are
+/// not in it, so the figure is a lower bound.
+pub fn cost_cell(cost_usd: Option<f64>, unpriced: u64) -> String {
+    let Some(c) = cost_usd else {
+        return NONE.to_owned();
+    };
+    let figure = if c >= 0.01 {
+        format!("{c:.4}")
+    } else if c > 0.0 {
+        format!("{c:.6}")
+    } else {
+        "0".to_owned()
+    };
+    if unpriced > 0 {
+        format!("{figure}+")
+    } else {
+        figure
+    }
+}
+
+/// Tokens in / out for a table (`~` when estimated); `-` for a count the store does
+/// not have.
+pub fn tokens_cell(input: Option<u64>, output: Option<u64>, estimated: bool) -> String {
+    let n = |v: Option<u64>| v.map_or_else(|| NONE.to_owned(), |v| v.to_string());
+    format!(
+        "{}/{}{}",
+        n(input),
+        n(output),
+        if estimated { "~" } else { "" }
+    )
+}
+
 /// A stored timestamp (`YYYY-MM-DDTHH:MM:SS.sssZ`) shortened to the second.
 pub fn short_time(ts: &str) -> String {
     match ts.get(..19) {
@@ -266,6 +299,12 @@ mod tests {
             "2026-11-29 17:22:37"
         );
         assert_eq!(short_time("short"), "short");
+        assert_eq!(cost_cell(None, 3), "-");
+        assert_eq!(cost_cell(Some(0.0), 0), "0");
+        assert_eq!(cost_cell(Some(0.0123), 2), "0.0123+");
+        assert_eq!(cost_cell(Some(0.0015), 0), "0.001500");
+        assert_eq!(tokens_cell(Some(12), None, false), "12/-");
+        assert_eq!(tokens_cell(Some(12), Some(3), true), "12/3~");
     }
 
     #[test]

@@ -37,6 +37,7 @@ const LOG_KEYS: &[&str] = &[
     "conversation_id",
     "user_id",
     "tags",
+    "cost_usd",
 ];
 
 const STATS_KEYS: &[&str] = &[
@@ -51,6 +52,7 @@ const STATS_KEYS: &[&str] = &[
     "output_tokens",
     "fallbacks",
     "cost_usd",
+    "unpriced_requests",
 ];
 
 #[allow(clippy::expect_used, reason = "test helper")]
@@ -355,6 +357,10 @@ async fn logs_json_shape_and_filters() {
     assert_eq!(c1["conversation_id"], "conv-1");
     assert_eq!(c1["user_id"], "alice");
     assert_eq!(c1["error_code"], Value::Null);
+    assert!(close(c1["cost_usd"].as_f64().expect("cost"), 0.001));
+    // g1 has no cost in the seed: unknown is null, never 0.
+    let g1 = rows.iter().find(|r| r["request_id"] == "g1").expect("g1");
+    assert_eq!(g1["cost_usd"], Value::Null, "{g1}");
     let c4 = rows.iter().find(|r| r["request_id"] == "c4").expect("c4");
     assert_eq!(c4["is_fallback"], true);
     assert_eq!(c4["attempts"], 2);
@@ -505,7 +511,9 @@ async fn stats_equal_what_the_seed_implies() {
     assert_eq!(claude["input_tokens"], 90);
     assert_eq!(claude["output_tokens"], 120);
     assert_eq!(claude["fallbacks"], 1);
+    // c3 has no cost in the seed: the sum is of the priced three, and says so.
     assert!(close(claude["cost_usd"].as_f64().expect("cost"), 0.006));
+    assert_eq!(claude["unpriced_requests"], 1);
     let gemini = &rows[1];
     assert_eq!(gemini["provider"], "gemini");
     assert_eq!(gemini["requests"], 2);
@@ -520,7 +528,9 @@ async fn stats_equal_what_the_seed_implies() {
         20.0
     ));
     assert_eq!(gemini["fallbacks"], 0);
-    assert!(close(gemini["cost_usd"].as_f64().expect("cost"), 0.0));
+    // No gemini request has a cost in the seed: unknown is null, never 0.
+    assert_eq!(gemini["cost_usd"], Value::Null, "{gemini}");
+    assert_eq!(gemini["unpriced_requests"], 2);
 
     // The default window (24 h) takes in old-1.
     let out = ax()
@@ -543,6 +553,21 @@ async fn stats_equal_what_the_seed_implies() {
         .stdout(predicate::str::contains("50.0%"))
         .stdout(predicate::str::contains("window: last 1 h"))
         .stdout(predicate::str::contains("\u{1b}").not());
+    // The cost column: a lower bound marked `+` for claude, `-` (unknown) for gemini.
+    let out = ax()
+        .args(["provider", "stats", "--time", "1", "--database-url", &db])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cost_of = |provider: &str| {
+        text.lines()
+            .find(|l| l.starts_with(provider))
+            .and_then(|l| l.split_whitespace().last())
+            .map(str::to_owned)
+    };
+    assert_eq!(cost_of("claude").as_deref(), Some("0.006000+"), "{text}");
+    assert_eq!(cost_of("gemini").as_deref(), Some("-"), "{text}");
+    assert!(text.contains("cost unknown for 3 requests"), "{text}");
 }
 
 #[test]

@@ -234,7 +234,7 @@ impl LogQuery for Store {
             "SELECT l.request_id, l.created_at, l.provider, l.model, l.state, l.error_code, \
              l.duration, m.first_token_latency, m.input_tokens, m.output_tokens, \
              m.tokens_estimated, l.is_fallback, l.attempts, l.conversation_id, l.user_id, \
-             l.tags \
+             l.tags, m.cost_usd \
              FROM provider_logs AS l LEFT JOIN provider_metrics AS m ON m.log_id = l.id \
              WHERE 1 = 1",
         );
@@ -282,7 +282,8 @@ impl LogQuery for Store {
 /// Per (provider, model) aggregates since `?1`, with the nearest-rank 95th percentile
 /// of the duration: the value at rank ceil(0.95 n) of the n durations in ascending
 /// order, computed as (95 n + 99) / 100 in integers (no floating point, no math
-/// extension needed).
+/// extension needed). Unknown costs (NULL) are not summed as 0: `SUM` is NULL when no
+/// request of the group has a cost, and `unpriced_requests` counts the NULLs.
 const STATS_SQL: &str = "\
 WITH m AS (
     SELECT provider, COALESCE(model, '') AS model, success, total_duration,
@@ -299,7 +300,8 @@ agg AS (
            SUM(input_tokens)        AS input_tokens,
            SUM(output_tokens)       AS output_tokens,
            SUM(is_fallback)         AS fallbacks,
-           TOTAL(cost_usd)          AS cost_usd
+           SUM(cost_usd)            AS cost_usd,
+           COUNT(*) - COUNT(cost_usd) AS unpriced_requests
     FROM m GROUP BY provider, model
 ),
 ranked AS (
@@ -310,7 +312,7 @@ ranked AS (
 )
 SELECT a.provider, a.model, a.requests, a.successes, a.avg_latency_ms,
        r.total_duration AS p95_latency_ms, a.avg_first_token_ms, a.input_tokens,
-       a.output_tokens, a.fallbacks, a.cost_usd
+       a.output_tokens, a.fallbacks, a.cost_usd, a.unpriced_requests
 FROM agg AS a
 LEFT JOIN ranked AS r
        ON r.provider = a.provider AND r.model = a.model AND r.rn = (95 * r.n + 99) / 100
@@ -333,6 +335,11 @@ fn count(v: Option<i64>) -> u64 {
     v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)
 }
 
+/// A stored token count: `None` when the store has none (no metrics row), never 0.
+fn known_count(v: Option<i64>) -> Option<u64> {
+    v.map(|v| u64::try_from(v).unwrap_or(0))
+}
+
 fn small(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(if v < 0 { 0 } else { u32::MAX })
 }
@@ -348,8 +355,8 @@ fn log_row(r: &SqliteRow) -> Result<LogRow, StoreError> {
         error_code: error_code(r.try_get("error_code")?)?,
         duration_ms: r.try_get("duration")?,
         first_token_ms: r.try_get("first_token_latency")?,
-        input_tokens: count(r.try_get("input_tokens")?),
-        output_tokens: count(r.try_get("output_tokens")?),
+        input_tokens: known_count(r.try_get("input_tokens")?),
+        output_tokens: known_count(r.try_get("output_tokens")?),
         tokens_estimated: r
             .try_get::<Option<bool>, _>("tokens_estimated")?
             .unwrap_or(false),
@@ -358,6 +365,7 @@ fn log_row(r: &SqliteRow) -> Result<LogRow, StoreError> {
         conversation_id: r.try_get("conversation_id")?,
         user_id: r.try_get("user_id")?,
         tags: serde_json::from_str(&tags).map_err(|_| invalid("tags", &tags))?,
+        cost_usd: r.try_get("cost_usd")?,
     })
 }
 
@@ -380,6 +388,7 @@ fn stats_row(r: &SqliteRow) -> Result<StatsRow, StoreError> {
         output_tokens: count(r.try_get("output_tokens")?),
         fallbacks: count(r.try_get("fallbacks")?),
         cost_usd: r.try_get("cost_usd")?,
+        unpriced_requests: count(r.try_get("unpriced_requests")?),
     })
 }
 

@@ -51,10 +51,10 @@ pub struct LogRow {
     pub duration_ms: Option<i64>,
     /// Time to first token in milliseconds.
     pub first_token_ms: Option<i64>,
-    /// Prompt tokens.
-    pub input_tokens: u64,
-    /// Generated tokens.
-    pub output_tokens: u64,
+    /// Prompt tokens; `None` (JSON `null`) when the store has no count for the request.
+    pub input_tokens: Option<u64>,
+    /// Generated tokens; `None` (JSON `null`) when the store has no count.
+    pub output_tokens: Option<u64>,
     /// Whether the token counts are local estimates.
     pub tokens_estimated: bool,
     /// Whether a fallback provider served it.
@@ -67,6 +67,10 @@ pub struct LogRow {
     pub user_id: Option<String>,
     /// `x-ax-tags`.
     pub tags: Vec<String>,
+    /// What the request cost in USD; `None` (JSON `null`) when it is unknown: the model
+    /// has no list price, or the request never named one. Never a made-up 0.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 /// Aggregates of one provider and model over a time window (`ax provider stats`).
@@ -92,8 +96,13 @@ pub struct StatsRow {
     pub output_tokens: u64,
     /// Requests a fallback provider served.
     pub fallbacks: u64,
-    /// Total cost in USD of the priced requests.
-    pub cost_usd: f64,
+    /// Total cost in USD of the priced requests; `None` (JSON `null`) when none of the
+    /// row's requests has a known cost.
+    pub cost_usd: Option<f64>,
+    /// Requests whose cost is unknown (model without a list price), so not in
+    /// `cost_usd`: when both are non-zero, `cost_usd` is a lower bound.
+    #[serde(default)]
+    pub unpriced_requests: u64,
 }
 
 /// One failed request with its error (`provider_failed_requests`).

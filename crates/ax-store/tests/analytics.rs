@@ -90,7 +90,9 @@ async fn stats_match_the_data_set() {
     assert_eq!(c.avg_first_token_ms, Some(52.5));
     assert_eq!((c.input_tokens, c.output_tokens), (2_000, 200));
     assert_eq!(c.fallbacks, 4);
-    assert!((c.cost_usd - 0.20).abs() < 1e-9, "{}", c.cost_usd);
+    let cost = c.cost_usd.expect("every claude request is priced");
+    assert!((cost - 0.20).abs() < 1e-9, "{cost}");
+    assert_eq!(c.unpriced_requests, 0);
 
     let g = &rows[1];
     assert_eq!((g.provider.as_str(), g.model.as_str()), ("gemini", "flash"));
@@ -105,7 +107,9 @@ async fn stats_match_the_data_set() {
     assert_eq!(g.p95_latency_ms, Some(300));
     assert_eq!(g.avg_first_token_ms, None);
     assert_eq!(g.fallbacks, 0);
-    assert_eq!(g.cost_usd, 0.0);
+    // No gemini request has a cost: unknown, not 0.
+    assert_eq!(g.cost_usd, None);
+    assert_eq!(g.unpriced_requests, 4);
 
     // A wider window takes in the old request.
     let wide = store.stats(48).await.unwrap();
@@ -116,6 +120,44 @@ async fn stats_match_the_data_set() {
     assert!((c.success_rate - 16.0 / 21.0).abs() < 1e-9);
 
     assert!(store.stats(0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unknown_costs_are_counted_not_summed_as_zero() {
+    let (_dir, store) = fresh_store().await;
+    let mut recs = Vec::new();
+    for (i, cost) in [Some(0.25), None, Some(0.5), None, None]
+        .into_iter()
+        .enumerate()
+    {
+        let mut r = ok(&format!("m{i}"), "mixed", "m", ago_min(1), Some(10));
+        r.cost_usd = cost;
+        recs.push(r);
+    }
+    // A known cost of 0 (a free model) is a cost, not an unknown one.
+    let mut free = ok("free", "free", "m", ago_min(1), Some(10));
+    free.cost_usd = Some(0.0);
+    recs.push(free);
+    store.write_batch(&recs).await.unwrap();
+    let rows = store.stats(1).await.unwrap();
+    let get = |p: &str| rows.iter().find(|r| r.provider == p).unwrap();
+    let mixed = get("mixed");
+    assert_eq!(mixed.cost_usd, Some(0.75));
+    assert_eq!(mixed.unpriced_requests, 3);
+    let free = get("free");
+    assert_eq!((free.cost_usd, free.unpriced_requests), (Some(0.0), 0));
+
+    let logs = store
+        .recent_logs(LogFilter {
+            limit: 100,
+            ..LogFilter::default()
+        })
+        .await
+        .unwrap();
+    let cost_of = |id: &str| logs.iter().find(|r| r.request_id == id).unwrap().cost_usd;
+    assert_eq!(cost_of("m0"), Some(0.25));
+    assert_eq!(cost_of("m1"), None);
+    assert_eq!(cost_of("free"), Some(0.0));
 }
 
 #[tokio::test]
@@ -214,7 +256,7 @@ async fn recent_logs_filter_limit_and_order() {
     assert_eq!(claude_failed[0].error_code, Some(ErrorCode::ServerError));
     assert_eq!(claude_failed[0].duration_ms, Some(200));
     assert_eq!(claude_failed[0].first_token_ms, Some(100));
-    assert_eq!(claude_failed[0].input_tokens, 100);
+    assert_eq!(claude_failed[0].input_tokens, Some(100));
 
     let none = store
         .recent_logs(LogFilter {
@@ -272,7 +314,7 @@ async fn every_field_round_trips_through_a_log_row() {
     assert_eq!(row.error_code, None);
     assert_eq!(row.duration_ms, Some(321));
     assert_eq!(row.first_token_ms, Some(123));
-    assert_eq!((row.input_tokens, row.output_tokens), (11, 22));
+    assert_eq!((row.input_tokens, row.output_tokens), (Some(11), Some(22)));
     assert!(row.tokens_estimated);
     assert!(row.is_fallback);
     assert_eq!(row.attempts, 3);
@@ -292,7 +334,34 @@ async fn odd_values_do_not_fail_a_batch() {
     let row = &store.recent_logs(LogFilter::default()).await.unwrap()[0];
     assert_eq!(row.duration_ms, Some(0));
     assert_eq!(row.first_token_ms, Some(0));
-    assert_eq!(row.input_tokens, i64::MAX as u64);
+    assert_eq!(row.input_tokens, Some(i64::MAX as u64));
+    // A cost that is not a number is dropped: unknown, not 0.
+    assert_eq!(row.cost_usd, None);
+}
+
+#[tokio::test]
+async fn a_row_without_metrics_has_unknown_tokens_and_cost() {
+    let (dir, store) = fresh_store().await;
+    store
+        .write_batch(&[ok("bare", "p", "m", ago_min(1), Some(5))])
+        .await
+        .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("ax.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM provider_metrics")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let row = &store.recent_logs(LogFilter::default()).await.unwrap()[0];
+    assert_eq!(row.request_id, "bare");
+    assert_eq!((row.input_tokens, row.output_tokens), (None, None));
+    assert_eq!(row.cost_usd, None);
+    let v = serde_json::to_value(row).unwrap();
+    assert!(
+        v["input_tokens"].is_null() && v["cost_usd"].is_null(),
+        "{v}"
+    );
 }
 
 #[tokio::test]

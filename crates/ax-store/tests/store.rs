@@ -288,7 +288,8 @@ async fn log_rows_have_the_design_json_shape() {
             "attempts",
             "conversation_id",
             "user_id",
-            "tags"
+            "tags",
+            "cost_usd"
         ])
     );
     assert_eq!(v["state"], "failed");
@@ -322,7 +323,8 @@ async fn stats_rows_have_the_design_json_shape() {
             "input_tokens",
             "output_tokens",
             "fallbacks",
-            "cost_usd"
+            "cost_usd",
+            "unpriced_requests"
         ])
     );
 }

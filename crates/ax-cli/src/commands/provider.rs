@@ -116,13 +116,7 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
         } else {
             Tone::Bad
         };
-        let cost = if r.cost_usd >= 0.01 {
-            format!("{:.4}", r.cost_usd)
-        } else if r.cost_usd > 0.0 {
-            format!("{:.6}", r.cost_usd)
-        } else {
-            NONE.to_owned()
-        };
+        let cost = output::cost_cell(r.cost_usd, r.unpriced_requests);
         t.add_row(vec![
             s.cell(&r.provider, Tone::Plain),
             s.cell(&r.model, Tone::Plain),
@@ -139,6 +133,20 @@ pub async fn stats(args: StatsArgs) -> anyhow::Result<ExitCode> {
         ]);
     }
     s.print_table(&t)?;
+    let unpriced: u64 = rows.iter().map(|r| r.unpriced_requests).sum();
+    if unpriced > 0 {
+        outln!(
+            "{}",
+            s.paint(
+                &format!(
+                    "cost unknown for {unpriced} request{} (model without a list price): \
+                     `-` no cost known, `+` the cost of the priced requests only",
+                    if unpriced == 1 { "" } else { "s" }
+                ),
+                Tone::Dim
+            )
+        )?;
+    }
     outln!(
         "{}",
         s.paint(&format!("window: last {} h", args.time), Tone::Dim)
@@ -185,12 +193,7 @@ pub async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
             _ => Tone::Warn,
         };
         let fallback = if r.is_fallback { " (fallback)" } else { "" };
-        let tokens = format!(
-            "{}/{}{}",
-            r.input_tokens,
-            r.output_tokens,
-            if r.tokens_estimated { "~" } else { "" }
-        );
+        let tokens = output::tokens_cell(r.input_tokens, r.output_tokens, r.tokens_estimated);
         t.add_row(vec![
             s.cell(short_time(&r.created_at), Tone::Dim),
             s.cell(&r.request_id, Tone::Plain),
