@@ -31,6 +31,45 @@ fn to_u64(v: Option<i64>) -> Option<u64> {
     v.map(|v| u64::try_from(v).unwrap_or(0))
 }
 
+/// Whom a group of log rows is counted against when quotas are restored.
+struct Attributed {
+    tenant_id: TenantId,
+    key_id: Option<KeyId>,
+    /// Why the attribution is not the rows' own, for a warning.
+    note: Option<&'static str>,
+}
+
+/// Reads a log group's tenant and key IDs, counting what can be counted: a key ID that
+/// cannot be read leaves the usage with the tenant alone; a tenant ID that cannot be
+/// read falls back to the tenant owning the (readable, existing) key. `None` when no
+/// tenant can be named at all. Skipping such rows silently was rejected (a quota would
+/// reset on restart without a trace), and so was refusing to start (one damaged row
+/// would take the gateway down).
+fn attribute_usage(
+    tenant: &str,
+    key: Option<&str>,
+    key_tenant: Option<&str>,
+) -> Option<Attributed> {
+    let key_id = key.and_then(|k| k.parse::<KeyId>().ok());
+    let key_unreadable = key.is_some() && key_id.is_none();
+    if let Ok(tenant_id) = tenant.parse::<TenantId>() {
+        return Some(Attributed {
+            tenant_id,
+            key_id,
+            note: key_unreadable
+                .then_some("log rows name a key that cannot be read; counted for the tenant only"),
+        });
+    }
+    let tenant_id = key_id.and(key_tenant)?.parse::<TenantId>().ok()?;
+    Some(Attributed {
+        tenant_id,
+        key_id,
+        note: Some(
+            "log rows name a tenant that cannot be read; counted for the tenant of their key",
+        ),
+    })
+}
+
 fn invalid(what: &str) -> StoreError {
     StoreError::Invalid(format!("cannot decode {what}"))
 }
@@ -593,11 +632,16 @@ impl TenantStore for Store {
         day_start: &str,
         month_start: &str,
     ) -> Result<Vec<UsageTotals>, TenancyError> {
+        // `key_tenant_id` (the tenant owning the row's key) attributes a row whose own
+        // `tenant_id` cannot be read; `first_log_id` names a row in warnings.
         let rows = sqlx::query(
             "SELECT l.tenant_id AS tenant_id, l.key_id AS key_id, \
+             MIN(k.tenant_id) AS key_tenant_id, \
              SUM(CASE WHEN l.created_at >= ?1 THEN m.total_tokens ELSE 0 END) AS day_tokens, \
-             SUM(COALESCE(m.cost_usd, 0)) AS month_cost \
+             SUM(COALESCE(m.cost_usd, 0)) AS month_cost, \
+             COUNT(*) AS log_rows, MIN(l.id) AS first_log_id \
              FROM provider_logs l JOIN provider_metrics m ON m.log_id = l.id \
+             LEFT JOIN api_keys k ON k.id = l.key_id \
              WHERE l.created_at >= ?2 AND l.tenant_id IS NOT NULL \
              GROUP BY l.tenant_id, l.key_id",
         )
@@ -608,16 +652,39 @@ impl TenantStore for Store {
         .map_err(StoreError::from)?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
-            let tenant: String = r.try_get("tenant_id").map_err(StoreError::from)?;
-            let key: Option<String> = r.try_get("key_id").map_err(StoreError::from)?;
-            let (Ok(tenant_id), key_id) = (tenant.parse(), key.and_then(|k| k.parse().ok())) else {
-                continue;
+            let get_text = |col: &str| -> Result<Option<String>, TenancyError> {
+                Ok(r.try_get(col).map_err(StoreError::from)?)
             };
+            let tenant = get_text("tenant_id")?.unwrap_or_default();
+            let key = get_text("key_id")?;
+            let key_tenant = get_text("key_tenant_id")?;
+            let first_log_id = get_text("first_log_id")?.unwrap_or_default();
+            let log_rows: i64 = r.try_get("log_rows").map_err(StoreError::from)?;
             let day: Option<i64> = r.try_get("day_tokens").map_err(StoreError::from)?;
             let cost: Option<f64> = r.try_get("month_cost").map_err(StoreError::from)?;
+            let Some(attributed) = attribute_usage(&tenant, key.as_deref(), key_tenant.as_deref())
+            else {
+                tracing::warn!(
+                    log_id = %first_log_id,
+                    log_rows,
+                    tenant_id = %tenant,
+                    "quota restore: log rows name a tenant that cannot be read and no known \
+                     key; their tokens and spend are not counted"
+                );
+                continue;
+            };
+            if let Some(why) = attributed.note {
+                tracing::warn!(
+                    log_id = %first_log_id,
+                    log_rows,
+                    tenant_id = %tenant,
+                    key_id = key.as_deref().unwrap_or_default(),
+                    "quota restore: {why}"
+                );
+            }
             out.push(UsageTotals {
-                tenant_id,
-                key_id,
+                tenant_id: attributed.tenant_id,
+                key_id: attributed.key_id,
                 day_tokens: to_u64(day).unwrap_or(0),
                 month_cost_usd: cost.unwrap_or(0.0),
             });
