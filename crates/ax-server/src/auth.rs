@@ -40,7 +40,7 @@ use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
-use crate::request_log::{LogExtras, finish_hook};
+use crate::request_log::{LogExtras, finish_hook, gate_body};
 use crate::request_meta::GatewayHeaders;
 use crate::state::AppState;
 
@@ -609,11 +609,9 @@ pub(crate) fn reject(
     ctx.user_id = gw.metadata.user_id.clone();
     ctx.tags = gw.metadata.tags.clone();
     let error = refusal.error;
+    let extras = Arc::new(LogExtras::default());
     IDENTITY.sync_scope(refusal.identity, || {
-        let mut tracked = Tracked::new(
-            ctx,
-            finish_hook(state, format, Arc::new(LogExtras::default())),
-        );
+        let mut tracked = Tracked::new(ctx, finish_hook(state, format, extras.clone()));
         tracked.apply(Event::InitiateRequest);
         tracked.apply(Event::ValidationFailed {
             code: error.code,
@@ -621,9 +619,11 @@ pub(crate) fn reject(
         });
         tracked.finish();
     });
-    ApiError::new(format, error)
+    let resp = ApiError::new(format, error)
         .with_request_id(gw.request_id)
-        .into_response()
+        .into_response();
+    // Acknowledged durability: the body waits for the log record to commit.
+    gate_body(state, &extras, resp)
 }
 
 #[cfg(test)]

@@ -4,17 +4,29 @@
 //! Metric labels carry only configured values ([`MetricLabels`]): a model name a client
 //! made up is counted under `model="other"`, so no client can grow `/metrics` without
 //! bound or read another tenant's model names there (DESIGN §8).
+//!
+//! Durability (`AX_LOG_DURABILITY`): `buffered` (default) queues the record and the
+//! answer goes out at once. `acknowledged` queues it with a commit signal
+//! ([`ax_store::Commit`], kept in [`LogExtras`]) and the handler holds the answer's
+//! last byte until the record's batch has committed ([`acknowledged`] for an answer
+//! built whole, [`gate_body`] for one built where nothing can wait, the stream
+//! handler for SSE). A record that cannot be committed never leaves a silent success:
+//! a whole answer becomes a 503 in the client's format, a stream ends with an error
+//! event, and a gated body is cut short (the connection closes mid-answer).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use ax_core::WireFormat;
 use ax_core::lifecycle::{Context, State};
-use ax_store::LogRecord;
+use ax_core::{ErrorCode, GatewayError, WireFormat};
+use ax_store::{Commit, LogRecord, StoreError};
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use metrics::SharedString;
 
-use crate::config::Config;
+use crate::config::{Config, LogDurability};
+use crate::error::ApiError;
 use crate::state::AppState;
 use ax_core::pricing;
 
@@ -99,6 +111,9 @@ pub struct LogExtras {
     pub request: Mutex<Option<Bytes>>,
     /// The answer (non-streamed only).
     pub response: Mutex<Option<String>>,
+    /// In acknowledged durability, the record's commit signal, set when the finish
+    /// hook queued it; the handler awaits it before the answer's last byte.
+    pub commit: Mutex<Option<Commit>>,
 }
 
 impl LogExtras {
@@ -108,6 +123,76 @@ impl LogExtras {
             *slot = Some(body);
         }
     }
+
+    /// The record's commit signal, if the hook queued it acknowledged (once).
+    pub fn take_commit(&self) -> Option<Commit> {
+        self.commit.lock().ok().and_then(|mut c| c.take())
+    }
+}
+
+/// Waits, in acknowledged durability, until the record whose hook ran with `extras`
+/// has committed, then gives `resp` back; a record that could not be committed turns
+/// the answer into a 503 in `format` (keeping the `x-ax-*` headers). In buffered
+/// durability it returns `resp` at once.
+pub async fn acknowledged(
+    state: &AppState,
+    extras: &LogExtras,
+    format: WireFormat,
+    resp: Response,
+) -> Response {
+    if state.log_durability() != LogDurability::Acknowledged {
+        return resp;
+    }
+    let Some(commit) = extras.take_commit() else {
+        return resp;
+    };
+    match commit.await {
+        Ok(()) => resp,
+        Err(e) => {
+            let mut refused = ApiError::new(format, not_committed(&e)).into_response();
+            for (name, value) in resp.headers() {
+                if name.as_str().starts_with("x-ax-") {
+                    refused.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            refused
+        }
+    }
+}
+
+/// For an answer built where nothing can wait (a refusal in a middleware): in
+/// acknowledged durability its body is sent only after the record committed (headers
+/// may go first), and is cut short when the record could not be committed; otherwise
+/// `resp` is unchanged.
+pub fn gate_body(state: &AppState, extras: &LogExtras, resp: Response) -> Response {
+    if state.log_durability() != LogDurability::Acknowledged {
+        return resp;
+    }
+    let Some(commit) = extras.take_commit() else {
+        return resp;
+    };
+    let (parts, body) = resp.into_parts();
+    let gated = futures::stream::once(async move {
+        match commit.await {
+            Ok(()) => axum::body::to_bytes(body, usize::MAX)
+                .await
+                .map_err(std::io::Error::other),
+            Err(e) => Err(std::io::Error::other(not_committed(&e).message)),
+        }
+    });
+    Response::from_parts(parts, Body::from_stream(gated))
+}
+
+/// The error a client gets instead of an answer whose log record was not committed:
+/// `overloaded` (503 in every format; retryable, the store may recover).
+pub fn not_committed(e: &StoreError) -> GatewayError {
+    tracing::error!(error = %e, "log record not committed; answer withheld (AX_LOG_DURABILITY=acknowledged)");
+    GatewayError::new(
+        ErrorCode::Overloaded,
+        format!(
+            "the answer was not acknowledged: its log record could not be committed ({e}); the request may have reached the provider"
+        ),
+    )
 }
 
 /// Builds the hook the router calls exactly once with the final context.
@@ -143,6 +228,15 @@ pub fn finish_hook(
                 .ok()
                 .and_then(|r| r.as_deref().map(loggable_body));
             rec.response_data = extras.response.lock().ok().and_then(|mut r| r.take());
+        }
+        // Acknowledged durability: queue with a commit signal for the handler to await
+        // (the writer waits for room on its own task when the queue is full).
+        if state.log_durability() == LogDurability::Acknowledged {
+            let commit = writer.submit_acknowledged(rec);
+            if let Ok(mut slot) = extras.commit.lock() {
+                *slot = Some(commit);
+            }
+            return;
         }
         // Queue without a task per request; only a full queue (backpressure) needs
         // one, to wait for room. The hook may run inside Drop (client went away), so

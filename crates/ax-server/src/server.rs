@@ -53,6 +53,8 @@ pub struct ServeOptions {
     pub insecure_no_auth: bool,
     /// Longest wait for in-flight requests at shutdown.
     pub drain_timeout: Duration,
+    /// Tuning of the batched log writer (tests lengthen its flush interval).
+    pub log_writer: WriterConfig,
 }
 
 impl Default for ServeOptions {
@@ -60,6 +62,7 @@ impl Default for ServeOptions {
         Self {
             insecure_no_auth: false,
             drain_timeout: Duration::from_secs(30),
+            log_writer: WriterConfig::default(),
         }
     }
 }
@@ -247,7 +250,7 @@ pub async fn start(
         .map_err(|e| ServeError::Config(e.to_string()))?;
     let writer = config
         .logging_enabled
-        .then(|| LogWriter::spawn(store.log_sink(), WriterConfig::default()));
+        .then(|| LogWriter::spawn(store.log_sink(), options.log_writer.clone()));
     let metrics = if config.telemetry_enabled {
         metrics_handle()
     } else {
@@ -275,6 +278,7 @@ pub async fn start(
         max_body_bytes: config.max_body_bytes,
         auth: auth.clone(),
         request_limits: config.request_limits,
+        log_durability: config.log_durability,
         metric_labels: crate::request_log::MetricLabels::from_config(&config),
         guards: Arc::new(crate::guard::BrowserGuards::new(
             config.listen.ip().is_loopback(),

@@ -26,6 +26,7 @@ struct Inner {
     guards: Arc<crate::guard::BrowserGuards>,
     metric_labels: crate::request_log::MetricLabels,
     request_limits: ax_core::RequestLimits,
+    log_durability: crate::config::LogDurability,
 }
 
 /// The parts [`AppState::new`] needs.
@@ -54,6 +55,8 @@ pub struct StateParts {
     pub metric_labels: crate::request_log::MetricLabels,
     /// Request-shape limits (messages, content parts, tools, JSON objects).
     pub request_limits: ax_core::RequestLimits,
+    /// Whether an answer waits for its log row to commit (`AX_LOG_DURABILITY`).
+    pub log_durability: crate::config::LogDurability,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
                 metric_labels: parts.metric_labels,
                 guards: parts.guards,
                 request_limits: parts.request_limits,
+                log_durability: parts.log_durability,
             }),
         }
     }
@@ -135,5 +139,10 @@ impl AppState {
     /// Host, Origin and CORS settings of the browser guards.
     pub fn guards(&self) -> &Arc<crate::guard::BrowserGuards> {
         &self.inner.guards
+    }
+
+    /// Whether an answer's last byte waits for its log row to commit.
+    pub fn log_durability(&self) -> crate::config::LogDurability {
+        self.inner.log_durability
     }
 }

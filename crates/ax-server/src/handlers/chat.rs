@@ -13,8 +13,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 
+use crate::config::LogDurability;
 use crate::error::ApiError;
-use crate::request_log::{LogExtras, finish_hook, loggable_body};
+use crate::request_log::{LogExtras, acknowledged, finish_hook, loggable_body, not_committed};
 use crate::request_meta::{GatewayHeaders, names};
 use crate::state::AppState;
 
@@ -37,6 +38,22 @@ pub async fn handle_chat(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let extras = Arc::new(LogExtras::default());
+    let resp = chat(state.clone(), format, endpoint, headers, body, &extras).await;
+    // Acknowledged durability: an answer built whole (success or error) goes out once
+    // its log record has committed; a stream holds its last frames itself
+    // (`async_stream_body`). Buffered: returned as it is.
+    acknowledged(&state, &extras, format, resp).await
+}
+
+async fn chat(
+    state: AppState,
+    format: WireFormat,
+    endpoint: Endpoint,
+    headers: HeaderMap,
+    body: Body,
+    extras: &Arc<LogExtras>,
+) -> Response {
     let codec = client_codec(format);
     let identity = crate::auth::current_identity();
     let gw = GatewayHeaders::parse(
@@ -52,7 +69,7 @@ pub async fn handle_chat(
     let body = match read_body(body, state.max_body_bytes()).await {
         Ok(b) => b,
         Err((e, status)) => {
-            let mut tracked = Tracked::new(ctx, finish_hook(&state, format, Arc::default()));
+            let mut tracked = Tracked::new(ctx, finish_hook(&state, format, extras.clone()));
             tracked.apply(Event::InitiateRequest);
             tracked.apply(Event::ValidationFailed {
                 code: e.code,
@@ -65,7 +82,6 @@ pub async fn handle_chat(
                 .into_response();
         }
     };
-    let extras = Arc::new(LogExtras::default());
     // The body to log when the request fails before it is decoded: a copy, so the
     // record does not pin the connection's read buffer.
     let keep_raw_body = |extras: &LogExtras| {
@@ -158,7 +174,8 @@ pub async fn handle_chat(
     tracked.apply(Event::ValidationPassed);
 
     if request.stream {
-        stream_response(router, codec, request, plan, route_opts, tracked).await
+        let ack = (state.log_durability() == LogDurability::Acknowledged).then(|| extras.clone());
+        stream_response(router, codec, request, plan, route_opts, tracked, ack).await
     } else {
         match router
             .chat_planned(&request, plan, &route_opts, &mut tracked)
@@ -200,6 +217,7 @@ async fn stream_response(
     plan: ax_router::Plan,
     opts: RequestOptions,
     tracked: Tracked,
+    ack: Option<Arc<LogExtras>>,
 ) -> Response {
     let format = codec.format();
     let encoder = codec.stream_encoder(&request);
@@ -222,7 +240,7 @@ async fn stream_response(
     let passthrough = routed.wire_format() == Some(format);
 
     // Drive the routed stream, turning each chunk into client bytes.
-    let stream = async_stream_body(routed, encoder, passthrough, include_usage, format);
+    let stream = async_stream_body(routed, encoder, passthrough, include_usage, format, ack);
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
     h.extend(headers);
@@ -241,16 +259,24 @@ fn async_stream_body(
     passthrough: bool,
     include_usage: bool,
     format: WireFormat,
+    ack: Option<Arc<LogExtras>>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     struct St {
         routed: RoutedStream,
         encoder: Box<dyn StreamEncoder>,
         done: bool,
+        /// Acknowledged durability: where the record's commit signal appears.
+        ack: Option<Arc<LogExtras>>,
+        /// Acknowledged durability: frames that may end the answer (see below), held
+        /// until more content follows or the record has committed.
+        held: Vec<u8>,
     }
     let st = St {
         routed,
         encoder,
         done: false,
+        ack,
+        held: Vec::new(),
     };
     futures::stream::unfold(st, move |mut st| async move {
         loop {
@@ -260,6 +286,11 @@ fn async_stream_body(
             let mut out = Vec::new();
             match st.routed.next().await {
                 Some(Ok(chunk)) => {
+                    // Acknowledged: a frame with no content, or saying the answer is
+                    // finished (`finish_reason`, `message_delta`, `message_stop`,
+                    // `[DONE]`, Gemini's last chunk), waits for the commit; a later
+                    // content frame releases it, in order.
+                    let closing = st.ack.is_some() && closes_answer(&chunk);
                     write_chunk(
                         &mut out,
                         &mut *st.encoder,
@@ -268,15 +299,37 @@ fn async_stream_body(
                         include_usage,
                         format,
                     );
+                    if closing {
+                        st.held.append(&mut out);
+                    } else if !st.held.is_empty() {
+                        st.held.append(&mut out);
+                        out = std::mem::take(&mut st.held);
+                    }
                 }
                 Some(Err(e)) => {
                     st.done = true;
+                    // The record of a failed stream is awaited too (its error is an
+                    // answer); the stream fails either way.
+                    if let Some(Err(commit_error)) = committed(st.ack.as_deref()).await {
+                        tracing::error!(error = %commit_error, "log record of a failed stream not committed");
+                    }
+                    out = std::mem::take(&mut st.held);
                     st.encoder.error(&e, &mut out);
                 }
                 None => {
                     st.done = true;
-                    if !passthrough {
-                        st.encoder.finish(&mut out);
+                    match committed(st.ack.as_deref()).await {
+                        Some(Err(commit_error)) => {
+                            // Never a silent success: the held end frames are dropped
+                            // and the stream ends with an error event instead.
+                            st.encoder.error(&not_committed(&commit_error), &mut out);
+                        }
+                        _ => {
+                            out = std::mem::take(&mut st.held);
+                            if !passthrough {
+                                st.encoder.finish(&mut out);
+                            }
+                        }
                     }
                 }
             }
@@ -285,6 +338,20 @@ fn async_stream_body(
             }
         }
     })
+}
+
+/// Whether a frame may be the end of the answer: it carries no content, or it says the
+/// model finished. In acknowledged durability such frames wait for the commit.
+fn closes_answer(chunk: &StreamChunk) -> bool {
+    let finished = |e: &StreamEvent| matches!(e, StreamEvent::Finish { .. });
+    !chunk.events.iter().any(StreamEvent::is_content) || chunk.events.iter().any(finished)
+}
+
+/// Waits for the commit of the record the finished stream queued (acknowledged
+/// durability); `None` when there is nothing to wait for.
+async fn committed(ack: Option<&LogExtras>) -> Option<Result<(), ax_store::StoreError>> {
+    let commit = ack?.take_commit()?;
+    Some(commit.await)
 }
 
 fn write_chunk(

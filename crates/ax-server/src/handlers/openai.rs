@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::chat::{Endpoint, handle_chat, read_body, served_headers};
 use crate::error::ApiError;
-use crate::request_log::{LogExtras, finish_hook};
+use crate::request_log::{LogExtras, acknowledged, finish_hook};
 use crate::request_meta::GatewayHeaders;
 use crate::state::AppState;
 
@@ -36,6 +36,18 @@ pub async fn chat_completions(
 
 /// OpenAI embeddings, served by any provider that embeds.
 pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let extras = Arc::new(LogExtras::default());
+    let resp = embed(&state, headers, body, &extras).await;
+    // Acknowledged durability: the answer goes out once its log record committed.
+    acknowledged(&state, &extras, WireFormat::OpenAi, resp).await
+}
+
+async fn embed(
+    state: &AppState,
+    headers: HeaderMap,
+    body: Body,
+    extras: &Arc<LogExtras>,
+) -> Response {
     let identity = crate::auth::current_identity();
     let gw = GatewayHeaders::parse(
         &headers,
@@ -46,10 +58,7 @@ pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body:
     ctx.user_id = gw.metadata.user_id.clone();
     ctx.tags = gw.metadata.tags.clone();
     ctx.tags.push("embeddings".into());
-    let mut tracked = Tracked::new(
-        ctx,
-        finish_hook(&state, WireFormat::OpenAi, Arc::new(LogExtras::default())),
-    );
+    let mut tracked = Tracked::new(ctx, finish_hook(state, WireFormat::OpenAi, extras.clone()));
     tracked.apply(Event::InitiateRequest);
     let reject = |mut tracked: Tracked, e: GatewayError, status: Option<axum::http::StatusCode>| {
         tracked.apply(Event::ValidationFailed {
