@@ -151,6 +151,9 @@ pub struct GatewayError {
     /// 403): `code` stays what the upstream said (the router marks the provider
     /// unhealthy on it), but the client is not at fault and gets a 502 server error.
     pub credentials_refused: bool,
+    /// The HTTP status the client gets when it is not the code's own (413 for a body
+    /// over the limit, 415, 431), so every format's body names the status sent.
+    pub http_status: Option<u16>,
 }
 
 impl fmt::Display for GatewayError {
@@ -173,6 +176,7 @@ impl GatewayError {
             retry_after: None,
             param: None,
             credentials_refused: false,
+            http_status: None,
         }
     }
 
@@ -237,9 +241,16 @@ impl GatewayError {
         }
     }
 
+    /// Answers the client with `status` instead of the code's own.
+    pub fn with_http_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
     /// The HTTP status the client should see.
     pub fn http_status(&self) -> u16 {
-        self.client_code().http_status()
+        self.http_status
+            .unwrap_or_else(|| self.client_code().http_status())
     }
 }
 

@@ -45,17 +45,21 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = self.status.unwrap_or_else(|| {
-            StatusCode::from_u16(self.error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY)
-        });
-        let body = ax_providers::client_codec(self.format).encode_error(&self.error);
+        let mut error = self.error;
+        // The body names the status actually sent (Gemini's `error.code`).
+        if let Some(s) = self.status {
+            error.http_status = Some(s.as_u16());
+        }
+        let status =
+            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let body = ax_providers::client_codec(self.format).encode_error(&error);
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(after) = self.error.retry_after {
+        if let Some(after) = error.retry_after {
             // Whole seconds, rounded up, so a client never retries too early.
             let secs = after.as_millis().div_ceil(1000).max(1);
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -67,7 +71,7 @@ impl IntoResponse for ApiError {
         }
         // Tell the official SDKs whether retrying can help, so they do not hammer us
         // with retries of a request that will fail the same way.
-        let retry = if self.error.is_retryable() {
+        let retry = if error.is_retryable() {
             "true"
         } else {
             "false"

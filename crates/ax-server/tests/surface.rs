@@ -325,3 +325,31 @@ async fn admin_key_reads_and_revoke_through_http() {
     assert_eq!(status, 404);
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn an_error_body_names_the_status_sent() {
+    // Before, a Gemini client got HTTP 413 with `"code": 400` in the body.
+    let mut setup = Setup::default();
+    setup.env.insert("AX_MAX_BODY_BYTES".into(), "1024".into());
+    let mut gw = gateway_with(setup).await;
+    let big = json!({"contents": [{"role": "user", "parts": [{"text": "x".repeat(4096)}]}]});
+    let r = gw
+        .post("/v1beta/models/gemini-2.0-flash:generateContent", &big, &[])
+        .await;
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 413, "{body}");
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT", "{body}");
+    // The other formats say it in their own words, with the same status.
+    let r = gw
+        .post(
+            "/v1/messages",
+            &json!({"model": "x", "max_tokens": 1, "messages": [{"role": "user", "content": "x".repeat(4096)}]}),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "error", "{body}");
+    gw.stop().await;
+}
