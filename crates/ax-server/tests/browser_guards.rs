@@ -4,6 +4,8 @@
 //! refused on loopback unless listed; a cross-site `Origin` cannot change admin state;
 //! CORS is off until origins are listed, then answers exactly those.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;
