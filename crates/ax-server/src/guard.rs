@@ -295,7 +295,8 @@ fn refuse(
     log: bool,
 ) -> Response {
     let path = req.uri().path();
-    let error = GatewayError::new(code, message);
+    // The status travels with the error, so a Gemini body's `code` names it too.
+    let error = GatewayError::new(code, message).with_http_status(status.as_u16());
     let mut resp = if log && (path.starts_with("/v1/") || path.starts_with("/v1beta/")) {
         let format = format_of(req.method(), path);
         let refusal = Refusal {
@@ -313,7 +314,6 @@ fn refuse(
         )
             .into_response()
     };
-    *resp.status_mut() = status;
     if let Some(origin) = req.headers().get(header::ORIGIN)
         && origin
             .to_str()

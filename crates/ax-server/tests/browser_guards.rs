@@ -70,8 +70,9 @@ fn body_for(path: &str) -> String {
     .to_string()
 }
 
-/// Asserts `body` is an error in the format of `path`'s client and returns its message.
-fn error_message(path: &str, body: &Value) -> String {
+/// Asserts `body` is an error in the format of `path`'s client, sent with `status`,
+/// and returns its message.
+fn error_message(path: &str, status: u16, body: &Value) -> String {
     match path {
         OPENAI => assert!(body["error"]["type"].is_string(), "{body}"),
         ANTHROPIC => {
@@ -79,7 +80,7 @@ fn error_message(path: &str, body: &Value) -> String {
             assert!(body["error"]["type"].is_string(), "{body}");
         }
         _ => {
-            assert!(body["error"]["code"].is_number(), "{body}");
+            assert_eq!(body["error"]["code"], status, "{body}");
             assert!(body["error"]["status"].is_string(), "{body}");
         }
     }
@@ -115,7 +116,7 @@ async fn non_json_content_types_get_415_in_the_clients_format_with_a_log_row() {
             assert_eq!(resp.status(), 415, "{path} {content_type:?}");
             let id = request_id(&resp);
             let v: Value = resp.json().await.unwrap();
-            let message = error_message(path, &v);
+            let message = error_message(path, 415, &v);
             assert!(message.contains("application/json"), "{message}");
             refused.push(id);
         }
@@ -231,7 +232,7 @@ async fn a_foreign_host_is_refused_on_loopback_unless_listed() {
         assert_eq!(resp.status(), 403, "{path}");
         refused.push(request_id(&resp));
         let v: Value = resp.json().await.unwrap();
-        error_message(path, &v);
+        error_message(path, 403, &v);
     }
     assert_eq!(gw.openai.total_hits() + gw.claude.total_hits(), 0);
     assert_eq!(gw.gemini.total_hits(), 0);
