@@ -32,10 +32,12 @@
 //! reach only `/healthz`, `/readyz`, `/metrics` and `/admin/…`; anything else gets
 //! `503 overloaded` in the client's format with `Retry-After: 1` and
 //! `Connection: close`. Past the cap and the reserve a connection is closed unanswered:
-//! answering would need the descriptors the limit is there to keep. The default cap
-//! comes from the open-file soft limit: a proxied request holds two descriptors (the
-//! client's and the upstream's), after [`PROCESS_FDS`] for the process and one each
-//! for the reserve.
+//! answering would need the descriptors the limit is there to keep; but while some of
+//! those are held by connections already told to make room, the accept loop waits for
+//! them to close (at most [`CLOSE_GRACE`]) instead, since their tasks may simply not
+//! have run yet during a burst of accepts. The default cap comes from the open-file
+//! soft limit: a proxied request holds two descriptors (the client's and the
+//! upstream's), after [`PROCESS_FDS`] for the process and one each for the reserve.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -616,7 +618,9 @@ async fn serve_connection(
     });
     let served = builder.serve_connection(io, TowerToHyperService::new(service));
     let mut served = std::pin::pin!(served);
-    let mut check = std::pin::pin!(tokio::time::sleep_until(first_head_due));
+    // The first look at the clock; each look schedules the next (see `verdict`).
+    let first_check = conn.accepted + limits.check_every().min(limits.header_read_timeout);
+    let mut check = std::pin::pin!(tokio::time::sleep_until(first_check));
     let mut closing = false;
     loop {
         let close = tokio::select! {

@@ -5,6 +5,11 @@
 //! idle sockets no longer starve real requests. Also the 431 for too many headers and
 //! `GET /v1/models/{id}`.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "the socket helpers fail the test on any I/O error"
+)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -162,7 +167,13 @@ async fn a_dripping_connection_is_closed_after_the_header_read_timeout() {
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_but_a_long_stream_is_not_cut() {
-    let mut gw = gateway_env(&[("AX_IDLE_TIMEOUT_MS", "300")]).await;
+    // The header read timeout is far longer than this test, so only the idle timeout
+    // can close the connection.
+    let mut gw = gateway_env(&[
+        ("AX_IDLE_TIMEOUT_MS", "300"),
+        ("AX_HEADER_READ_TIMEOUT_MS", "600000"),
+    ])
+    .await;
     let mut tcp = connect(&gw).await;
     tcp.write_all(HEALTHZ).await.unwrap();
     let (head, body) = read_response(&mut tcp).await;
@@ -381,10 +392,10 @@ async fn idle_sockets_do_not_starve_requests_under_a_low_open_file_limit() {
         let mut url_tx = Some(url_tx);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             // libtest prints the test's name on the same line first.
-            if let Some((_, url)) = line.split_once("URL=") {
-                if let Some(tx) = url_tx.take() {
-                    let _ = tx.send(url.trim().to_owned());
-                }
+            if let Some((_, url)) = line.split_once("URL=")
+                && let Some(tx) = url_tx.take()
+            {
+                let _ = tx.send(url.trim().to_owned());
             }
         }
     });
