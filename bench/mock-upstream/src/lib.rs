@@ -27,6 +27,7 @@ mod openai;
 mod plan;
 mod request;
 mod server;
+mod strict;
 mod util;
 
 use std::collections::{HashMap, VecDeque};
@@ -73,6 +74,11 @@ pub struct MockConfig {
     pub echo_auth: bool,
     /// Embedding vector length when the request does not ask for one.
     pub embedding_dims: usize,
+    /// Turns the strict checks off (`--lenient`): credentials need only be present, any
+    /// `anthropic-version` and any Gemini model pass, and request bodies are not
+    /// checked beyond what the answer needs. The benchmark runs lenient; tests run strict
+    /// (the default), see the `strict` module for every rule.
+    pub lenient: bool,
 }
 
 impl Default for MockConfig {
@@ -89,8 +95,20 @@ impl Default for MockConfig {
             hang: false,
             echo_auth: false,
             embedding_dims: 16,
+            lenient: false,
         }
     }
+}
+
+/// One of the three provider APIs the mock speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// OpenAI (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models`).
+    OpenAi,
+    /// Anthropic (`/v1/messages`).
+    Anthropic,
+    /// Gemini (`/v1beta/models/…`, `/v1/models/…`).
+    Gemini,
 }
 
 /// One scripted behaviour for one call; `None` fields inherit the server default.
@@ -235,6 +253,7 @@ struct State {
 #[derive(Debug)]
 pub(crate) struct Shared {
     initial: MockConfig,
+    keys: Mutex<strict::Keys>,
     state: Mutex<State>,
     ids: AtomicU64,
     cancel: CancellationToken,
@@ -244,6 +263,7 @@ impl Shared {
     fn new(config: MockConfig) -> Self {
         Self {
             initial: config,
+            keys: Mutex::new(strict::Keys::default()),
             state: Mutex::new(State {
                 config,
                 total: 0,
@@ -303,6 +323,19 @@ impl Shared {
         // The previous header map is freed outside the lock.
         drop(old);
         (config, script)
+    }
+
+    /// Whether the current defaults turn strict mode off.
+    pub(crate) fn lenient(&self) -> bool {
+        self.lock().config.lenient
+    }
+
+    /// The keys strict mode expects.
+    pub(crate) fn keys(&self) -> strict::Keys {
+        self.keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A fresh number for response ids.
@@ -380,6 +413,37 @@ impl MockUpstream {
             shared,
             task: Some(task),
         })
+    }
+
+    /// Strict mode accepts only `key` as the API key, on every API (OpenAI `Authorization:
+    /// Bearer`, Anthropic `x-api-key` or Bearer, Gemini `x-goog-api-key` or `?key=`);
+    /// without a key any non-empty one passes.
+    pub fn with_key(self, key: &str) -> Self {
+        for api in [Api::OpenAi, Api::Anthropic, Api::Gemini] {
+            self.set_key(api, key);
+        }
+        self
+    }
+
+    /// Strict mode accepts only `key` as `api`'s key.
+    pub fn with_api_key(self, api: Api, key: &str) -> Self {
+        self.set_key(api, key);
+        self
+    }
+
+    /// Sets the key strict mode expects for `api`.
+    pub fn set_key(&self, api: Api, key: &str) {
+        let mut keys = self
+            .shared
+            .keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let slot = match api {
+            Api::OpenAi => &mut keys.openai,
+            Api::Anthropic => &mut keys.anthropic,
+            Api::Gemini => &mut keys.gemini,
+        };
+        *slot = Some(key.to_owned());
     }
 
     /// The bound socket address.

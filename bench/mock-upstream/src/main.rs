@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use ax_mock_upstream::{MockConfig, MockUpstream};
+use ax_mock_upstream::{Api, MockConfig, MockUpstream};
 use clap::Parser;
 
 /// A fast fake of the OpenAI, Anthropic and Gemini HTTP APIs.
@@ -47,6 +47,19 @@ struct Args {
     /// Embedding vector length when the request does not set one.
     #[arg(long, default_value_t = 16)]
     embedding_dims: usize,
+    /// Turn the strict checks off (keys, `anthropic-version`, Gemini model names,
+    /// request bodies): what the benchmark runs, so its numbers stay comparable.
+    #[arg(long)]
+    lenient: bool,
+    /// The only OpenAI key strict mode accepts (default: any non-empty key).
+    #[arg(long, env = "AX_MOCK_OPENAI_KEY")]
+    openai_key: Option<String>,
+    /// The only Anthropic key strict mode accepts (default: any non-empty key).
+    #[arg(long, env = "AX_MOCK_ANTHROPIC_KEY")]
+    anthropic_key: Option<String>,
+    /// The only Gemini key strict mode accepts (default: any non-empty key).
+    #[arg(long, env = "AX_MOCK_GEMINI_KEY")]
+    gemini_key: Option<String>,
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -82,15 +95,26 @@ async fn run(args: Args) -> ExitCode {
         hang: args.hang,
         echo_auth: args.echo_auth,
         embedding_dims: args.embedding_dims.max(1),
+        lenient: args.lenient,
     };
-    let server = match MockUpstream::bind(config, args.listen) {
+    let mut server = match MockUpstream::bind(config, args.listen) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ax-mock-upstream: cannot listen on {}: {e}", args.listen);
             return ExitCode::FAILURE;
         }
     };
-    println!("ax-mock-upstream listening on {}", server.url());
+    for (api, key) in [
+        (Api::OpenAi, &args.openai_key),
+        (Api::Anthropic, &args.anthropic_key),
+        (Api::Gemini, &args.gemini_key),
+    ] {
+        if let Some(key) = key {
+            server = server.with_api_key(api, key);
+        }
+    }
+    let mode = if args.lenient { "lenient" } else { "strict" };
+    println!("ax-mock-upstream listening on {} ({mode})", server.url());
     shutdown_signal().await;
     server.shutdown().await;
     ExitCode::SUCCESS

@@ -12,6 +12,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::strict::{self, Refusal};
 use crate::util::{
     Credentials, Format, error_response, forced_error, json_ok, malformed_json, to_json,
 };
@@ -124,39 +125,74 @@ impl<'a> Route<'a> {
         }
     }
 
-    /// The credential error of this call, if any.
-    fn auth_error(self, h: &HeaderMap, query: Option<&str>) -> Option<(u16, &'static str)> {
+    /// The credential error of this call, if any (the rules and their sources are in
+    /// [`crate::strict`]). Lenient mode checks only that a key is present, and not at
+    /// all for OpenAI.
+    fn auth_error(
+        self,
+        h: &HeaderMap,
+        query: Option<&str>,
+        keys: &strict::Keys,
+        lenient: bool,
+    ) -> Option<Refusal> {
         match self.format() {
-            Format::OpenAi => None,
-            Format::Anthropic => {
-                // anthropic-sdk-python 2.x sends `Authorization: Bearer <key>` instead.
-                let bearer = h
-                    .get(axum::http::header::AUTHORIZATION)
-                    .is_some_and(|v| v.as_bytes().starts_with(b"Bearer "));
-                if !h.contains_key("x-api-key") && !bearer {
-                    Some((401, "x-api-key header is required"))
-                } else if !h.contains_key("anthropic-version") {
-                    Some((401, "anthropic-version header is required"))
-                } else {
-                    None
-                }
-            }
-            Format::Gemini => {
-                let query_key =
-                    query.is_some_and(|q| q.split('&').any(|kv| kv.starts_with("key=")));
-                if h.contains_key("x-goog-api-key") || query_key {
-                    None
-                } else {
-                    Some((
-                        403,
-                        "Method doesn't allow unregistered callers (callers without established \
-                         identity). Please use API Key or other form of API consumer identity to \
-                         call this API.",
-                    ))
-                }
-            }
+            // No such endpoint: the 404 says so whatever the credentials.
+            _ if self == Route::NotFound => None,
+            Format::OpenAi if lenient => None,
+            Format::OpenAi => strict::openai_auth(h, keys),
+            Format::Anthropic => strict::anthropic_auth(h, keys, !lenient),
+            Format::Gemini => strict::gemini_auth(h, query, keys),
         }
     }
+
+    /// The strict refusal of this call's body or model, if any.
+    fn body_error(self, path: &str, body: &[u8], beta: &str) -> Option<Refusal> {
+        match self {
+            Route::OpenAiChat => strict::openai_chat(body),
+            Route::OpenAiEmbeddings => strict::openai_embeddings(body),
+            Route::AnthropicMessages => strict::anthropic_messages(body, beta),
+            Route::GeminiGenerate { model, stream, .. } => {
+                let method = if stream {
+                    "streamGenerateContent"
+                } else {
+                    "generateContent"
+                };
+                strict::gemini_model(model, gemini_version(path), method)
+                    .or_else(|| strict::gemini_generate(body))
+            }
+            Route::GeminiEmbed => {
+                strict::gemini_model(gemini_model_of(path), gemini_version(path), "embedContent")
+                    .or_else(|| strict::gemini_embed(body))
+            }
+            Route::GeminiBatchEmbed => strict::gemini_model(
+                gemini_model_of(path),
+                gemini_version(path),
+                "batchEmbedContents",
+            )
+            .or_else(|| strict::gemini_batch_embed(body)),
+            Route::OpenAiModels
+            | Route::AnthropicModels
+            | Route::GeminiModels
+            | Route::NotFound => None,
+        }
+    }
+}
+
+/// `v1beta` or `v1`, from a Gemini path.
+fn gemini_version(path: &str) -> &'static str {
+    if path.starts_with("/v1beta/") {
+        "v1beta"
+    } else {
+        "v1"
+    }
+}
+
+/// The `{model}` of `/v1beta/models/{model}:{method}`.
+fn gemini_model_of(path: &str) -> &str {
+    path.strip_prefix("/v1beta/models/")
+        .or_else(|| path.strip_prefix("/v1/models/"))
+        .and_then(|r| r.rsplit_once(':'))
+        .map_or("", |(m, _)| m)
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -173,8 +209,16 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Err(_) => return error_response(format, 413, None, None),
     };
     let overrides = Scripted::from_headers(&parts.headers);
-    let auth_error = route.auth_error(&parts.headers, query);
+    let lenient = shared.lenient();
+    // Lenient mode never reads the keys (no lock, no copy on the benchmark's path).
+    let keys = if lenient {
+        strict::Keys::default()
+    } else {
+        shared.keys()
+    };
+    let auth_error = route.auth_error(&parts.headers, query, &keys, lenient);
     let credentials = Credentials::of(&parts.headers);
+    let beta = parts.headers.get("anthropic-beta").cloned();
     let (defaults, script) = shared.record(path, body.clone(), parts.headers, auth_error.is_none());
     let cfg = knobs::resolve(defaults, script, &overrides);
 
@@ -190,8 +234,19 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             }
         }
     }
-    if let Some((status, message)) = auth_error {
-        return error_response(format, status, None, Some(message));
+    if let Some(refusal) = auth_error {
+        return refusal.into_response(format);
+    }
+    // A request the real API refuses is refused before any scripted fault: a test whose
+    // request is malformed fails whatever the script says.
+    if !cfg.lenient
+        && let Some(refusal) = route.body_error(
+            path,
+            &body,
+            beta.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+        )
+    {
+        return refusal.into_response(format);
     }
     let echo = cfg.echo_auth.then(|| credentials.echo(query));
     if let Some(r) = forced_error(format, &cfg, echo.as_deref()) {

@@ -35,7 +35,9 @@ async fn requires_api_key_and_version() {
             .json(&body(json!({}))),
     )
     .await;
-    assert_eq!(status, 401);
+    // The real API: 400 invalid_request_error "anthropic-version: header is required".
+    assert_eq!(status, 400);
+    assert_eq!(v["error"]["type"], "invalid_request_error");
     assert!(
         v["error"]["message"]
             .as_str()

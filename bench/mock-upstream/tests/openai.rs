@@ -16,7 +16,8 @@ fn chat_body(extra: Value) -> Value {
             {"role": "system", "content": "be brief"},
             {"role": "user", "content": PROMPT},
         ],
-        "some_future_field": {"kept": true},
+        // A real field the mock does not use (strict mode refuses unknown ones).
+        "metadata": {"kept": "true"},
     });
     for (k, v) in extra.as_object().unwrap() {
         b[k] = v.clone();
@@ -251,6 +252,7 @@ async fn invalid_requests_get_openai_errors() {
     let r = t
         .http
         .post(t.url("/v1/chat/completions"))
+        .bearer_auth("sk-test")
         .body("{not json")
         .send()
         .await

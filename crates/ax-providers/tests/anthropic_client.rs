@@ -524,6 +524,34 @@ fn fast_path_keeps_unknown_fields_and_rewrites_only_the_model() {
 }
 
 #[test]
+fn fast_path_drops_thinking_blocks_without_a_signature() {
+    // ax gives an Anthropic client unsigned reasoning (from another provider) as a
+    // thinking block with `"signature": ""`; sent back as it is, Anthropic would refuse
+    // the whole request. Only those blocks go; the rest of the body is unchanged.
+    let body = json!({
+        "model": "claude-sonnet-4-5", "max_tokens": 4096,
+        "messages": [
+            {"role": "user", "content": "Weather?"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "unsigned", "signature": ""},
+                {"type": "thinking", "thinking": "no signature at all"},
+                {"type": "thinking", "thinking": "signed", "signature": "EqQBCgIYAhIM"},
+                {"type": "text", "text": "Sunny."}
+            ]},
+            {"role": "user", "content": "Thanks"}
+        ],
+        "a_field_from_the_future": 1
+    });
+    let req = decode(&body).unwrap();
+    let mut expected = body.clone();
+    expected["messages"][1]["content"] = json!([
+        {"type": "thinking", "thinking": "signed", "signature": "EqQBCgIYAhIM"},
+        {"type": "text", "text": "Sunny."}
+    ]);
+    assert_eq!(sent(&req, false), expected);
+}
+
+#[test]
 fn thinking_block_decode_then_encode_keeps_the_signature() {
     // A signature-bearing assistant turn, replayed in the next request, translated to
     // Anthropic (e.g. the conversation went through another format's client): the

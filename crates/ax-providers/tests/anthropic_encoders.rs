@@ -183,6 +183,97 @@ fn minimal_request_gets_the_default_max_tokens() {
     insta::assert_snapshot!(String::from_utf8(body.to_vec()).unwrap(), @r#"{"model":"claude-3-5-sonnet-20241022","max_tokens":4096,"messages":[{"role":"user","content":"Hello!"}]}"#);
 }
 
+/// A request that thinks with `budget` and wants `max_tokens` output, with one tool and
+/// `choice`.
+fn thinking_request(
+    budget: u32,
+    max_tokens: Option<u32>,
+    choice: Option<ToolChoice>,
+) -> ChatRequest {
+    ChatRequest {
+        model: "m".into(),
+        messages: vec![Message::text(Role::User, "Weather?")],
+        tools: vec![ToolDefinition {
+            name: "get_weather".into(),
+            description: None,
+            parameters: json!({"type": "object", "properties": {}}),
+            strict: None,
+        }],
+        tool_choice: choice,
+        params: GenerationParams {
+            max_tokens,
+            ..Default::default()
+        },
+        reasoning: Some(ReasoningConfig {
+            budget_tokens: Some(budget),
+            effort: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn encoded(req: &ChatRequest) -> Value {
+    serde_json::from_slice(&encode_request(req, "claude-sonnet-4-5", false, &cfg()).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn max_tokens_stays_above_the_thinking_budget() {
+    // Anthropic wants budget_tokens < max_tokens: the budget goes on top of the
+    // client's wanted output when that is not already larger.
+    for (budget, wanted, expect) in [
+        (2048, Some(256), 2048 + 256),
+        (2048, Some(2048), 4096),
+        (1024, Some(8192), 8192),
+        (5000, None, 5000 + 4096),
+        (1024, None, 4096),
+    ] {
+        let v = encoded(&thinking_request(budget, wanted, None));
+        assert_eq!(
+            v["max_tokens"], expect,
+            "budget {budget}, wanted {wanted:?}"
+        );
+        assert_eq!(v["thinking"]["budget_tokens"], budget);
+        assert!(v["thinking"]["budget_tokens"].as_u64() < v["max_tokens"].as_u64());
+    }
+}
+
+#[test]
+fn forced_tool_choice_with_thinking_is_sent_as_auto() {
+    for choice in [
+        ToolChoice::Required,
+        ToolChoice::Function("get_weather".into()),
+    ] {
+        let v = encoded(&thinking_request(2048, Some(4096), Some(choice.clone())));
+        assert_eq!(v["tool_choice"], json!({"type": "auto"}), "{choice:?}");
+        assert_eq!(v["thinking"]["type"], "enabled");
+    }
+    // Without thinking the forced choice stands.
+    let mut req = thinking_request(2048, Some(4096), Some(ToolChoice::Required));
+    req.reasoning = None;
+    assert_eq!(encoded(&req)["tool_choice"], json!({"type": "any"}));
+}
+
+#[test]
+fn reasoning_with_an_empty_signature_is_not_replayed() {
+    let mut req = thinking_request(2048, Some(4096), None);
+    req.messages.push(Message {
+        role: Role::Assistant,
+        content: vec![
+            ContentPart::Reasoning {
+                text: "from another provider".into(),
+                signature: Some(String::new()),
+                redacted: None,
+            },
+            ContentPart::text("Sunny."),
+        ],
+        name: None,
+    });
+    req.messages.push(Message::text(Role::User, "Thanks"));
+    let v = encoded(&req);
+    assert_eq!(v["messages"][1]["content"], "Sunny.", "{v}");
+}
+
 fn response(content: Vec<ContentPart>, finish_reason: FinishReason) -> ChatResponse {
     ChatResponse {
         id: "msg_01XFDUDYJgAACzvnptvVoYEL".into(),

@@ -221,22 +221,35 @@ fn request() -> impl Strategy<Value = ChatRequest> {
             schema: json!({"type": "object", "properties": {"x": {"type": "integer"}}}),
             strict: None,
         })),
-        of(1024u32..=u32::MAX),
+        of(1024u32..=u32::MAX - 8192),
         any::<bool>(),
         of("[a-z0-9-]{1,12}"),
     )
         .prop_map(
             |(messages, tools, choice, params, response_format, budget, stream, user)| {
                 let (temperature, top_p, top_k, max_tokens, stop) = params;
+                let thinking = budget.is_some();
                 // Choices only with tools; parallelism only with a choice that has it.
+                // With thinking on, only what Anthropic accepts (no forced tool), and a
+                // `max_tokens` above the budget: the encoder adjusts other requests
+                // (tested in anthropic_encoders.rs), so they cannot round-trip.
                 let (tool_choice, parallel_tool_calls) = match choice {
                     Some((c, p)) if !tools.is_empty() => {
+                        let c = match c {
+                            ToolChoice::Required | ToolChoice::Function(_) if thinking => {
+                                ToolChoice::Auto
+                            }
+                            c => c,
+                        };
                         let p = p.filter(|_| c != ToolChoice::None);
                         (Some(c), p)
                     }
                     _ => (None, None),
                 };
-                let thinking = budget.is_some();
+                let max_tokens = match budget {
+                    Some(b) => b + 1 + max_tokens % 8192,
+                    None => max_tokens,
+                };
                 ChatRequest {
                     model: "claude-sonnet-4-5".into(),
                     messages,

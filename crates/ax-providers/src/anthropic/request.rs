@@ -561,18 +561,27 @@ pub fn encode_request(
         .and_then(|r| r.budget_tokens)
         .filter(|b| *b > 0)
         .map(|b| b.max(MIN_THINKING_BUDGET));
-    // `max_tokens` is required. The provider default fills in, raised above the
-    // thinking budget when one is set (Anthropic wants `budget_tokens < max_tokens`).
-    let max_tokens = match (p.max_tokens, budget) {
-        (Some(n), _) => n,
-        (None, Some(b)) if b >= cfg.default_max_tokens => b.saturating_add(cfg.default_max_tokens),
-        (None, _) => cfg.default_max_tokens,
-    };
+    let max_tokens = thinking_max_tokens(p.max_tokens.unwrap_or(cfg.default_max_tokens), budget);
     let tool_choice = if req.tools.is_empty() {
         // Anthropic rejects `tool_choice` without `tools`.
         None
     } else {
-        encode_tool_choice(req.tool_choice.as_ref(), req.parallel_tool_calls)
+        let choice = match req.tool_choice.as_ref() {
+            Some(ToolChoice::Required | ToolChoice::Function(_)) if budget.is_some() => {
+                // Anthropic refuses a forced tool with thinking on ("Thinking may not
+                // be enabled when tool_choice forces tool use"). The client asked for
+                // both; thinking stays and the model chooses (`auto`), rather than a
+                // 400 for a request every other provider serves.
+                tracing::info!(
+                    model,
+                    "tool_choice forces a tool call, which Anthropic refuses with thinking \
+                     on: sent as auto"
+                );
+                Some(&ToolChoice::Auto)
+            }
+            other => other,
+        };
+        encode_tool_choice(choice, req.parallel_tool_calls)
     };
     let body = OutRequest {
         model,
@@ -622,6 +631,18 @@ pub fn encode_request(
     Ok(serde_json::to_vec(&body).unwrap_or_default().into())
 }
 
+/// `max_tokens` for a request that wants `wanted` output tokens and thinks with
+/// `budget`. Anthropic counts thinking inside `max_tokens` and wants `budget_tokens <
+/// max_tokens`, so the budget is added on top of what the client wanted, whenever
+/// `wanted` does not already exceed it. Lowering the budget instead could not work for
+/// small `wanted` (the smallest budget, 1024, must stay below `max_tokens`).
+pub(crate) fn thinking_max_tokens(wanted: u32, budget: Option<u32>) -> u32 {
+    match budget {
+        Some(b) if b >= wanted => b.saturating_add(wanted.max(1)),
+        _ => wanted,
+    }
+}
+
 fn fast_path(raw: &RawRequest, model: &str, stream: bool, max_tokens: u32) -> Bytes {
     let mut set = vec![("model", Value::String(model.to_owned()))];
     if stream {
@@ -630,8 +651,48 @@ fn fast_path(raw: &RawRequest, model: &str, stream: bool, max_tokens: u32) -> By
     if !raw.body.contains_key("max_tokens") {
         set.push(("max_tokens", Value::from(max_tokens)));
     }
+    if let Some(messages) = without_unsigned_thinking(&raw.body) {
+        set.push(("messages", messages));
+    }
     let remove: &[&str] = if stream { &[] } else { &["stream"] };
     patched_body(raw, &set, remove)
+}
+
+/// Whether `block` is a `thinking` block Anthropic would refuse: no signature, or an
+/// empty one (ax gives Anthropic clients unsigned reasoning from other providers with
+/// `"signature": ""`, and they send it back on the next turn).
+fn is_unsigned_thinking(block: &Value) -> bool {
+    block.get("type").and_then(Value::as_str) == Some("thinking")
+        && block
+            .get("signature")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+}
+
+/// The fast path's one content change: `messages` without unsigned `thinking` blocks,
+/// or `None` (nothing copied) when there are none. Sent as they are, Anthropic would
+/// refuse the whole request.
+fn without_unsigned_thinking(body: &Map<String, Value>) -> Option<Value> {
+    let messages = body.get("messages")?.as_array()?;
+    let has_unsigned = |m: &Value| {
+        m.get("content")
+            .and_then(Value::as_array)
+            .is_some_and(|b| b.iter().any(is_unsigned_thinking))
+    };
+    if !messages.iter().any(has_unsigned) {
+        return None;
+    }
+    let cleaned = messages
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            if let Some(Value::Array(b)) = m.get_mut("content") {
+                b.retain(|block| !is_unsigned_thinking(block));
+            }
+            m
+        })
+        .collect();
+    Some(Value::Array(cleaned))
 }
 
 fn encode_tool_choice(
@@ -794,11 +855,12 @@ fn assistant_blocks(parts: &[ContentPart], msg: usize) -> Result<Vec<OutBlock<'_
                 kind: "redacted_thinking",
                 data,
             })),
+            // An empty signature is no signature: Anthropic refuses the block.
             ContentPart::Reasoning {
                 text,
                 signature: Some(signature),
                 ..
-            } => out.push(OutBlock::Thinking(OutThinking {
+            } if !signature.is_empty() => out.push(OutBlock::Thinking(OutThinking {
                 kind: "thinking",
                 thinking: text,
                 signature,
