@@ -90,7 +90,7 @@ UPTIME_BEFORE="$(uptime)"
 # Phase 1: slow streams.
 log "phase 1: $STREAMS concurrent streams, 1 chunk/s, 10 chunks (fd limit $FDS)"
 M1=$((BASE_PORT)); A1=$((BASE_PORT + 80))
-launch mock-slow "$BIN/ax-mock-upstream" --listen "127.0.0.1:$M1" --chunks 10 --chunk-delay-ms 1000 > /dev/null
+launch mock-slow "$BIN/ax-mock-upstream" --listen "127.0.0.1:$M1" --lenient --chunks 10 --chunk-delay-ms 1000 > /dev/null
 "$BIN/ax-load" probe --url "http://127.0.0.1:$M1/v1/models" -H "authorization: Bearer sk-bench" --timeout 30 > /dev/null
 AXP="$(ax_up ax-slow "$M1" "$A1")"
 IDLE1="$(rss_mb "$AXP")"
@@ -104,7 +104,7 @@ log "phase 1: $S_JSON"
 # Phase 2: soak at concurrency 16 (mock latency 0).
 log "phase 2: soak $SOAK_MIN min at c16"
 M2=$((BASE_PORT + 1)); A2=$((BASE_PORT + 81))
-launch mock-soak "$BIN/ax-mock-upstream" --listen "127.0.0.1:$M2" > /dev/null
+launch mock-soak "$BIN/ax-mock-upstream" --listen "127.0.0.1:$M2" --lenient > /dev/null
 "$BIN/ax-load" probe --url "http://127.0.0.1:$M2/v1/models" -H "authorization: Bearer sk-bench" --timeout 30 > /dev/null
 AXS="$(ax_up ax-soak "$M2" "$A2")"
 IDLE2="$(rss_mb "$AXS")"

@@ -173,7 +173,7 @@ UPTIME_BEFORE="$(uptime)"
 # The mock upstream: latency 0, 20 chunks 5 ms apart for streams.
 MOCK_URL="http://127.0.0.1:$MOCK_PORT/v1/chat/completions"
 start mock "$MOCK_URL" "authorization: Bearer $KEY" -- \
-  "$MOCK" --listen "127.0.0.1:$MOCK_PORT" --latency-ms 0 --chunks 20 --chunk-delay-ms 5
+  "$MOCK" --listen "127.0.0.1:$MOCK_PORT" --lenient --latency-ms 0 --chunks 20 --chunk-delay-ms 5
 TARGETS=(direct)
 PID_OF[direct]=""; URL_OF[direct]="$MOCK_URL"; HDRS_OF[direct]="authorization: Bearer $KEY"
 

@@ -27,7 +27,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin/ax-mock-upstream" --listen "127.0.0.1:$up_port" --chunks 4 >"$work/upstream.log" 2>&1 &
+# Strict (the default): the real SDKs, through ax, must pass the checks the real APIs make.
+"$bin/ax-mock-upstream" --listen "127.0.0.1:$up_port" --chunks 4 \
+  --openai-key test-openai --anthropic-key test-anthropic --gemini-key test-gemini >"$work/upstream.log" 2>&1 &
 up_pid=$!
 
 upstream="http://127.0.0.1:$up_port"
