@@ -9,6 +9,7 @@ pub mod error;
 pub mod guard;
 pub mod handlers;
 mod header_limit;
+mod panic_guard;
 pub mod provider_keys;
 pub mod request_log;
 pub mod request_meta;

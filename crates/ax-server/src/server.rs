@@ -12,7 +12,6 @@ use axum::Router;
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::oneshot;
-use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::config::Config;
 use crate::handlers::{admin, anthropic, gemini, openai, ops};
@@ -67,8 +66,8 @@ impl Default for ServeOptions {
     }
 }
 
-/// The HTTP routes over `state`. Layer order (outermost first): panic → 500 JSON, so
-/// no input can take the server down; browser guards (Host, preflight, Origin, JSON
+/// The HTTP routes over `state`. Layer order (outermost first): panic → 500 in the
+/// client's own error format, so no input can take the server down; browser guards (Host, preflight, Origin, JSON
 /// content type), before anything else reads the request; CORS (only with allowed
 /// origins configured); client authentication; the routes.
 pub fn app(state: AppState) -> Router {
@@ -119,19 +118,7 @@ pub fn app(state: AppState) -> Router {
             crate::guard::browser_guards,
         ))
         .with_state(state)
-        .layer(CatchPanicLayer::custom(panic_response))
-}
-
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    tracing::error!("a handler panicked; answered 500");
-    (
-        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(
-            serde_json::json!({"error": {"message": "internal error", "type": "server_error"}}),
-        ),
-    )
-        .into_response()
+        .layer(axum::middleware::from_fn(crate::panic_guard::catch_panic))
 }
 
 /// How often the Prometheus recorder folds pending histogram samples into its buckets.

@@ -387,9 +387,9 @@ fn write_chunk(
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, (GatewayError, StatusCode)> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // Typed, not by matching the message: the limit error is the source.
         let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-            || e.to_string().contains("length limit");
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
             (
                 GatewayError::invalid(format!("request body is larger than {limit} bytes")),
