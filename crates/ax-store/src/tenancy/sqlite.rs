@@ -633,12 +633,15 @@ impl TenantStore for Store {
         month_start: &str,
     ) -> Result<Vec<UsageTotals>, TenancyError> {
         // `key_tenant_id` (the tenant owning the row's key) attributes a row whose own
-        // `tenant_id` cannot be read; `first_log_id` names a row in warnings.
+        // `tenant_id` cannot be read; `first_log_id` names a row in warnings. `TOTAL`,
+        // not `SUM(COALESCE(cost, 0))`: the latter is the INTEGER 0 when no row of the
+        // group has a cost, which failed the whole restore. Unknown costs count as 0
+        // against budgets here; how budgets should treat them is the spend issue's.
         let rows = sqlx::query(
             "SELECT l.tenant_id AS tenant_id, l.key_id AS key_id, \
              MIN(k.tenant_id) AS key_tenant_id, \
              SUM(CASE WHEN l.created_at >= ?1 THEN m.total_tokens ELSE 0 END) AS day_tokens, \
-             SUM(COALESCE(m.cost_usd, 0)) AS month_cost, \
+             TOTAL(m.cost_usd) AS month_cost, \
              COUNT(*) AS log_rows, MIN(l.id) AS first_log_id \
              FROM provider_logs l JOIN provider_metrics m ON m.log_id = l.id \
              LEFT JOIN api_keys k ON k.id = l.key_id \
