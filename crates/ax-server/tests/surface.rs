@@ -353,3 +353,53 @@ async fn an_error_body_names_the_status_sent() {
     assert_eq!(body["type"], "error", "{body}");
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn gemini_stream_without_alt_sse_is_one_json_array() {
+    // What the REST API sends without `?alt=sse` (ax used to send SSE regardless).
+    let mut gw = gateway().await;
+    for model in ["gemini-2.0-flash", "openai/gpt-4o-mini"] {
+        let r = gw
+            .post(
+                &format!("/v1beta/models/{model}:streamGenerateContent"),
+                &common::gemini_body(),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{model}");
+        assert_eq!(r.headers()["content-type"], "application/json", "{model}");
+        let text = r.text().await.unwrap();
+        let items: Vec<Value> =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{model}: {e}: {text}"));
+        assert!(items.len() > 1, "{model}: {text}");
+        let answer: String = items
+            .iter()
+            .map(|i| common::reply_text(Client::Gemini, i))
+            .collect();
+        assert!(answer.starts_with("Hello from mock-"), "{model}: {answer}");
+        assert_eq!(
+            items.last().unwrap()["candidates"][0]["finishReason"],
+            "STOP",
+            "{model}: {text}"
+        );
+    }
+    // A stream that fails midway ends the array with the error.
+    gw.gemini.push_script(
+        "/v1beta/models",
+        vec![ax_mock_upstream::Scripted::error_after(2)],
+    );
+    let r = gw
+        .post(
+            "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+            &common::gemini_body(),
+            &[("x-ax-fallback", "off")],
+        )
+        .await;
+    let text = r.text().await.unwrap();
+    let items: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert!(
+        items.last().unwrap()["error"]["message"].is_string(),
+        "{text}"
+    );
+    gw.stop().await;
+}

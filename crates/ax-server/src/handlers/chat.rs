@@ -28,6 +28,9 @@ pub struct Endpoint {
     pub path_stream: Option<bool>,
     /// The path itself was unusable (logged and answered like a bad body).
     pub path_error: Option<GatewayError>,
+    /// Stream as one JSON array instead of SSE (Gemini `streamGenerateContent`
+    /// without `?alt=sse`, as the REST API does).
+    pub json_array: bool,
 }
 
 /// Serves one chat request in `format`.
@@ -174,8 +177,11 @@ async fn chat(
     tracked.apply(Event::ValidationPassed);
 
     if request.stream {
-        let ack = (state.log_durability() == LogDurability::Acknowledged).then(|| extras.clone());
-        stream_response(router, codec, request, plan, route_opts, tracked, ack).await
+        let delivery = Delivery {
+            ack: (state.log_durability() == LogDurability::Acknowledged).then(|| extras.clone()),
+            json_array: endpoint.json_array,
+        };
+        stream_response(router, codec, request, plan, route_opts, tracked, delivery).await
     } else {
         match router
             .chat_planned(&request, plan, &route_opts, &mut tracked)
@@ -210,6 +216,14 @@ async fn chat(
     }
 }
 
+/// How a stream's bytes leave the gateway.
+struct Delivery {
+    /// Acknowledged durability: the record whose commit the end frames wait for.
+    ack: Option<Arc<LogExtras>>,
+    /// One JSON array instead of SSE (Gemini without `?alt=sse`).
+    json_array: bool,
+}
+
 async fn stream_response(
     router: Arc<ax_router::Router>,
     codec: &'static dyn ClientCodec,
@@ -217,8 +231,9 @@ async fn stream_response(
     plan: ax_router::Plan,
     opts: RequestOptions,
     tracked: Tracked,
-    ack: Option<Arc<LogExtras>>,
+    delivery: Delivery,
 ) -> Response {
+    let Delivery { ack, json_array } = delivery;
     let format = codec.format();
     let encoder = codec.stream_encoder(&request);
     let include_usage = request.include_usage;
@@ -241,13 +256,18 @@ async fn stream_response(
 
     // Drive the routed stream, turning each chunk into client bytes.
     let stream = async_stream_body(routed, encoder, passthrough, include_usage, format, ack);
-    let mut resp = Response::new(Body::from_stream(stream));
+    let (body, content_type) = if json_array {
+        (
+            Body::from_stream(super::gemini::json_array(stream)),
+            "application/json",
+        )
+    } else {
+        (Body::from_stream(stream), "text/event-stream")
+    };
+    let mut resp = Response::new(body);
     let h = resp.headers_mut();
     h.extend(headers);
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     resp
