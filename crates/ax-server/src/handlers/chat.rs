@@ -114,7 +114,7 @@ async fn chat(
     };
 
     if let Some(e) = endpoint.path_error {
-        keep_raw_body(&extras);
+        keep_raw_body(extras);
         return fail(tracked, e, true);
     }
     let opts = DecodeOptions {
@@ -127,13 +127,13 @@ async fn chat(
     let mut request = match codec.decode_shared(&body, opts) {
         Ok(r) => r,
         Err(e) => {
-            keep_raw_body(&extras);
+            keep_raw_body(extras);
             return fail(tracked, e, true);
         }
     };
     match &request.raw {
         Some(raw) if state.store_bodies() => extras.set_request(raw.bytes.clone()),
-        _ => keep_raw_body(&extras),
+        _ => keep_raw_body(extras),
     }
     // The wire format's own user field fills in when the header did not.
     if tracked.context().user_id.is_none() {
