@@ -518,19 +518,37 @@ proptest! {
     ) {
         let mut dec = AnthropicStreamDecoder::new();
         for (event, data) in frames {
+            let upstream_error = event == Some("error");
             let frame = ax_providers::SseFrame { event: event.map(str::to_owned), data };
-            if dec.decode(&frame).is_err() {
+            if let Err(e) = dec.decode(&frame) {
+                // Garbage is the upstream's fault (server_error); only an `error` event
+                // may carry another code, the one it names.
+                prop_assert!(
+                    e.code == ErrorCode::ServerError || upstream_error,
+                    "{:?} from {:?}", e, frame
+                );
                 break;
             }
         }
-        let _ = dec.finish();
+        if let Err(e) = dec.finish() {
+            prop_assert!(e.code.is_retryable(), "{:?}", e);
+        }
     }
 
-    /// Arbitrary bytes never panic the response and error decoders.
+    /// Arbitrary bytes never panic the response and error decoders: a body that is not
+    /// a message is a server error, and an error keeps the upstream's status.
     #[test]
     fn arbitrary_bodies_never_panic(data in vec(any::<u8>(), 0..256), status in 100u16..600) {
-        let _ = decode_response(&data);
-        let _ = decode_error(status, &http::HeaderMap::new(), &data);
+        match decode_response(&data) {
+            Ok(r) => prop_assert!(false, "random bytes decoded as a message: {:?}", r),
+            Err(e) => prop_assert!(
+                e.code == ErrorCode::ServerError || serde_json::from_slice::<serde_json::Value>(&data).is_ok(),
+                "{:?}", e
+            ),
+        }
+        let e = decode_error(status, &http::HeaderMap::new(), &data);
+        prop_assert_eq!(e.upstream_status, Some(status));
+        prop_assert!(!e.message.is_empty());
     }
 }
 

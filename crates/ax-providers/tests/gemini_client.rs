@@ -637,7 +637,12 @@ proptest! {
     fn arbitrary_bodies_never_panic(v in json_value()) {
         let body = json!({"contents": [v.clone()], "generationConfig": v.clone(), "tools": [v.clone()]});
         for b in [v, body] {
-            if let Ok(req) = decode(&b) {
+            let decoded = decode(&b);
+            // A refusal is always the client's mistake, named as such.
+            if let Err(e) = &decoded {
+                prop_assert_eq!(e.code, ErrorCode::InvalidRequest, "{}", e.message);
+            }
+            if let Ok(req) = decoded {
                 // Whatever decodes also encodes, both ways.
                 let mut translated = req.clone();
                 translated.raw = None;
@@ -649,6 +654,8 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..256)) {
-        let _ = GeminiCodec.decode_request(&data, opts("m", true));
+        // Random bytes are never a request: refused as the client's mistake.
+        let e = GeminiCodec.decode_request(&data, opts("m", true)).unwrap_err();
+        prop_assert_eq!(e.code, ErrorCode::InvalidRequest);
     }
 }

@@ -568,7 +568,10 @@ proptest! {
     #[test]
     fn no_input_panics_any_decoder(v in arb_json()) {
         let bytes = v.to_string();
-        let _ = OpenAiCodec.decode_request(bytes.as_bytes(), DecodeOptions::default());
+        // Any refusal of a client's body is the client's mistake, named as such.
+        if let Err(e) = OpenAiCodec.decode_request(bytes.as_bytes(), DecodeOptions::default()) {
+            prop_assert_eq!(e.code, ErrorCode::InvalidRequest, "{}", e.message);
+        }
         let _ = decode_embedding_request(bytes.as_bytes(), &limits());
         let _ = decode_response(bytes.as_bytes());
         let _ = decode_embedding_response(bytes.as_bytes());
@@ -589,10 +592,20 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_are_rejected_not_panicked(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
-        let _ = OpenAiCodec.decode_request(&bytes, DecodeOptions::default());
-        let _ = decode_response(&bytes);
-        let _ = decode_embedding_request(&bytes, &limits());
-        let _ = ax_providers::openai::decode_error(500, &http::HeaderMap::new(), &bytes);
+        // A client's garbage is its mistake (invalid_request); an upstream's is a
+        // server error; an upstream error keeps its status.
+        let e = OpenAiCodec.decode_request(&bytes, DecodeOptions::default()).unwrap_err();
+        prop_assert_eq!(e.code, ErrorCode::InvalidRequest);
+        let e = decode_embedding_request(&bytes, &limits()).unwrap_err();
+        prop_assert_eq!(e.code, ErrorCode::InvalidRequest);
+        let e = decode_response(&bytes).unwrap_err();
+        prop_assert!(
+            e.code == ErrorCode::ServerError || serde_json::from_slice::<Value>(&bytes).is_ok(),
+            "{:?}", e
+        );
+        let e = ax_providers::openai::decode_error(500, &http::HeaderMap::new(), &bytes);
+        prop_assert_eq!(e.upstream_status, Some(500));
+        prop_assert!(e.code.is_retryable(), "{:?}", e);
     }
 }
 
