@@ -281,7 +281,7 @@ mod tests {
         // The same name sent to a provider that does not serve it as a bare model.
         assert!(!target_allowed(&pats, &t("claude", Anthropic, "gpt-4o", false)));
         assert!(target_allowed(&pats, &t("mock", Mock, "anything", false)));
-        assert!(!target_allowed(&pats, &t("claude", Anthropic, "claude-3-5-sonnet", true)));
+        assert!(!target_allowed(&pats, &t("claude", Anthropic, "claude-opus-4", true)));
         // By kind: provider `claude` is of kind `anthropic`.
         assert!(target_allowed(&pats, &t("claude", Anthropic, "claude-3-opus", true)));
         assert!(!target_allowed(&[], &t("openai", OpenAi, "gpt-4o", true)));
