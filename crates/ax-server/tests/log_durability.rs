@@ -8,6 +8,8 @@
 //! commit cannot win a race against the client's read by being quick: an end frame
 //! sent before the commit is an end frame seen before the row.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;
