@@ -41,23 +41,7 @@ trap cleanup EXIT
 MOCK_PORT="${CG_MOCK_PORT:-19301}"
 AX_PORT="${CG_AX_PORT:-19302}"
 KEY="sk-bench-0000"
-python3 - "$WORK/body.json" <<'PY'
-import json, sys
-sys_prompt = ("You are a concise assistant for an online store. Answer in at most three "
-              "sentences, cite the order number when there is one, and never invent "
-              "prices, delivery dates or stock levels that are not in the conversation. ")
-msgs = [
-    {"role": "system", "content": sys_prompt * 2},
-    {"role": "user", "content": "Hi! I ordered a pair of running shoes last week (order 48213) "
-                                "and the tracking page has not changed for four days."},
-    {"role": "assistant", "content": "Sorry about that. Order 48213 left our warehouse on "
-                                     "Monday; carriers sometimes skip scans between hubs."},
-    {"role": "user", "content": "Can you tell me when it will arrive, and whether I can "
-                                "still change the size from 42 to 43?"},
-]
-req = {"model": "gpt-4o-mini", "messages": msgs, "temperature": 0.2, "max_tokens": 256}
-open(sys.argv[1], "w").write(json.dumps(req))
-PY
+python3 "$ROOT/bench/bodies.py" "$WORK/body.json"
 
 lenient=()
 if "$BIN_DIR/ax-mock-upstream" --help 2>/dev/null | grep -q -- --lenient; then lenient=(--lenient); fi

@@ -105,25 +105,7 @@ trap cleanup EXIT
 # ~1 KB chat request (system prompt, two turns), streaming and not.
 BODY="$WORK/body.json"
 BODY_STREAM="$WORK/body-stream.json"
-python3 - "$BODY" "$BODY_STREAM" <<'PY'
-import json, sys
-sys_prompt = ("You are a concise assistant for an online store. Answer in at most three "
-              "sentences, cite the order number when there is one, and never invent "
-              "prices, delivery dates or stock levels that are not in the conversation. ")
-msgs = [
-    {"role": "system", "content": sys_prompt * 2},
-    {"role": "user", "content": "Hi! I ordered a pair of running shoes last week (order 48213) "
-                                "and the tracking page has not changed for four days."},
-    {"role": "assistant", "content": "Sorry about that. Order 48213 left our warehouse on "
-                                     "Monday; carriers sometimes skip scans between hubs."},
-    {"role": "user", "content": "Can you tell me when it will arrive, and whether I can "
-                                "still change the size from 42 to 43?"},
-]
-req = {"model": "gpt-4o-mini", "messages": msgs, "temperature": 0.2, "max_tokens": 256}
-open(sys.argv[1], "w").write(json.dumps(req))
-req["stream"] = True
-open(sys.argv[2], "w").write(json.dumps(req))
-PY
+python3 "$ROOT/bench/bodies.py" "$BODY" "$BODY_STREAM"
 
 JSONL="$WORK/results.jsonl"
 META="$WORK/meta.json"
