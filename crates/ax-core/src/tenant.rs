@@ -269,7 +269,11 @@ mod tests {
         assert!(!glob_match("a*b*c", "aXXbYY"));
         assert!(glob_match("GPT-*", "gpt-4o"));
         assert!(!glob_match("gpt-*", "claude-3"));
-        let pats = vec!["gpt-*".to_owned(), "mock/*".to_owned(), "anthropic/claude-3-*".to_owned()];
+        let pats = vec![
+            "gpt-*".to_owned(),
+            "mock/*".to_owned(),
+            "anthropic/claude-3-*".to_owned(),
+        ];
         let t = |provider, kind, model, serves_bare_model| PlannedTarget {
             provider,
             kind,
@@ -279,15 +283,27 @@ mod tests {
         use crate::ProviderKind::{Anthropic, Mock, OpenAi};
         assert!(target_allowed(&pats, &t("openai", OpenAi, "gpt-4o", true)));
         // The same name sent to a provider that does not serve it as a bare model.
-        assert!(!target_allowed(&pats, &t("claude", Anthropic, "gpt-4o", false)));
+        assert!(!target_allowed(
+            &pats,
+            &t("claude", Anthropic, "gpt-4o", false)
+        ));
         assert!(target_allowed(&pats, &t("mock", Mock, "anything", false)));
-        assert!(!target_allowed(&pats, &t("claude", Anthropic, "claude-opus-4", true)));
+        assert!(!target_allowed(
+            &pats,
+            &t("claude", Anthropic, "claude-opus-4", true)
+        ));
         // By kind: provider `claude` is of kind `anthropic`.
-        assert!(target_allowed(&pats, &t("claude", Anthropic, "claude-3-opus", true)));
+        assert!(target_allowed(
+            &pats,
+            &t("claude", Anthropic, "claude-3-opus", true)
+        ));
         assert!(!target_allowed(&[], &t("openai", OpenAi, "gpt-4o", true)));
         // `/` in a pattern splits provider from model only once.
         let slash = vec!["local/org/*".to_owned()];
-        assert!(target_allowed(&slash, &t("local", OpenAi, "org/llama", false)));
+        assert!(target_allowed(
+            &slash,
+            &t("local", OpenAi, "org/llama", false)
+        ));
         assert!(validate_pattern("gpt-*").is_ok());
         assert!(validate_pattern("").is_err());
         assert!(validate_pattern("a b").is_err());

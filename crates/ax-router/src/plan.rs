@@ -150,10 +150,12 @@ fn serves_bare_model(reg: &Registry, t: &Target) -> bool {
     if t.provider.default_model() == t.model {
         return true;
     }
-    let claimed = reg
-        .by_priority()
-        .into_iter()
-        .find(|s| s.settings.models.iter().any(|pat| glob_match(pat, &t.model)));
+    let claimed = reg.by_priority().into_iter().find(|s| {
+        s.settings
+            .models
+            .iter()
+            .any(|pat| glob_match(pat, &t.model))
+    });
     match claimed {
         Some(slot) => slot.name() == name,
         None => only_mock(reg).is_some_and(|m| m.name() == name),

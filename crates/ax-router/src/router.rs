@@ -942,7 +942,10 @@ impl Run {
 fn refused_credentials_message(mut e: GatewayError) -> GatewayError {
     if e.credentials_refused {
         let provider = e.provider.as_deref().unwrap_or("?");
-        let status = e.upstream_status.map(|s| format!(" ({s})")).unwrap_or_default();
+        let status = e
+            .upstream_status
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
         e.message = format!(
             "the gateway's credentials for provider `{provider}` were refused by the \
              upstream{status}; the operator must check its API key"

@@ -640,16 +640,17 @@ fn server_settings(
     env: &dyn Env,
 ) -> Result<ServerSettings, ConfigError> {
     let mut s = ServerSettings::default();
-    let ms = |env_key: &str, toml_key: &str, v: Option<u64>| -> Result<Option<Duration>, ConfigError> {
-        let (value, path) = match env_num::<u64>(env, env_key)? {
-            Some(v) => (Some(v), "environment"),
-            None => (v, file),
+    let ms =
+        |env_key: &str, toml_key: &str, v: Option<u64>| -> Result<Option<Duration>, ConfigError> {
+            let (value, path) = match env_num::<u64>(env, env_key)? {
+                Some(v) => (Some(v), "environment"),
+                None => (v, file),
+            };
+            match value {
+                Some(0) => Err(invalid(path, toml_key, "must be at least 1 ms")),
+                v => Ok(v.map(Duration::from_millis)),
+            }
         };
-        match value {
-            Some(0) => Err(invalid(path, toml_key, "must be at least 1 ms")),
-            v => Ok(v.map(Duration::from_millis)),
-        }
-    };
     if let Some(d) = ms(
         "AX_HEADER_READ_TIMEOUT_MS",
         "server.header_read_timeout_ms",
@@ -657,12 +658,20 @@ fn server_settings(
     )? {
         s.header_read_timeout = d;
     }
-    if let Some(d) = ms("AX_IDLE_TIMEOUT_MS", "server.idle_timeout_ms", raw.idle_timeout_ms)? {
+    if let Some(d) = ms(
+        "AX_IDLE_TIMEOUT_MS",
+        "server.idle_timeout_ms",
+        raw.idle_timeout_ms,
+    )? {
         s.idle_timeout = d;
     }
     s.max_connections = env_num::<usize>(env, "AX_MAX_CONNECTIONS")?.or(raw.max_connections);
     if s.max_connections == Some(0) {
-        return Err(invalid(file, "server.max_connections", "must be at least 1"));
+        return Err(invalid(
+            file,
+            "server.max_connections",
+            "must be at least 1",
+        ));
     }
     s.allowed_hosts = env
         .get("AX_ALLOWED_HOSTS")
@@ -685,14 +694,24 @@ fn request_limits(
 ) -> Result<ax_core::RequestLimits, ConfigError> {
     let mut l = ax_core::RequestLimits::default();
     for (env_key, toml_key, value, slot) in [
-        ("AX_MAX_MESSAGES", "limits.max_messages", raw.max_messages, &mut l.max_messages),
+        (
+            "AX_MAX_MESSAGES",
+            "limits.max_messages",
+            raw.max_messages,
+            &mut l.max_messages,
+        ),
         (
             "AX_MAX_CONTENT_PARTS",
             "limits.max_content_parts",
             raw.max_content_parts,
             &mut l.max_content_parts,
         ),
-        ("AX_MAX_TOOLS", "limits.max_tools", raw.max_tools, &mut l.max_tools),
+        (
+            "AX_MAX_TOOLS",
+            "limits.max_tools",
+            raw.max_tools,
+            &mut l.max_tools,
+        ),
         (
             "AX_MAX_JSON_OBJECTS",
             "limits.max_json_objects",

@@ -50,8 +50,7 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.status {
             error.http_status = Some(s.as_u16());
         }
-        let status =
-            StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
         let body = ax_providers::client_codec(self.format).encode_error(&error);
         let mut resp = (status, body).into_response();
         let h = resp.headers_mut();
