@@ -591,19 +591,29 @@ async fn serve_connection(
         let (shared, conn) = (Arc::clone(&shared), Arc::clone(&conn));
         tower::service_fn(move |req: Request<Incoming>| {
             let in_flight = conn.begin(req.version() == Version::HTTP_2);
+            // The edge checks, in order: the operator reserve, the header count, the
+            // browser guards; then the router, with a panic turned into a 500.
             let refused = if ops_only && !is_ops_path(req.uri().path()) {
                 Some(busy(&shared, &req))
             } else {
                 crate::header_limit::check(&shared.state, &req)
+                    .or_else(|| crate::guard::check(&shared.state, &req))
             };
             let app = shared.app.clone();
             async move {
                 let response = match refused {
                     Some(r) => r,
-                    None => match app.oneshot(req).await {
-                        Ok(r) => r,
-                        Err(never) => match never {},
-                    },
+                    None => {
+                        let format = crate::auth::format_of(req.method(), req.uri().path());
+                        let uri = req.uri().clone();
+                        crate::panic_guard::catch_panic(format, uri, async move {
+                            match app.oneshot(req).await {
+                                Ok(r) => r,
+                                Err(never) => match never {},
+                            }
+                        })
+                        .await
+                    }
                 };
                 Ok::<_, Infallible>(response.map(|body| Counted {
                     body,

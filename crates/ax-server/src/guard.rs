@@ -43,9 +43,8 @@ use std::time::Duration;
 
 use ax_core::{ErrorCode, GatewayError};
 use axum::body::HttpBody;
-use axum::extract::{Request, State};
+use axum::http::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
@@ -183,13 +182,10 @@ pub(crate) fn cors_layer(guards: &Arc<BrowserGuards>) -> Option<CorsLayer> {
     )
 }
 
-/// The guards, as middleware in front of authentication and every handler (see the
-/// module documentation for the order of checks).
-pub(crate) async fn browser_guards(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// The guards' verdict on `req`: `Some` refusal, or `None` to serve it. Run for every
+/// request before the router (see `connections.rs`), so a refused request reaches
+/// neither authentication nor a handler (see the module documentation for the order).
+pub(crate) fn check<B: HttpBody>(state: &AppState, req: &Request<B>) -> Option<Response> {
     let guards = state.guards();
     let path = req.uri().path();
     let method = req.method();
@@ -208,21 +204,21 @@ pub(crate) async fn browser_guards(
              if that name is yours, add it to AX_ALLOWED_HOSTS ([server] allowed_hosts)"
         );
         let preflight = is_preflight(method, headers);
-        return forbidden(&state, &req, message, !preflight);
+        return Some(forbidden(state, req, message, !preflight));
     }
 
     // 2. CORS preflight: only a listed origin gets to the CORS layer.
     if is_preflight(method, headers) {
         let origin = origin.unwrap_or_default();
         if guards.origin_listed(origin) {
-            return next.run(req).await;
+            return None;
         }
         let message = if guards.cors_enabled() {
             format!("CORS: origin `{origin}` is not in AX_CORS_ALLOWED_ORIGINS")
         } else {
             "CORS is off: list the browser app's origin in AX_CORS_ALLOWED_ORIGINS ([server] cors_allowed_origins)".to_owned()
         };
-        return forbidden(&state, &req, message, false);
+        return Some(forbidden(state, req, message, false));
     }
 
     // 3. Cross-site Origin on the admin API's mutations and on the dashboard.
@@ -239,7 +235,7 @@ pub(crate) async fn browser_guards(
         let message = format!(
             "cross-site request refused: Origin `{origin}` is not this server and not in AX_CORS_ALLOWED_ORIGINS"
         );
-        return forbidden(&state, &req, message, true);
+        return Some(forbidden(state, req, message, true));
     }
 
     // 4. JSON content type on every body-carrying API request.
@@ -258,21 +254,21 @@ pub(crate) async fn browser_guards(
             ),
         };
         if let Some(message) = problem {
-            return refuse(
-                &state,
-                &req,
+            return Some(refuse(
+                state,
+                req,
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ErrorCode::InvalidRequest,
                 message,
                 true,
-            );
+            ));
         }
     }
-    next.run(req).await
+    None
 }
 
 /// A 403 `permission_denied` refusal (see [`refuse`]).
-fn forbidden(state: &AppState, req: &Request, message: String, log: bool) -> Response {
+fn forbidden<B>(state: &AppState, req: &Request<B>, message: String, log: bool) -> Response {
     refuse(
         state,
         req,
@@ -286,9 +282,9 @@ fn forbidden(state: &AppState, req: &Request, message: String, log: bool) -> Res
 /// Answers a refused request: a `/v1…` one in its client's format with its log row
 /// (when `log`), anything else in the admin API's shape. A listed origin also gets
 /// `access-control-allow-origin`, so its app can read why.
-fn refuse(
+fn refuse<B>(
     state: &AppState,
-    req: &Request,
+    req: &Request<B>,
     status: StatusCode,
     code: ErrorCode,
     message: String,
@@ -328,7 +324,7 @@ fn refuse(
 
 /// The authority the client addressed: `Host`, else the URI's (HTTP/2 `:authority`).
 /// `None` when neither is there (an HTTP/1.0 client without `Host`: not a browser).
-fn request_authority(req: &Request) -> Option<&str> {
+fn request_authority<B>(req: &Request<B>) -> Option<&str> {
     match req.headers().get(header::HOST) {
         // A Host that is not text cannot be an allowed one; "\u{0}" fails every check.
         Some(v) => Some(v.to_str().unwrap_or("\u{0}")),

@@ -1,29 +1,32 @@
-//! The outermost layer: a handler that panics gets a 500 in its client's own error
-//! format (an Anthropic SDK raises `InternalServerError`, not a JSON parse error), and
-//! the server keeps serving.
+//! A handler that panics gets a 500 in its client's own error format (an Anthropic SDK
+//! raises `InternalServerError`, not a JSON parse error), and the server keeps serving.
+//! Run by `connections.rs` around every request's trip through the router.
 //!
 //! tower-http's `CatchPanicLayer` was the alternative rejected: its handler sees only
-//! the panic payload, not the request, so every client got OpenAI's shape.
+//! the panic payload, not the request, so every client got OpenAI's shape (and as a
+//! router layer it cost an allocation per request).
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 
-use ax_core::{ErrorCode, GatewayError};
-use axum::extract::Request;
-use axum::http::StatusCode;
-use axum::middleware::Next;
+use ax_core::{ErrorCode, GatewayError, WireFormat};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::FutureExt;
 
 use crate::error::ApiError;
 
-/// Runs the rest of the stack, turning a panic into a 500 in the client's format.
-pub(crate) async fn catch_panic(req: Request, next: Next) -> Response {
-    let format = crate::auth::format_of(req.method(), req.uri().path());
-    let path = req.uri().path().to_owned();
-    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+/// Runs `serve` (the request's trip through the router), turning a panic into a 500 in
+/// `format`, the client's format; `uri` names the request in the error log.
+pub(crate) async fn catch_panic(
+    format: WireFormat,
+    uri: Uri,
+    serve: impl Future<Output = Response>,
+) -> Response {
+    match AssertUnwindSafe(serve).catch_unwind().await {
         Ok(resp) => resp,
         Err(_) => {
-            tracing::error!(%path, "a handler panicked; answered 500");
+            tracing::error!(path = %uri.path(), "a handler panicked; answered 500");
             ApiError::new(
                 format,
                 GatewayError::new(ErrorCode::ServerError, "internal error"),
@@ -38,26 +41,13 @@ pub(crate) async fn catch_panic(req: Request, next: Next) -> Response {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
-    use axum::Router;
-    use axum::routing::post;
-    use tower::ServiceExt;
 
-    async fn boom() -> &'static str {
+    async fn boom() -> Response {
         panic!("boom")
     }
 
-    async fn answer(path: &str) -> (StatusCode, serde_json::Value) {
-        let app = Router::new()
-            .route("/{*any}", post(boom))
-            .layer(axum::middleware::from_fn(catch_panic));
-        let resp = app
-            .oneshot(
-                axum::http::Request::post(path)
-                    .body(axum::body::Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+    async fn answer(format: WireFormat) -> (StatusCode, serde_json::Value) {
+        let resp = catch_panic(format, Uri::from_static("/x"), boom()).await;
         let status = resp.status();
         let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
             .await
@@ -67,14 +57,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_is_a_500_in_the_clients_format() {
-        let (status, body) = answer("/v1/messages").await;
+        let (status, body) = answer(WireFormat::Anthropic).await;
         assert_eq!(status, 500);
         assert_eq!(body["type"], "error", "{body}");
         assert_eq!(body["error"]["type"], "api_error", "{body}");
-        let (status, body) = answer("/v1beta/models/x:generateContent").await;
+        let (status, body) = answer(WireFormat::Gemini).await;
         assert_eq!(status, 500);
         assert_eq!(body["error"]["code"], 500, "{body}");
-        let (status, body) = answer("/v1/chat/completions").await;
+        let (status, body) = answer(WireFormat::OpenAi).await;
         assert_eq!(status, 500);
         assert_eq!(body["error"]["message"], "internal error", "{body}");
     }

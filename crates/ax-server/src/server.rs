@@ -66,10 +66,12 @@ impl Default for ServeOptions {
     }
 }
 
-/// The HTTP routes over `state`. Layer order (outermost first): panic → 500 in the
-/// client's own error format, so no input can take the server down; browser guards (Host, preflight, Origin, JSON
-/// content type), before anything else reads the request; CORS (only with allowed
-/// origins configured); client authentication; the routes.
+/// The HTTP routes over `state`: CORS (only with allowed origins configured), client
+/// authentication, the routes. In front of them, per request, `connections.rs` runs
+/// the edge checks — the header count, the browser guards (Host, preflight, Origin,
+/// JSON content type) — and turns a panic into a 500 in the client's own format. They
+/// sit there rather than in `Router::layer`s because a layer clones the boxed route
+/// behind it for every request (an allocation per layer per request, measured).
 pub fn app(state: AppState) -> Router {
     let admin_routes = Router::new()
         .route("/admin/providers", get(admin::providers))
@@ -110,15 +112,7 @@ pub fn app(state: AppState) -> Router {
         Some(cors) => routes.layer(cors),
         None => routes,
     };
-    routes
-        // Browser guards (CSRF, DNS rebinding): outside auth and CORS, so a refused
-        // request reaches neither a handler nor the key check.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::guard::browser_guards,
-        ))
-        .with_state(state)
-        .layer(axum::middleware::from_fn(crate::panic_guard::catch_panic))
+    routes.with_state(state)
 }
 
 /// How often the Prometheus recorder folds pending histogram samples into its buckets.
