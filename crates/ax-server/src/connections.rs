@@ -16,9 +16,9 @@
 //! - *Idle* (`idle_timeout`): a connection with no request in flight that long is
 //!   closed. A request is in flight from its parsed head until its response body has
 //!   been sent to the end (or dropped), so a stream of any length is never cut.
-//! - hyper's own `header_read_timeout` is not the bound: its clock starts when hyper
-//!   begins waiting for a head, idle keep-alive time included, so it would close every
-//!   keep-alive connection idle for 10 s. It stays as a backstop at idle + header read.
+//! - hyper's own `header_read_timeout` is not used: its clock starts when hyper begins
+//!   waiting for a head, idle keep-alive time included, so it would close every
+//!   keep-alive connection idle for 10 s, and it arms a timer for every request.
 //! - A connection told to close (timeout, eviction, stop) is shut down gracefully (an
 //!   idle HTTP/1 connection closes at once; HTTP/2 gets GOAWAY); if it still has no
 //!   request in flight [`CLOSE_GRACE`] later (a client that never acknowledges the
@@ -462,10 +462,12 @@ pub(crate) async fn serve(
         "connection limits"
     );
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No timer for HTTP/1: each connection's own clock bounds every head (see the
+    // module documentation), and with a timer hyper arms a header-read sleep for every
+    // request (an allocation and two timer-wheel updates per request, callgrind).
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout + limits.idle_timeout)
+        .header_read_timeout(None)
         .max_headers(HYPER_MAX_HEADERS);
     builder.http2().timer(TokioTimer::new());
     let shared = Arc::new(Shared {
