@@ -91,7 +91,11 @@ impl BrowserGuards {
                     None => (false, trimmed),
                 };
                 let parsed = split_host_port(rest).map(|(host, port)| HostPattern {
-                    host: if wildcard { format!(".{host}") } else { host },
+                    host: if wildcard {
+                        format!(".{host}")
+                    } else {
+                        host.into_owned()
+                    },
                     wildcard,
                     port,
                 });
@@ -129,9 +133,9 @@ impl BrowserGuards {
         is_loopback_name(&host)
             || self.allowed_hosts.iter().any(|p| {
                 let host_ok = if p.wildcard {
-                    host.ends_with(&p.host)
+                    host.ends_with(p.host.as_str())
                 } else {
-                    host == p.host
+                    *host == *p.host
                 };
                 host_ok && p.port.is_none_or(|want| port == Some(want))
             })
@@ -361,7 +365,7 @@ fn is_json_media_type(value: &str) -> bool {
 
 /// Splits `host[:port]` or `[v6][:port]` into the lower-case host (no brackets, no
 /// trailing dot) and port; `None` for anything that is not a plain authority.
-fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
+fn split_host_port(authority: &str) -> Option<(std::borrow::Cow<'_, str>, Option<u16>)> {
     let s = authority.trim();
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let (v6, after) = rest.split_once(']')?;
@@ -377,7 +381,13 @@ fn split_host_port(authority: &str) -> Option<(String, Option<u16>)> {
         "" => None,
         p => Some(p.strip_prefix(':')?.parse::<u16>().ok()?),
     };
-    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
+    let host = host.strip_suffix('.').unwrap_or(host);
+    // Lower-cased only when needed: this runs for every request on loopback.
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(host)
+    };
     let valid = !host.is_empty()
         && host
             .chars()
