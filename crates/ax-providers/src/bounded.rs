@@ -59,6 +59,10 @@ enum At {
 impl At {
     /// Where the value under `key` of an object at `self` is.
     fn child(self, shape: Shape, key: &str) -> At {
+        if matches!(self, At::Other | At::Parts | At::Tools) {
+            // Nothing below these is counted by name: skip the key comparisons.
+            return At::Other;
+        }
         match (self, shape, key) {
             (At::Root, Shape::OpenAi | Shape::Anthropic, "messages") => At::Messages,
             (At::Root, Shape::Gemini, "contents") => At::Messages,

@@ -1181,6 +1181,10 @@ fn fallback_event(tracked: &mut Tracked, from: &Target, to: &Target) {
 /// The usage to record for a chat answer: the provider's, or an estimate (input from
 /// the request, output from the answer's characters / 4) when it reported none.
 fn chat_usage(req: &ChatRequest, resp: &ChatResponse) -> (Usage, bool) {
+    // The common case, both counts reported, walks neither the request nor the answer.
+    if resp.usage.input_tokens > 0 && resp.usage.output_tokens > 0 {
+        return (resp.usage, false);
+    }
     let out_chars: usize = resp
         .content
         .iter()

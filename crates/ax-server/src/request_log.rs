@@ -14,7 +14,6 @@
 //! a whole answer becomes a 503 in the client's format, a stream ends with an error
 //! event, and a gated body is cut short (the connection closes mid-answer).
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use ax_core::lifecycle::{Context, State};
@@ -46,8 +45,10 @@ pub const NONE_LABEL: &str = "none";
 /// label costs no allocation either.
 #[derive(Debug, Default)]
 pub struct MetricLabels {
-    providers: HashSet<Arc<str>>,
-    models: HashSet<Arc<str>>,
+    // A few dozen short names at most: a linear scan that compares lengths first
+    // beats hashing each label (SipHash) on every request.
+    providers: Vec<Arc<str>>,
+    models: Vec<Arc<str>>,
 }
 
 impl MetricLabels {
@@ -55,25 +56,27 @@ impl MetricLabels {
     pub fn from_config(config: &Config) -> Self {
         let mut labels = Self::default();
         for p in &config.providers {
-            labels.providers.insert(p.routing.name.as_str().into());
-            labels
-                .models
-                .insert(p.adapter.default_model.as_str().into());
+            labels.providers.push(p.routing.name.as_str().into());
+            labels.models.push(p.adapter.default_model.as_str().into());
             for pattern in &p.routing.models {
                 if !pattern.contains(['*', '?']) {
-                    labels.models.insert(pattern.as_str().into());
+                    labels.models.push(pattern.as_str().into());
                 }
             }
         }
         for route in &config.router.routes {
-            labels.models.insert(route.name.as_str().into());
+            labels.models.push(route.name.as_str().into());
             for target in &route.targets {
                 if let Some(model) = &target.model {
-                    labels.models.insert(model.as_str().into());
+                    labels.models.push(model.as_str().into());
                 }
             }
         }
-        labels.models.remove("");
+        for set in [&mut labels.providers, &mut labels.models] {
+            set.retain(|name| !name.is_empty());
+            set.sort_unstable();
+            set.dedup();
+        }
         labels
     }
 
@@ -88,10 +91,10 @@ impl MetricLabels {
         Self::label(&self.models, name)
     }
 
-    fn label(known: &HashSet<Arc<str>>, name: Option<&str>) -> SharedString {
+    fn label(known: &[Arc<str>], name: Option<&str>) -> SharedString {
         match name {
             None => SharedString::const_str(NONE_LABEL),
-            Some(name) => match known.get(name) {
+            Some(name) => match known.iter().find(|k| k.as_ref() == name) {
                 Some(known) => SharedString::from(Arc::clone(known)),
                 None => SharedString::const_str(OTHER_LABEL),
             },
