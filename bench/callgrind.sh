@@ -9,6 +9,7 @@
 # bench/run.sh to the mock upstream (lenient). After 3 s of warm-up the counters are
 # zeroed, S seconds (default 15) of load at concurrency N (default 4) run, and the total
 # is divided by the requests served. Prints one JSON line. Needs valgrind.
+# CG_KEEP=DIR keeps the callgrind output there (for callgrind_annotate).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,6 +35,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  if [ -n "${CG_KEEP:-}" ]; then cp "$WORK"/cg.out* "$CG_KEEP"/ 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT
