@@ -197,7 +197,7 @@ pub(crate) fn check<B: HttpBody>(state: &AppState, req: &Request<B>) -> Option<R
     let origin = headers
         .get(header::ORIGIN)
         .map(|v| v.to_str().unwrap_or("null"));
-    let authority = request_authority(&req);
+    let authority = request_authority(req);
 
     // 1. Host (DNS rebinding).
     if let Some(authority) = authority
