@@ -650,25 +650,37 @@ mod tests {
         w.shutdown().await;
     }
 
-    #[tokio::test]
-    async fn waiting_records_share_transactions() {
+    /// Submits `n` acknowledged records at once to a writer over a sink that takes
+    /// `delay_ms` per transaction, and waits for every commit signal.
+    async fn acknowledge_all(
+        n: usize,
+        delay_ms: u64,
+        capacity: usize,
+        max_batch: usize,
+    ) -> (Arc<MemorySink>, LogWriter) {
         let sink = Arc::new(MemorySink {
-            delay: Some(Duration::from_millis(20)),
+            delay: Some(Duration::from_millis(delay_ms)),
             ..Default::default()
         });
         let w = LogWriter::spawn(
             sink.clone(),
             WriterConfig {
-                capacity: 1024,
-                max_batch: 512,
+                capacity,
+                max_batch,
                 ..config()
             },
         );
-        let commits: Vec<_> = (0..200).map(|i| w.submit_acknowledged(rec(i))).collect();
+        let commits: Vec<_> = (0..n).map(|i| w.submit_acknowledged(rec(i))).collect();
         for c in commits {
             settled(c).await.unwrap();
         }
-        assert_eq!(sink.written.lock().unwrap().len(), 200);
+        assert_eq!(sink.written.lock().unwrap().len(), n);
+        (sink, w)
+    }
+
+    #[tokio::test]
+    async fn waiting_records_share_transactions() {
+        let (sink, w) = acknowledge_all(200, 20, 1024, 512).await;
         // Group commit, not a transaction per record.
         let batches = sink.batches.load(Ordering::SeqCst);
         assert!(batches < 20, "{batches} transactions for 200 records");
@@ -677,23 +689,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_delays_the_commit_but_loses_nothing() {
-        let sink = Arc::new(MemorySink {
-            delay: Some(Duration::from_millis(2)),
-            ..Default::default()
-        });
-        let w = LogWriter::spawn(
-            sink.clone(),
-            WriterConfig {
-                capacity: 2,
-                max_batch: 2,
-                ..config()
-            },
-        );
-        let commits: Vec<_> = (0..50).map(|i| w.submit_acknowledged(rec(i))).collect();
-        for c in commits {
-            settled(c).await.unwrap();
-        }
-        assert_eq!(sink.written.lock().unwrap().len(), 50);
+        let (_, w) = acknowledge_all(50, 2, 2, 2).await;
         assert_eq!(w.depth(), 0);
         w.shutdown().await;
     }
