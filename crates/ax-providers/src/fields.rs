@@ -52,6 +52,38 @@ pub(crate) fn index(parent: &str, i: usize) -> String {
     s
 }
 
+/// An error for an upstream body we cannot use (the upstream's fault, so `server_error`).
+pub(crate) fn bad_upstream(what: &str, e: impl std::fmt::Display) -> GatewayError {
+    GatewayError::new(
+        ax_core::ErrorCode::ServerError,
+        format!("upstream sent an invalid {what}: {e}"),
+    )
+}
+
+/// Parses upstream `bytes` as `T` (a JSON object: serde would also build a struct from
+/// an array, so `[]` was an empty successful answer), naming the failing field on
+/// error. The fast parse runs first; only a failure pays for the path-tracking one.
+pub(crate) fn parse_upstream<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, GatewayError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(bad_upstream(what, "expected a JSON object"));
+    }
+    if let Ok(v) = serde_json::from_slice(bytes) {
+        return Ok(v);
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            bad_upstream(what, e.inner())
+        } else {
+            bad_upstream(what, format_args!("`{path}`: {}", e.inner()))
+        }
+    })
+}
+
 /// An object together with its path in the body.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Obj<'a> {

@@ -1,7 +1,7 @@
 //! Complete (non-streamed) answers: `message` ↔ [`ChatResponse`], plus the stop-reason
 //! and usage mapping tables shared with the stream codec.
 
-use ax_core::{ChatResponse, ContentPart, ErrorCode, FinishReason, GatewayError, Usage};
+use ax_core::{ChatResponse, ContentPart, FinishReason, GatewayError, Usage};
 use serde_json::value::RawValue;
 
 use super::error::decode_stream_error;
@@ -121,33 +121,7 @@ pub(crate) fn usage_out(u: &Usage) -> OutUsage {
     }
 }
 
-/// An error for an upstream body we cannot use (the upstream's fault, so `server_error`).
-pub(crate) fn bad_upstream(what: &str, e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::new(
-        ErrorCode::ServerError,
-        format!("upstream sent an invalid {what}: {e}"),
-    )
-}
-
-/// Parses `bytes` as `T`, naming the failing field on error. The fast parse runs
-/// first; only a failure pays for the second, path-tracking parse.
-pub(crate) fn parse_upstream<T: serde::de::DeserializeOwned>(
-    bytes: &[u8],
-    what: &str,
-) -> Result<T, GatewayError> {
-    if let Ok(v) = serde_json::from_slice(bytes) {
-        return Ok(v);
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            bad_upstream(what, e.inner())
-        } else {
-            bad_upstream(what, format_args!("`{path}`: {}", e.inner()))
-        }
-    })
-}
+pub(crate) use crate::fields::parse_upstream;
 
 /// A generated message id, for upstreams that send none.
 pub(crate) fn synth_message_id() -> String {

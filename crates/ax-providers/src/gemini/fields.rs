@@ -7,7 +7,7 @@
 //! known enum values) use [`invalid`] with a hand-built path. Upstream bodies go through
 //! the same machinery but fail as `server_error`: a broken answer is the upstream's fault.
 
-use ax_core::{ErrorCode, GatewayError};
+use ax_core::GatewayError;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -32,37 +32,12 @@ pub(crate) fn parse_client<T: DeserializeOwned>(v: &Value, base: &str) -> Result
     })
 }
 
-/// An error for an upstream body we cannot use (the upstream's fault, so `server_error`).
-pub(crate) fn bad_upstream(what: &str, e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::new(
-        ErrorCode::ServerError,
-        format!("upstream sent an invalid {what}: {e}"),
-    )
-}
-
-/// Parses upstream `bytes` as `T`, naming the failing field on error. The fast parse
-/// runs first; only a failure pays for the path-tracking one.
-pub(crate) fn parse_upstream<T: DeserializeOwned>(
-    bytes: &[u8],
-    what: &str,
-) -> Result<T, GatewayError> {
-    if let Ok(v) = serde_json::from_slice(bytes) {
-        return Ok(v);
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            bad_upstream(what, e.inner())
-        } else {
-            bad_upstream(what, format_args!("`{path}`: {}", e.inner()))
-        }
-    })
-}
+pub(crate) use crate::fields::{bad_upstream, parse_upstream};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ax_core::ErrorCode;
     use serde_json::json;
 
     #[derive(Debug, serde::Deserialize)]
