@@ -61,6 +61,19 @@ fn request_id(resp: &reqwest::Response) -> String {
 }
 
 /// The path's request body, as valid JSON.
+/// POSTs `path`'s client request as JSON, addressed to `host`.
+async fn post_client(gw: &Gateway, path: &str, host: &str) -> reqwest::Response {
+    let headers = [("host", host), ("content-type", "application/json")];
+    send(
+        gw,
+        reqwest::Method::POST,
+        path,
+        &headers,
+        Some(&body_for(path)),
+    )
+    .await
+}
+
 fn body_for(path: &str) -> String {
     match path {
         OPENAI => common::openai_body("openai/gpt-4o-mini", false),
@@ -217,18 +230,7 @@ async fn a_foreign_host_is_refused_on_loopback_unless_listed() {
     // upstream is called.
     let mut refused = Vec::new();
     for path in [OPENAI, ANTHROPIC, GEMINI] {
-        let headers = [
-            ("host", "evil.example"),
-            ("content-type", "application/json"),
-        ];
-        let resp = send(
-            &gw,
-            reqwest::Method::POST,
-            path,
-            &headers,
-            Some(&body_for(path)),
-        )
-        .await;
+        let resp = post_client(&gw, path, "evil.example").await;
         assert_eq!(resp.status(), 403, "{path}");
         refused.push(request_id(&resp));
         let v: Value = resp.json().await.unwrap();
@@ -265,18 +267,7 @@ async fn a_foreign_host_is_refused_on_loopback_unless_listed() {
     let gw = gateway_with(with_env(&[("AX_ALLOWED_HOSTS", "ax.test, evil.example")])).await;
     let resp = send(&gw, reqwest::Method::GET, "/admin/providers", &evil, None).await;
     assert_eq!(resp.status(), 200);
-    let headers = [
-        ("host", "evil.example"),
-        ("content-type", "application/json"),
-    ];
-    let resp = send(
-        &gw,
-        reqwest::Method::POST,
-        OPENAI,
-        &headers,
-        Some(&body_for(OPENAI)),
-    )
-    .await;
+    let resp = post_client(&gw, OPENAI, "evil.example").await;
     assert_eq!(resp.status(), 200);
     let resp = send(
         &gw,

@@ -546,8 +546,9 @@ mod tests {
         w.shutdown().await;
     }
 
-    #[tokio::test]
-    async fn a_full_batch_is_written_without_waiting_for_the_interval() {
+    /// A writer over a memory sink whose flush interval is an hour: only a full batch
+    /// or an acknowledged record gets anything written during a test.
+    fn hour_interval_writer() -> (Arc<MemorySink>, LogWriter) {
         let sink = Arc::new(MemorySink::default());
         let w = LogWriter::spawn(
             sink.clone(),
@@ -556,6 +557,12 @@ mod tests {
                 ..config()
             },
         );
+        (sink, w)
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_is_written_without_waiting_for_the_interval() {
+        let (sink, w) = hour_interval_writer();
         // One record starts a batch; the worker then sleeps out the (hour-long)
         // interval unless the submit that fills the batch wakes it.
         w.submit(rec(0)).await;
@@ -628,14 +635,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_acknowledged_record_is_committed_before_its_signal_without_the_interval() {
-        let sink = Arc::new(MemorySink::default());
-        let w = LogWriter::spawn(
-            sink.clone(),
-            WriterConfig {
-                flush_interval: Duration::from_secs(3600),
-                ..config()
-            },
-        );
+        let (sink, w) = hour_interval_writer();
         // A plain record waits out the (hour-long) interval…
         w.submit(rec(0)).await;
         tokio::time::sleep(Duration::from_millis(20)).await;
