@@ -7,11 +7,13 @@
 //! share it as `Arc<Router>`, and for each request call [`Router::chat`],
 //! [`Router::chat_stream`] or [`Router::embed`] with a [`Tracked`] context.
 
+pub mod admission;
 mod backoff;
 mod circuit_breaker;
 mod config;
 mod error;
 mod health;
+mod pending;
 mod plan;
 mod rate_limit;
 mod registry;
@@ -27,8 +29,9 @@ pub use circuit_breaker::{
 pub use config::{ProviderSettings, RouteConfig, RouterConfig, Strategy, TargetRef};
 pub use error::RouterError;
 pub use health::{HEALTHY_AFTER, Health, HealthTracker, LastError, UNHEALTHY_AFTER};
+pub use pending::{Pending, complete_detached};
 pub use plan::{Plan, Target};
-pub use rate_limit::{RateLimiter, RateLimits, RatePermit, RetryAfter};
+pub use rate_limit::{Limited, RateLimiter, RateLimits, RatePermit, RetryAfter};
 pub use routed_stream::RoutedStream;
 pub use router::{RequestOptions, Router};
 pub use status::{PlanEntry, ProviderStatus};

@@ -24,6 +24,15 @@ pub struct RateLimits {
     pub tpm: Option<u32>,
 }
 
+/// A limit refused a request: how long until it would pass, and which limit it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// The wait.
+    pub wait: Duration,
+    /// `true` when the requests-per-minute limit refused, `false` for tokens.
+    pub requests: bool,
+}
+
 /// A limit is exhausted; the request may be admitted after this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("rate limited: retry after {0:?}")]
@@ -118,17 +127,27 @@ impl RateLimiter {
 
     /// Admits one request estimated at `tokens` at `now`, or says how long to wait.
     pub fn try_acquire_at(&self, tokens: u64, now: Instant) -> Result<RatePermit, RetryAfter> {
+        self.admit_at(tokens, now).map_err(|l| RetryAfter(l.wait))
+    }
+
+    /// As [`try_acquire`](Self::try_acquire), saying which limit refused.
+    pub fn try_admit(&self, tokens: u64) -> Result<RatePermit, Limited> {
+        self.admit_at(tokens, Instant::now())
+    }
+
+    fn admit_at(&self, tokens: u64, now: Instant) -> Result<RatePermit, Limited> {
         let mut b = lock(&self.inner);
         b.refill(now);
-        let wait = b
-            .requests
-            .as_ref()
-            .map_or(0.0, |r| r.wait_for(1.0))
-            .max(b.tokens.as_ref().map_or(0.0, |t| t.wait_for(tokens as f64)));
+        let for_requests = b.requests.as_ref().map_or(0.0, |r| r.wait_for(1.0));
+        let for_tokens = b.tokens.as_ref().map_or(0.0, |t| t.wait_for(tokens as f64));
+        let wait = for_requests.max(for_tokens);
         if wait > 0.0 {
             // Round up to whole milliseconds so that waiting this long always suffices.
             let ms = (wait * 1000.0).ceil().max(1.0);
-            return Err(RetryAfter(Duration::from_millis(ms as u64)));
+            return Err(Limited {
+                wait: Duration::from_millis(ms as u64),
+                requests: for_requests >= for_tokens,
+            });
         }
         if let Some(r) = &mut b.requests {
             r.adjust(1.0);
