@@ -122,7 +122,7 @@ impl LocalAdmission {
                 }
                 Refusal {
                     scope: ask.scope.clone(),
-                    error,
+                    error: Box::new(error),
                 }
             };
             if let Some(now) = now {

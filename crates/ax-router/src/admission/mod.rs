@@ -144,8 +144,9 @@ pub struct Refusal {
     /// Which scope.
     pub scope: Scope,
     /// The error for the client: `rate_limit_exceeded` (per-minute limits) or
-    /// `quota_exceeded` (day and month), with `retry_after` set.
-    pub error: GatewayError,
+    /// `quota_exceeded` (day and month), with `retry_after` set. Boxed: refusals are
+    /// rare and the admitted path should not carry their size.
+    pub error: Box<GatewayError>,
 }
 
 impl Refusal {
