@@ -264,21 +264,23 @@ mod tests {
         let p = admit(&a, &asks, 90).unwrap();
         // The estimate holds the minute's tokens.
         assert!(admit(&a, &asks, 90).is_err());
-        let _ = a.settle(
+        a.settle(
             p,
             Usage {
                 tokens: 10,
                 cost_usd: None,
             },
-        );
+        )
+        .await;
         let p = admit(&a, &asks, 90).unwrap();
-        let _ = a.settle(
+        a.settle(
             p,
             Usage {
                 tokens: 140,
                 cost_usd: None,
             },
-        );
+        )
+        .await;
         // 150 tokens today: the day's quota is used up, whatever the minute says.
         tokio::time::advance(std::time::Duration::from_secs(120)).await;
         let r = admit(&a, &asks, 1).unwrap_err();
