@@ -84,8 +84,18 @@ enum Phase {
     HalfOpen { probe_out: bool },
 }
 
+/// What an admitted call holds to report its result: the generation that admitted it
+/// and whether it is the half-open probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    pub(crate) generation: u64,
+    pub(crate) probe: bool,
+}
+
+/// The breaker's state machine without a lock, so that an owner keeping more state per
+/// provider (health, in `LocalProviderState`) updates both under one lock.
 #[derive(Debug)]
-struct Machine {
+pub(crate) struct Machine {
     phase: Phase,
     consecutive_failures: u32,
     opened_at: Option<OffsetDateTime>,
@@ -95,6 +105,19 @@ struct Machine {
 }
 
 impl Machine {
+    /// A closed machine opening after `threshold` (at least 1) consecutive counted
+    /// failures, open for `open_for`.
+    pub(crate) fn new(threshold: u32, open_for: Duration) -> Self {
+        Self {
+            phase: Phase::Closed,
+            consecutive_failures: 0,
+            opened_at: None,
+            generation: 0,
+            threshold: threshold.max(1),
+            open_for,
+        }
+    }
+
     fn open(&mut self, now: Instant) {
         self.phase = Phase::Open {
             until: now + self.open_for,
@@ -110,13 +133,114 @@ impl Machine {
         self.generation += 1;
     }
 
-    fn state_at(&self, now: Instant) -> CircuitState {
+    /// The state at `now`, as operators see it.
+    pub(crate) fn state_at(&self, now: Instant) -> CircuitState {
         match self.phase {
             Phase::Closed => CircuitState::Closed,
             // Past its open period the next caller will probe: show that.
             Phase::Open { until } if now >= until => CircuitState::HalfOpen,
             Phase::Open { .. } => CircuitState::Open,
             Phase::HalfOpen { .. } => CircuitState::HalfOpen,
+        }
+    }
+
+    /// Asks to make a call at `now`.
+    pub(crate) fn acquire(&mut self, now: Instant) -> Result<Ticket, CircuitRejected> {
+        let probe = match self.phase {
+            Phase::Closed => false,
+            Phase::Open { until } if now >= until => {
+                self.phase = Phase::HalfOpen { probe_out: true };
+                self.generation += 1;
+                true
+            }
+            Phase::Open { .. } => {
+                return Err(CircuitRejected {
+                    state: CircuitState::Open,
+                });
+            }
+            Phase::HalfOpen { probe_out: false } => {
+                self.phase = Phase::HalfOpen { probe_out: true };
+                true
+            }
+            Phase::HalfOpen { probe_out: true } => {
+                return Err(CircuitRejected {
+                    state: CircuitState::HalfOpen,
+                });
+            }
+        };
+        Ok(Ticket {
+            generation: self.generation,
+            probe,
+        })
+    }
+
+    /// The call admitted by `ticket` succeeded: a probe closes the circuit; a closed
+    /// circuit forgets its failures. A ticket of an older generation decides nothing.
+    pub(crate) fn success(&mut self, ticket: Ticket) {
+        if self.generation != ticket.generation {
+            return;
+        }
+        match self.phase {
+            Phase::Closed => self.consecutive_failures = 0,
+            Phase::HalfOpen { .. } if ticket.probe => self.close(),
+            Phase::HalfOpen { .. } | Phase::Open { .. } => {}
+        }
+    }
+
+    /// The call admitted by `ticket` failed in a way that counts, at `now`: a probe
+    /// re-opens the circuit; a closed circuit opens at the threshold.
+    pub(crate) fn failure(&mut self, ticket: Ticket, now: Instant) {
+        if self.generation != ticket.generation {
+            return;
+        }
+        match self.phase {
+            Phase::Closed => {
+                self.consecutive_failures += 1;
+                if self.consecutive_failures >= self.threshold {
+                    self.open(now);
+                }
+            }
+            Phase::HalfOpen { .. } if ticket.probe => {
+                self.consecutive_failures += 1;
+                self.open(now);
+            }
+            Phase::HalfOpen { .. } | Phase::Open { .. } => {}
+        }
+    }
+
+    /// The call admitted by `ticket` ended without a result that counts: a probe frees
+    /// its slot for the next caller (so a cancelled probe does not wedge the circuit).
+    pub(crate) fn release(&mut self, ticket: Ticket) {
+        if ticket.probe
+            && self.generation == ticket.generation
+            && self.phase == (Phase::HalfOpen { probe_out: true })
+        {
+            self.phase = Phase::HalfOpen { probe_out: false };
+        }
+    }
+
+    /// A counted failure outside any admitted call (a stream failing after its first
+    /// chunk, whose call already reported success). Only counts while closed.
+    pub(crate) fn late_failure(&mut self, now: Instant) {
+        if self.phase == Phase::Closed {
+            self.consecutive_failures += 1;
+            if self.consecutive_failures >= self.threshold {
+                self.open(now);
+            }
+        }
+    }
+
+    /// Closes the circuit and forgets its failures (operator reset).
+    pub(crate) fn reset(&mut self) {
+        self.close();
+    }
+
+    /// The admin-API view at `now`.
+    pub(crate) fn snapshot_at(&self, now: Instant) -> CircuitSnapshot {
+        CircuitSnapshot {
+            state: self.state_at(now),
+            consecutive_failures: self.consecutive_failures,
+            opened_at: self.opened_at.and_then(|t| t.format(OPENED_AT_FORMAT).ok()),
         }
     }
 }
@@ -138,14 +262,7 @@ impl CircuitBreaker {
     /// least 1) and staying open for `open_for`.
     pub fn new(threshold: u32, open_for: Duration) -> Self {
         Self {
-            inner: Arc::new(Mutex::new(Machine {
-                phase: Phase::Closed,
-                consecutive_failures: 0,
-                opened_at: None,
-                generation: 0,
-                threshold: threshold.max(1),
-                open_for,
-            })),
+            inner: Arc::new(Mutex::new(Machine::new(threshold, open_for))),
         }
     }
 
@@ -156,33 +273,10 @@ impl CircuitBreaker {
 
     /// Asks to make a call at `now`: a permit, or the state that refused it.
     pub fn try_acquire_at(&self, now: Instant) -> Result<CircuitPermit, CircuitRejected> {
-        let mut m = lock(&self.inner);
-        let probe = match m.phase {
-            Phase::Closed => false,
-            Phase::Open { until } if now >= until => {
-                m.phase = Phase::HalfOpen { probe_out: true };
-                m.generation += 1;
-                true
-            }
-            Phase::Open { .. } => {
-                return Err(CircuitRejected {
-                    state: CircuitState::Open,
-                });
-            }
-            Phase::HalfOpen { probe_out: false } => {
-                m.phase = Phase::HalfOpen { probe_out: true };
-                true
-            }
-            Phase::HalfOpen { probe_out: true } => {
-                return Err(CircuitRejected {
-                    state: CircuitState::HalfOpen,
-                });
-            }
-        };
+        let ticket = lock(&self.inner).acquire(now)?;
         Ok(CircuitPermit {
             inner: Arc::clone(&self.inner),
-            generation: m.generation,
-            probe,
+            ticket,
             settled: false,
         })
     }
@@ -195,18 +289,12 @@ impl CircuitBreaker {
 
     /// [`record_failure`](Self::record_failure) at `now`.
     pub fn record_failure_at(&self, now: Instant) {
-        let mut m = lock(&self.inner);
-        if m.phase == Phase::Closed {
-            m.consecutive_failures += 1;
-            if m.consecutive_failures >= m.threshold {
-                m.open(now);
-            }
-        }
+        lock(&self.inner).late_failure(now);
     }
 
     /// Closes the circuit and forgets its failures (operator reset).
     pub fn reset(&self) {
-        lock(&self.inner).close();
+        lock(&self.inner).reset();
     }
 
     /// The state now.
@@ -226,12 +314,7 @@ impl CircuitBreaker {
 
     /// The admin-API view at `now`.
     pub fn snapshot_at(&self, now: Instant) -> CircuitSnapshot {
-        let m = lock(&self.inner);
-        CircuitSnapshot {
-            state: m.state_at(now),
-            consecutive_failures: m.consecutive_failures,
-            opened_at: m.opened_at.and_then(|t| t.format(OPENED_AT_FORMAT).ok()),
-        }
+        lock(&self.inner).snapshot_at(now)
     }
 }
 
@@ -242,30 +325,21 @@ impl CircuitBreaker {
 #[must_use = "a permit reports the call's result; dropping it reports nothing"]
 pub struct CircuitPermit {
     inner: Arc<Mutex<Machine>>,
-    generation: u64,
-    probe: bool,
+    ticket: Ticket,
     settled: bool,
 }
 
 impl CircuitPermit {
     /// Whether this call is the half-open probe.
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.ticket.probe
     }
 
     /// The call succeeded: a probe closes the circuit; a closed circuit forgets its
     /// failures.
     pub fn success(mut self) {
         self.settled = true;
-        let mut m = lock(&self.inner);
-        if m.generation != self.generation {
-            return;
-        }
-        match m.phase {
-            Phase::Closed => m.consecutive_failures = 0,
-            Phase::HalfOpen { .. } if self.probe => m.close(),
-            Phase::HalfOpen { .. } | Phase::Open { .. } => {}
-        }
+        lock(&self.inner).success(self.ticket);
     }
 
     /// The call failed in a way that counts against the provider, now.
@@ -277,35 +351,16 @@ impl CircuitPermit {
     /// re-opens the circuit; a closed circuit opens at the threshold.
     pub fn failure_at(mut self, now: Instant) {
         self.settled = true;
-        let mut m = lock(&self.inner);
-        if m.generation != self.generation {
-            return;
-        }
-        match m.phase {
-            Phase::Closed => {
-                m.consecutive_failures += 1;
-                if m.consecutive_failures >= m.threshold {
-                    m.open(now);
-                }
-            }
-            Phase::HalfOpen { .. } if self.probe => {
-                m.consecutive_failures += 1;
-                m.open(now);
-            }
-            Phase::HalfOpen { .. } | Phase::Open { .. } => {}
-        }
+        lock(&self.inner).failure(self.ticket, now);
     }
 }
 
 impl Drop for CircuitPermit {
     fn drop(&mut self) {
-        if self.settled || !self.probe {
+        if self.settled || !self.ticket.probe {
             return;
         }
-        let mut m = lock(&self.inner);
-        if m.generation == self.generation && m.phase == (Phase::HalfOpen { probe_out: true }) {
-            m.phase = Phase::HalfOpen { probe_out: false };
-        }
+        lock(&self.inner).release(self.ticket);
     }
 }
 

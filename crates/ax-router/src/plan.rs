@@ -28,6 +28,7 @@ use ax_core::{ErrorCode, GatewayError, Provider, ProviderKind};
 use rand::Rng;
 
 use crate::config::{RouteConfig, Strategy};
+use crate::provider_state::Vitals;
 use crate::registry::{ProviderSlot, Registry};
 use crate::router::RequestOptions;
 
@@ -330,23 +331,37 @@ fn route_targets(reg: &Registry, route: &RouteConfig) -> Vec<Target> {
             }
         }
         Strategy::LeastLatency => {
-            usable.sort_by(|(a, _), (b, _)| {
-                let la = a.runtime.health().latency_ema_ms();
-                let lb = b.runtime.health().latency_ema_ms();
-                latency_key(la).total_cmp(&latency_key(lb))
+            // One read per target, not one per comparison.
+            let mut keyed: Vec<(Vitals, Target)> = usable
+                .into_iter()
+                .map(|(s, t)| (vitals(reg, s), t))
+                .collect();
+            keyed.sort_by(|(a, _), (b, _)| {
+                latency_key(a.latency_ema_ms).total_cmp(&latency_key(b.latency_ema_ms))
             });
+            return keyed.into_iter().map(|(_, t)| t).collect();
         }
         Strategy::Health => {
-            usable.sort_by(|(a, _), (b, _)| {
+            let mut keyed: Vec<(Vitals, Target)> = usable
+                .into_iter()
+                .map(|(s, t)| (vitals(reg, s), t))
+                .collect();
+            keyed.sort_by(|(a, _), (b, _)| {
                 health_key(a).cmp(&health_key(b)).then_with(|| {
-                    let la = a.runtime.health().latency_ema_ms();
-                    let lb = b.runtime.health().latency_ema_ms();
-                    latency_key(la).total_cmp(&latency_key(lb))
+                    latency_key(a.latency_ema_ms).total_cmp(&latency_key(b.latency_ema_ms))
                 })
             });
+            return keyed.into_iter().map(|(_, t)| t).collect();
         }
     }
     usable.into_iter().map(|(_, t)| t).collect()
+}
+
+/// What the planner reads of a provider's state (unknown when it is not tracked).
+fn vitals(reg: &Registry, slot: &ProviderSlot) -> Vitals {
+    reg.state
+        .vitals(slot.name())
+        .unwrap_or_else(Vitals::unknown)
 }
 
 /// Unmeasured providers sort after every measured one.
@@ -354,9 +369,8 @@ fn latency_key(ms: Option<f64>) -> f64 {
     ms.unwrap_or(f64::INFINITY)
 }
 
-fn health_key(slot: &ProviderSlot) -> (u8, Reverse<u32>) {
-    let h = slot.runtime.health();
-    (h.health().rank(), Reverse(h.consecutive_successes()))
+fn health_key(v: &Vitals) -> (u8, Reverse<u32>) {
+    (v.health.rank(), Reverse(v.consecutive_successes))
 }
 
 /// The index whose cumulative weight range contains `roll` (`roll < sum(weights)`).

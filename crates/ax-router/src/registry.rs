@@ -1,40 +1,23 @@
 //! The router's registry: every configured provider with its settings, its adapter (an
-//! `Arc<dyn Provider>`, absent for a disabled provider nobody built) and its live
-//! resilience state (circuit breaker, health, rate limiter), plus the routes and the
-//! fallback chain. Built and cross-checked once by `Router::new`; read-only afterwards
-//! except for the interior-mutable runtime state.
+//! `Arc<dyn Provider>`, absent for a disabled provider nobody built) and its rate
+//! limiter, plus the routes and the fallback chain. Built and cross-checked once by
+//! `Router::new`; read-only afterwards except for the limiter. Circuit and health live
+//! behind the `ProviderState` seam.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
 use ax_core::{Provider, ProviderKind};
 
-use crate::circuit_breaker::{CircuitBreaker, CircuitState};
 use crate::config::{ProviderSettings, RouteConfig};
-use crate::health::HealthTracker;
+use crate::provider_state::ProviderState;
 use crate::rate_limit::RateLimiter;
 
-/// Live resilience state of one provider, shared with running streams.
+/// Live rate limits of one provider, shared with running streams.
 #[derive(Debug)]
 pub(crate) struct ProviderRuntime {
-    pub(crate) name: String,
-    pub(crate) breaker: CircuitBreaker,
-    pub(crate) health: Mutex<HealthTracker>,
+    pub(crate) name: Arc<str>,
     pub(crate) limiter: RateLimiter,
-}
-
-impl ProviderRuntime {
-    pub(crate) fn health(&self) -> MutexGuard<'_, HealthTracker> {
-        // Health updates are plain assignments: a poisoned lock is still consistent.
-        self.health.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Publishes the circuit state gauge (`ax_circuit_state{provider}`).
-    pub(crate) fn publish_circuit(&self) {
-        let state: CircuitState = self.breaker.state();
-        metrics::gauge!("ax_circuit_state", "provider" => self.name.clone())
-            .set(state.gauge_value());
-    }
 }
 
 /// One configured provider.
@@ -70,6 +53,8 @@ pub(crate) struct Registry {
     /// Whether every enabled provider is of kind `mock` (the mock then also serves bare
     /// model names and the `default` route).
     pub(crate) mock_only: bool,
+    /// Every provider's circuit and health.
+    pub(crate) state: Arc<dyn ProviderState>,
 }
 
 impl Registry {

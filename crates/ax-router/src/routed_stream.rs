@@ -27,6 +27,8 @@ use ax_core::{ChatStream, ErrorCode, GatewayError, StreamChunk, StreamEvent, Usa
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
+use crate::pending::complete_detached;
+use crate::provider_state::ProviderState;
 use crate::rate_limit::RatePermit;
 use crate::registry::ProviderRuntime;
 use crate::tracked::Tracked;
@@ -37,6 +39,7 @@ pub struct RoutedStream {
     first: Option<StreamChunk>,
     inner: Option<ChatStream>,
     runtime: Arc<ProviderRuntime>,
+    state: Arc<dyn ProviderState>,
     rate: Option<RatePermit>,
     wire_format: Option<WireFormat>,
     idle_timeout: Duration,
@@ -68,6 +71,7 @@ impl RoutedStream {
         first: StreamChunk,
         inner: ChatStream,
         runtime: Arc<ProviderRuntime>,
+        state: Arc<dyn ProviderState>,
         rate: RatePermit,
         wire_format: Option<WireFormat>,
         idle_timeout: Duration,
@@ -79,6 +83,7 @@ impl RoutedStream {
             first: Some(first),
             inner: Some(inner),
             runtime,
+            state,
             rate: Some(rate),
             wire_format,
             idle_timeout,
@@ -187,9 +192,7 @@ impl RoutedStream {
             message: error.message.clone(),
         });
         if error.counts_against_provider() {
-            self.runtime.breaker.record_failure();
-            self.runtime.health().record_failure(error);
-            self.runtime.publish_circuit();
+            complete_detached(self.state.late_failure(&self.runtime.name, error));
         }
         self.end();
     }
@@ -219,7 +222,7 @@ impl Stream for RoutedStream {
             }
             Poll::Ready(Some(Err(mut e))) => {
                 if e.provider.is_none() {
-                    e.provider = Some(this.runtime.name.clone());
+                    e.provider = Some(this.runtime.name.to_string());
                 }
                 this.fail(&e);
                 Poll::Ready(Some(Err(e)))
@@ -237,7 +240,7 @@ impl Stream for RoutedStream {
                             this.idle_timeout.as_millis()
                         ),
                     )
-                    .with_provider(this.runtime.name.clone());
+                    .with_provider(this.runtime.name.to_string());
                     this.fail(&e);
                     return Poll::Ready(Some(Err(e)));
                 }

@@ -35,7 +35,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ax_core::lifecycle::{Event, State};
@@ -48,11 +48,11 @@ use futures::future::BoxFuture;
 use tokio::time::{Instant, error::Elapsed, timeout_at};
 
 use crate::backoff::Backoff;
-use crate::circuit_breaker::{CircuitBreaker, CircuitPermit};
 use crate::config::{ProviderSettings, RouterConfig};
 use crate::error::RouterError;
-use crate::health::HealthTracker;
+use crate::pending::complete_detached;
 use crate::plan::{self, Plan, Target};
+use crate::provider_state::{Attempt, LocalProviderState, Outcome, Vitals};
 use crate::rate_limit::{RateLimiter, RateLimits, RatePermit, RetryAfter};
 use crate::registry::{ProviderRuntime, ProviderSlot, Registry};
 use crate::routed_stream::RoutedStream;
@@ -182,15 +182,12 @@ impl Router {
                 tracing::warn!(provider = %s.name, configured = %s.kind, adapter = %p.kind(), "provider kind differs from its adapter's; routing uses the configured kind");
             }
             let runtime = Arc::new(ProviderRuntime {
-                name: s.name.clone(),
-                breaker: CircuitBreaker::new(config.circuit_threshold, config.circuit_open_for),
-                health: Mutex::new(HealthTracker::new()),
+                name: Arc::from(s.name.as_str()),
                 limiter: RateLimiter::new(RateLimits {
                     rpm: s.rpm,
                     tpm: s.tpm,
                 }),
             });
-            runtime.publish_circuit();
             by_name.insert(s.name.clone(), slots.len());
             slots.push(ProviderSlot {
                 settings: s,
@@ -242,6 +239,11 @@ impl Router {
         }
         let mut usable = slots.iter().filter(|s| s.usable().is_some()).peekable();
         let mock_only = usable.peek().is_some() && usable.all(|s| s.kind() == ProviderKind::Mock);
+        let state = Arc::new(LocalProviderState::new(
+            config.circuit_threshold,
+            config.circuit_open_for,
+            slots.iter().map(ProviderSlot::name),
+        ));
         Ok(Self {
             reg: Registry {
                 slots,
@@ -250,6 +252,7 @@ impl Router {
                 chain,
                 fallback_enabled: config.fallback_enabled,
                 mock_only,
+                state,
             },
             backoff: Backoff::new(config.retry_base, config.retry_cap, config.jitter),
             request_timeout: config.request_timeout,
@@ -284,18 +287,12 @@ impl Router {
             .iter()
             .map(|t| {
                 let name = t.provider.name();
-                let (health, circuit) = match self.reg.slot(name) {
-                    Some(s) => (s.runtime.health().health(), s.runtime.breaker.state()),
-                    None => (
-                        crate::health::Health::Unknown,
-                        crate::circuit_breaker::CircuitState::Closed,
-                    ),
-                };
+                let v = self.reg.state.vitals(name).unwrap_or_else(Vitals::unknown);
                 PlanEntry {
                     provider: name.to_owned(),
                     model: t.model.clone(),
-                    health,
-                    circuit,
+                    health: v.health,
+                    circuit: v.circuit,
                     is_fallback: t.is_fallback,
                 }
             })
@@ -308,17 +305,25 @@ impl Router {
             .slots
             .iter()
             .map(|s| {
-                let h = s.runtime.health();
+                let snap = self.reg.state.snapshot(s.name());
+                let v = snap.as_ref().map_or_else(Vitals::unknown, |s| s.vitals());
                 ProviderStatus {
                     name: s.name().to_owned(),
                     kind: s.kind(),
                     enabled: s.usable().is_some(),
-                    health: h.health(),
-                    circuit: s.runtime.breaker.snapshot(),
-                    latency_ema_ms: h.latency_ema_ms().map(|ms| (ms * 10.0).round() / 10.0),
-                    consecutive_successes: h.consecutive_successes(),
-                    consecutive_failures: h.consecutive_failures(),
-                    last_error: h.last_error().cloned(),
+                    health: v.health,
+                    circuit: snap.as_ref().map_or_else(
+                        || crate::circuit_breaker::CircuitSnapshot {
+                            state: v.circuit,
+                            consecutive_failures: 0,
+                            opened_at: None,
+                        },
+                        |s| s.circuit.clone(),
+                    ),
+                    latency_ema_ms: v.latency_ema_ms.map(|ms| (ms * 10.0).round() / 10.0),
+                    consecutive_successes: v.consecutive_successes,
+                    consecutive_failures: v.consecutive_failures,
+                    last_error: snap.and_then(|s| s.last_error),
                 }
             })
             .collect()
@@ -327,9 +332,8 @@ impl Router {
     /// Closes `name`'s circuit (operator reset). `false` when no such provider.
     pub fn reset_circuit(&self, name: &str) -> bool {
         match self.reg.slot(name) {
-            Some(s) => {
-                s.runtime.breaker.reset();
-                s.runtime.publish_circuit();
+            Some(_) => {
+                complete_detached(self.reg.state.reset(name));
                 tracing::info!(provider = name, "circuit reset by operator");
                 true
             }
@@ -487,6 +491,7 @@ impl Router {
                     first,
                     inner,
                     won.runtime,
+                    Arc::clone(&self.reg.state),
                     won.rate,
                     won.provider.wire_format(),
                     idle,
@@ -711,7 +716,10 @@ impl Router {
             sent(tracked, target);
             let started = Instant::now();
             let result = timeout_at(run.deadline, call(target)).await;
-            match settle(target, &rt, admission, result, started, run) {
+            match self
+                .settle(target, &rt, admission, result, started, run)
+                .await
+            {
                 Settled::Won(w) => return Step::Won(w),
                 Settled::Client(e) => return Step::Client(e),
                 Settled::Deadline => return Step::Deadline,
@@ -732,7 +740,7 @@ impl Router {
                         return Step::Next;
                     };
                     tracked.apply(Event::RetryScheduled { code });
-                    metrics::counter!("ax_retries_total", "provider" => rt.name.clone())
+                    metrics::counter!("ax_retries_total", "provider" => rt.name.to_string())
                         .increment(1);
                     tokio::time::sleep(delay).await;
                     retry += 1;
@@ -756,8 +764,8 @@ impl Router {
         let name = target.provider.name();
         let mut queued_since: Option<Instant> = None;
         loop {
-            let permit = match rt.breaker.try_acquire() {
-                Ok(p) => p,
+            let attempt = match self.reg.state.acquire(name).await {
+                Ok(a) => a,
                 Err(_) if !first_attempt => return Admit::Skip,
                 Err(rejected) => {
                     let e = GatewayError::new(
@@ -772,18 +780,15 @@ impl Router {
                     return Admit::Skip;
                 }
             };
-            if permit.is_probe() {
-                rt.publish_circuit();
-            }
             match rt.limiter.try_acquire(run.estimate) {
                 Ok(rate) => {
                     if queued_since.is_some() {
                         tracked.apply(Event::RateLimitCleared);
                     }
-                    return Admit::Ok(Admission { permit, rate });
+                    return Admit::Ok(Admission { attempt, rate });
                 }
                 Err(RetryAfter(wait)) => {
-                    drop(permit);
+                    self.reg.state.record(attempt, Outcome::NotCounted).await;
                     metrics::counter!("ax_rate_limited_total", "scope" => "provider").increment(1);
                     let e = GatewayError::new(
                         ErrorCode::RateLimitExceeded,
@@ -820,11 +825,14 @@ impl Router {
 
     /// Admission without waiting (for hedging): `None` if the target cannot be called
     /// right now; nothing is recorded then (the plain loop will try it properly).
-    fn admit_now(&self, rt: &ProviderRuntime, run: &Run) -> Option<Admission> {
-        let permit = rt.breaker.try_acquire().ok()?;
+    async fn admit_now(&self, rt: &ProviderRuntime, run: &Run) -> Option<Admission> {
+        let attempt = self.reg.state.acquire(&rt.name).await.ok()?;
         match rt.limiter.try_acquire(run.estimate) {
-            Ok(rate) => Some(Admission { permit, rate }),
-            Err(_) => None,
+            Ok(rate) => Some(Admission { attempt, rate }),
+            Err(_) => {
+                self.reg.state.record(attempt, Outcome::NotCounted).await;
+                None
+            }
         }
     }
 
@@ -845,7 +853,7 @@ impl Router {
         let (Ok((rt0, _)), Ok((rt1, _))) = (self.runtime(first), self.runtime(second)) else {
             return Hedge::NotStarted;
         };
-        let Some(adm0) = self.admit_now(&rt0, run) else {
+        let Some(adm0) = self.admit_now(&rt0, run).await else {
             return Hedge::NotStarted;
         };
         sent(tracked, first);
@@ -855,14 +863,16 @@ impl Router {
         tokio::select! {
             biased;
             r = &mut f0 => {
-                return Hedge::FirstOnly(step_of(settle(first, &rt0, adm0, r, started0, run)));
+                return Hedge::FirstOnly(step_of(self.settle(first, &rt0, adm0, r, started0, run).await));
             }
             () = tokio::time::sleep_until(hedge_at) => {}
         }
-        let Some(adm1) = self.admit_now(&rt1, run) else {
+        let Some(adm1) = self.admit_now(&rt1, run).await else {
             // The second target cannot be called now: wait for the first alone.
             let r = f0.await;
-            return Hedge::FirstOnly(step_of(settle(first, &rt0, adm0, r, started0, run)));
+            return Hedge::FirstOnly(step_of(
+                self.settle(first, &rt0, adm0, r, started0, run).await,
+            ));
         };
         // The lifecycle has no hedge event: the second start reads as a fallback in the
         // timeline (and is undone below if the first target wins), but it is not
@@ -882,10 +892,10 @@ impl Router {
             };
             let step = if which == 0 {
                 let Some(a) = adm0.take() else { continue };
-                step_of(settle(first, &rt0, a, r, started0, run))
+                step_of(self.settle(first, &rt0, a, r, started0, run).await)
             } else {
                 let Some(a) = adm1.take() else { continue };
-                step_of(settle(second, &rt1, a, r, started1, run))
+                step_of(self.settle(second, &rt1, a, r, started1, run).await)
             };
             match step {
                 Step::Next if adm0.is_some() || adm1.is_some() => continue,
@@ -902,6 +912,73 @@ impl Router {
                     return Hedge::Done(Step::Won(w));
                 }
                 other => return Hedge::Done(other),
+            }
+        }
+    }
+
+    /// Books the result of one call on the provider's state and rate limiter.
+    async fn settle<T>(
+        &self,
+        target: &Target,
+        rt: &Arc<ProviderRuntime>,
+        admission: Admission,
+        result: Result<Result<T, GatewayError>, Elapsed>,
+        started: Instant,
+        run: &mut Run,
+    ) -> Settled<T> {
+        let name = target.provider.name();
+        let state = &self.reg.state;
+        let Admission { attempt, mut rate } = admission;
+        match result {
+            // The request deadline passed mid-call: not the provider's fault, not counted.
+            Err(_) => {
+                state.record(attempt, Outcome::NotCounted).await;
+                Settled::Deadline
+            }
+            Ok(Ok(value)) => {
+                let latency = started.elapsed();
+                state.record(attempt, Outcome::Success { latency }).await;
+                Settled::Won(Won {
+                    value,
+                    runtime: Arc::clone(rt),
+                    rate,
+                    provider: Arc::clone(&target.provider),
+                })
+            }
+            Ok(Err(mut e)) => {
+                // It came from this provider's call, whatever the adapter filled in.
+                if e.provider.is_none() {
+                    e.provider = Some(name.to_owned());
+                }
+                // Upstream errors consume no tokens worth charging.
+                rate.reconcile(0);
+                let disposition = disposition(&e);
+                if disposition == Disposition::Client {
+                    state.record(attempt, Outcome::NotCounted).await;
+                    return Settled::Client(e);
+                }
+                if e.credentials_refused {
+                    tracing::warn!(
+                        provider = name,
+                        model = %target.model,
+                        code = %e.code,
+                        upstream_status = e.upstream_status,
+                        message = %e.message,
+                        "the upstream refused the gateway's credentials for this provider; \
+                         check its API key"
+                    );
+                }
+                let outcome = if e.counts_against_provider() {
+                    Outcome::Failure(&e)
+                } else {
+                    Outcome::NotCounted
+                };
+                state.record(attempt, outcome).await;
+                tracing::debug!(provider = name, model = %target.model, code = %e.code, "attempt failed");
+                run.record(target, e);
+                Settled::Failed {
+                    retryable: disposition == Disposition::Retry,
+                }
             }
         }
     }
@@ -972,7 +1049,7 @@ struct Won<T> {
 }
 
 struct Admission {
-    permit: CircuitPermit,
+    attempt: Attempt,
     rate: RatePermit,
 }
 
@@ -1049,78 +1126,6 @@ fn disposition(e: &GatewayError) -> Disposition {
         | ErrorCode::Overloaded
         | ErrorCode::Timeout
         | ErrorCode::NetworkError => Disposition::Retry,
-    }
-}
-
-/// Books the result of one call on the provider's breaker, health and rate limiter.
-fn settle<T>(
-    target: &Target,
-    rt: &Arc<ProviderRuntime>,
-    admission: Admission,
-    result: Result<Result<T, GatewayError>, Elapsed>,
-    started: Instant,
-    run: &mut Run,
-) -> Settled<T> {
-    let name = target.provider.name();
-    let Admission { permit, mut rate } = admission;
-    match result {
-        // The request deadline passed mid-call: not the provider's fault, not counted.
-        Err(_) => Settled::Deadline,
-        Ok(Ok(value)) => {
-            permit.success();
-            rt.health().record_success(started.elapsed());
-            rt.publish_circuit();
-            Settled::Won(Won {
-                value,
-                runtime: Arc::clone(rt),
-                rate,
-                provider: Arc::clone(&target.provider),
-            })
-        }
-        Ok(Err(mut e)) => {
-            // It came from this provider's call, whatever the adapter filled in.
-            if e.provider.is_none() {
-                e.provider = Some(name.to_owned());
-            }
-            // Upstream errors consume no tokens worth charging.
-            rate.reconcile(0);
-            let disposition = disposition(&e);
-            if disposition == Disposition::Client {
-                drop(permit);
-                return Settled::Client(e);
-            }
-            if e.credentials_refused {
-                tracing::warn!(
-                    provider = name,
-                    model = %target.model,
-                    code = %e.code,
-                    upstream_status = e.upstream_status,
-                    message = %e.message,
-                    "the upstream refused the gateway's credentials for this provider; \
-                     check its API key"
-                );
-            }
-            if e.counts_against_provider() {
-                permit.failure();
-                let mut health = rt.health();
-                if matches!(
-                    e.code,
-                    ErrorCode::AuthenticationError | ErrorCode::PermissionDenied
-                ) {
-                    health.mark_unhealthy(&e);
-                } else {
-                    health.record_failure(&e);
-                }
-            } else {
-                drop(permit);
-            }
-            rt.publish_circuit();
-            tracing::debug!(provider = name, model = %target.model, code = %e.code, "attempt failed");
-            run.record(target, e);
-            Settled::Failed {
-                retryable: disposition == Disposition::Retry,
-            }
-        }
     }
 }
 
