@@ -1,23 +1,21 @@
-//! Concrete fixes for provider problems: which variable holds which provider's key.
+//! Concrete fixes for provider problems: which variable holds which provider's key, as
+//! the provider registry declares it.
 
 use ax_core::ProviderKind;
+use ax_providers::registry::{self, KeyUse};
 
 /// The environment variable(s) that hold the key of an env-mode provider, by name.
 fn env_key_var(name: &str) -> Option<&'static str> {
-    match name {
-        "claude" => Some("ANTHROPIC_API_KEY"),
-        "gemini" => Some("GEMINI_API_KEY (or GOOGLE_API_KEY)"),
-        "openai" => Some("OPENAI_API_KEY"),
-        _ => None,
-    }
+    registry::kinds()
+        .iter()
+        .filter_map(|s| s.env.as_ref())
+        .find(|e| e.name == name)
+        .map(|e| e.key_hint)
 }
 
 /// Whether a provider of `kind` cannot work without an API key.
 pub fn needs_key(kind: ProviderKind) -> bool {
-    matches!(
-        kind,
-        ProviderKind::Anthropic | ProviderKind::Gemini | ProviderKind::OpenAi
-    )
+    registry::spec(kind).is_some_and(|s| s.key == KeyUse::Required)
 }
 
 /// The variable or setting that holds `name`'s key, for messages like "check X".

@@ -7,6 +7,8 @@ use std::time::Duration;
 use ax_core::ProviderKind;
 use secrecy::SecretString;
 
+use crate::registry::KindSettings;
+
 /// Deadlines for one upstream call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -31,30 +33,6 @@ impl Default for Timeouts {
     }
 }
 
-/// Knobs of the built-in mock provider.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MockSettings {
-    /// Delay before the answer (or before the first chunk).
-    pub latency: Duration,
-    /// Delay between stream chunks.
-    pub chunk_delay: Duration,
-    /// Number of text chunks in a streamed answer.
-    pub chunks: u32,
-    /// Probability (0.0–1.0) that a call fails with `server_error`.
-    pub failure_rate: f64,
-}
-
-impl Default for MockSettings {
-    fn default() -> Self {
-        Self {
-            latency: Duration::ZERO,
-            chunk_delay: Duration::ZERO,
-            chunks: 8,
-            failure_rate: 0.0,
-        }
-    }
-}
-
 /// Resolved settings of one provider.
 #[derive(Clone)]
 pub struct ProviderConfig {
@@ -71,30 +49,28 @@ pub struct ProviderConfig {
     pub default_model: String,
     /// Deadlines.
     pub timeouts: Timeouts,
-    /// `OpenAI-Organization` header (OpenAI only).
+    /// `OpenAI-Organization` header (kinds openai and openai-compatible: their
+    /// `organization` setting).
     pub organization: Option<String>,
-    /// `max_tokens` sent to Anthropic when the client gave none (it is required there).
+    /// `max_tokens` sent to Anthropic when the client gave none (it is required there;
+    /// kind anthropic's `default_max_tokens` setting).
     pub default_max_tokens: u32,
     /// Gemini `safetySettings` threshold for the four harm categories
-    /// (e.g. `BLOCK_MEDIUM_AND_ABOVE`); `None` sends no safety settings.
+    /// (e.g. `BLOCK_MEDIUM_AND_ABOVE`); `None` sends no safety settings (kind gemini's
+    /// `safety_threshold` setting).
     pub safety_threshold: Option<String>,
-    /// Mock knobs (kind `mock` only).
-    pub mock: MockSettings,
+    /// The kind's own typed settings, for kinds whose adapter reads them from here
+    /// (mock). The three fields above predate the registry and are filled by their
+    /// kinds' registry entries the same way; a new kind adds no field here.
+    pub settings: KindSettings,
 }
 
 impl ProviderConfig {
-    /// Settings with defaults for `kind`; callers override what they know.
+    /// Settings with the defaults of `kind` (from its registry entry); callers
+    /// override what they know.
     pub fn new(name: impl Into<String>, kind: ProviderKind) -> Self {
-        let (base_url, model) = match kind {
-            ProviderKind::OpenAi => ("https://api.openai.com", "gpt-4o"),
-            ProviderKind::Anthropic => ("https://api.anthropic.com", "claude-3-5-sonnet-20241022"),
-            ProviderKind::Gemini => (
-                "https://generativelanguage.googleapis.com",
-                "gemini-2.0-flash",
-            ),
-            ProviderKind::OpenAiCompatible => ("http://127.0.0.1:8000", "default"),
-            ProviderKind::Mock => ("", "mock-1"),
-        };
+        let (base_url, model) =
+            crate::registry::spec(kind).map_or(("", ""), |s| (s.default_base_url, s.default_model));
         Self {
             name: name.into(),
             kind,
@@ -105,7 +81,7 @@ impl ProviderConfig {
             organization: None,
             default_max_tokens: 4096,
             safety_threshold: None,
-            mock: MockSettings::default(),
+            settings: KindSettings::default(),
         }
     }
 
@@ -126,6 +102,10 @@ impl fmt::Debug for ProviderConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
             .field("default_model", &self.default_model)
             .field("timeouts", &self.timeouts)
-            .finish_non_exhaustive()
+            .field("organization", &self.organization)
+            .field("default_max_tokens", &self.default_max_tokens)
+            .field("safety_threshold", &self.safety_threshold)
+            .field("settings", &self.settings)
+            .finish()
     }
 }

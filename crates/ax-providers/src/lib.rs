@@ -5,7 +5,8 @@
 //! model of `ax-core`, and I/O only in the provider adapter. The same module serves the
 //! client side ([`ClientCodec`]) and the upstream side (its `Provider`). `mock` is the
 //! built-in deterministic provider; openai-compatible servers use the OpenAI module with
-//! their own base URL.
+//! their own base URL. The [`registry`] lists every kind with its environment variables,
+//! its own settings, its defaults and its builder.
 
 pub mod anthropic;
 mod bounded;
@@ -17,25 +18,29 @@ pub mod http;
 pub mod mock;
 pub mod openai;
 mod passthrough;
+pub mod registry;
 pub mod secrets;
 pub mod sse;
 
 use std::sync::Arc;
 
-use ax_core::{GatewayError, Provider, ProviderKind};
+use ax_core::{ErrorCode, GatewayError, Provider};
 
 pub use codec::{ClientCodec, DecodeOptions, StreamDecoder, StreamEncoder, client_codec};
-pub use config::{MockSettings, ProviderConfig, Timeouts};
+pub use config::{ProviderConfig, Timeouts};
+pub use mock::MockSettings;
+pub use registry::{KindSettings, ProviderKindSpec, SettingsError, SettingsMap};
 pub use secrets::{Secrets, mask_secrets};
 pub use sse::{SseDecoder, SseFrame};
 
-/// Builds the adapter for a configured provider. This is the one place that matches on
-/// the provider kind; everything else holds an `Arc<dyn Provider>`.
+/// Builds the adapter for a configured provider with its kind's registry entry;
+/// everything else holds an `Arc<dyn Provider>`.
 pub fn build_provider(cfg: ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
-    match cfg.kind {
-        ProviderKind::Mock => Ok(Arc::new(mock::MockProvider::new(&cfg))),
-        ProviderKind::OpenAi | ProviderKind::OpenAiCompatible => openai::build(cfg),
-        ProviderKind::Anthropic => anthropic::build(cfg),
-        ProviderKind::Gemini => gemini::build(cfg),
+    match registry::spec(cfg.kind) {
+        Some(spec) => (spec.build)(cfg),
+        None => Err(GatewayError::new(
+            ErrorCode::InvalidRequest,
+            format!("provider kind `{}` has no registry entry", cfg.kind),
+        )),
     }
 }

@@ -7,6 +7,9 @@
 //! one (`tool_choice` required or a named function), it answers with a call to the
 //! first allowed tool with `{}` arguments, so tool-call paths work end to end.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use ax_core::{
     ChatOutcome, ChatRequest, ChatResponse, ChatStream, ContentPart, Embedding, EmbeddingRequest,
@@ -15,8 +18,95 @@ use ax_core::{
 };
 use futures::StreamExt;
 use rand::Rng;
+use serde::Deserialize;
 
-use crate::config::{MockSettings, ProviderConfig};
+use crate::config::ProviderConfig;
+use crate::registry::{
+    KeyUse, KindSettings, ProviderKindSpec, SettingsError, SettingsMap, parse_settings,
+};
+
+/// Kind `mock`: built in, no network, no key.
+pub static KIND: ProviderKindSpec = ProviderKindSpec {
+    kind: ProviderKind::Mock,
+    default_base_url: "",
+    default_model: "mock-1",
+    key: KeyUse::None,
+    env: None,
+    apply_settings,
+    build,
+};
+
+/// The own settings of kind `mock` as given (`[[providers]]` keys beyond the common
+/// ones, or a stored row's `config_json`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Delay before the answer (or before the first chunk), ms.
+    pub latency_ms: Option<u64>,
+    /// Delay between stream chunks, ms.
+    pub chunk_delay_ms: Option<u64>,
+    /// Number of text chunks in a streamed answer (at least 1).
+    pub chunks: Option<u32>,
+    /// Probability (0.0–1.0) that a call fails with `server_error`.
+    pub failure_rate: Option<f64>,
+}
+
+/// The mock's resolved knobs, held in [`ProviderConfig::settings`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MockSettings {
+    /// Delay before the answer (or before the first chunk).
+    pub latency: Duration,
+    /// Delay between stream chunks.
+    pub chunk_delay: Duration,
+    /// Number of text chunks in a streamed answer.
+    pub chunks: u32,
+    /// Probability (0.0–1.0) that a call fails with `server_error`.
+    pub failure_rate: f64,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        Self {
+            latency: Duration::ZERO,
+            chunk_delay: Duration::ZERO,
+            chunks: 8,
+            failure_rate: 0.0,
+        }
+    }
+}
+
+fn apply_settings(given: &SettingsMap, cfg: &mut ProviderConfig) -> Result<(), SettingsError> {
+    let s: Settings = parse_settings(given)?;
+    let mut m = cfg
+        .settings
+        .get::<MockSettings>()
+        .cloned()
+        .unwrap_or_default();
+    if let Some(ms) = s.latency_ms {
+        m.latency = Duration::from_millis(ms);
+    }
+    if let Some(ms) = s.chunk_delay_ms {
+        m.chunk_delay = Duration::from_millis(ms);
+    }
+    if let Some(n) = s.chunks {
+        m.chunks = n.max(1);
+    }
+    if let Some(f) = s.failure_rate {
+        if !(0.0..=1.0).contains(&f) {
+            return Err(SettingsError::new(
+                "failure_rate",
+                "must be between 0 and 1",
+            ));
+        }
+        m.failure_rate = f;
+    }
+    cfg.settings = KindSettings::new(m);
+    Ok(())
+}
+
+fn build(cfg: ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
+    Ok(Arc::new(MockProvider::new(&cfg)))
+}
 
 /// The mock provider.
 #[derive(Debug, Clone)]
@@ -32,7 +122,11 @@ impl MockProvider {
         Self {
             name: cfg.name.clone(),
             default_model: cfg.default_model.clone(),
-            settings: cfg.mock.clone(),
+            settings: cfg
+                .settings
+                .get::<MockSettings>()
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -312,7 +406,10 @@ mod tests {
     #[tokio::test]
     async fn failure_rate_one_always_fails() {
         let mut cfg = ProviderConfig::new("mock", ProviderKind::Mock);
-        cfg.mock.failure_rate = 1.0;
+        cfg.settings = KindSettings::new(MockSettings {
+            failure_rate: 1.0,
+            ..MockSettings::default()
+        });
         let p = MockProvider::new(&cfg);
         let e = p.chat(&req("x"), "m").await.unwrap_err();
         assert_eq!(e.code, ErrorCode::ServerError);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use ax_core::ProviderKind;
 use ax_providers::ProviderConfig;
+use ax_providers::registry::{self, EnvProvider, KeyUse, ProviderKindSpec, SettingsMap};
 use ax_router::{ProviderSettings, RouteConfig, RouterConfig, Strategy, TargetRef};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -116,8 +117,12 @@ struct RawRouter {
     retry_cap_ms: Option<u64>,
 }
 
+/// One `[[providers]]` entry: the keys every kind has, and the kind's own keys
+/// (`own`), which its registry entry checks with its typed settings — so a key of
+/// another kind (`safety_threshold` on an openai provider) is refused by name.
+/// (`deny_unknown_fields` cannot be combined with `flatten`; the kind's settings deny
+/// unknown keys instead.)
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawProvider {
     name: String,
     kind: Option<String>,
@@ -136,14 +141,8 @@ struct RawProvider {
     rpm: Option<u32>,
     tpm: Option<u32>,
     enabled: Option<bool>,
-    organization: Option<String>,
-    default_max_tokens: Option<u32>,
-    safety_threshold: Option<String>,
-    // mock knobs
-    latency_ms: Option<u64>,
-    chunk_delay_ms: Option<u64>,
-    chunks: Option<u32>,
-    failure_rate: Option<f64>,
+    #[serde(flatten)]
+    own: toml::Table,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -223,6 +222,53 @@ pub struct ProviderEntry {
     pub adapter: ProviderConfig,
     /// Routing settings.
     pub routing: ProviderSettings,
+    /// What the environment or ax.toml set explicitly; a stored `provider_configs` row
+    /// does not override these (`crate::assemble`).
+    pub explicit: Explicit,
+}
+
+impl ProviderEntry {
+    /// A provider of `kind` named `name` with the kind's defaults, nothing explicit.
+    pub fn new(name: &str, kind: ProviderKind) -> Self {
+        Self {
+            adapter: ProviderConfig::new(name, kind),
+            routing: ProviderSettings {
+                name: name.to_owned(),
+                kind,
+                ..ProviderSettings::default()
+            },
+            explicit: Explicit::default(),
+        }
+    }
+}
+
+/// The settings of one provider that the environment or ax.toml gave explicitly (the
+/// rest are the kind's defaults, which a stored row may replace).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Explicit {
+    /// The API key (an `*_API_KEY` variable, `api_key` or `api_key_env`).
+    pub api_key: bool,
+    /// `base_url` or the kind's `*_BASE_URL` variable.
+    pub base_url: bool,
+    /// `default_model` or the kind's `*_DEFAULT_MODEL` variable.
+    pub default_model: bool,
+    /// `priority`.
+    pub priority: bool,
+    /// `max_retries`.
+    pub max_retries: bool,
+    /// `timeout_ms` (the whole call).
+    pub timeout: bool,
+    /// `first_byte_timeout_ms`.
+    pub first_byte_timeout: bool,
+    /// `rpm`.
+    pub rpm: bool,
+    /// `tpm`.
+    pub tpm: bool,
+    /// `enabled`.
+    pub enabled: bool,
+    /// The kind's own settings as given: environment (`OPENAI_ORGANIZATION`), then
+    /// ax.toml over it.
+    pub settings: SettingsMap,
 }
 
 /// The resolved configuration of the gateway.
@@ -250,6 +296,9 @@ pub struct Config {
     pub providers: Vec<ProviderEntry>,
     /// Router settings (routes, fallback, circuit, retries).
     pub router: RouterConfig,
+    /// Whether `FALLBACK_CHAIN` or `router.fallback_chain` was given (else a stored row
+    /// of the primary provider may supply it: `crate::assemble`).
+    pub fallback_chain_set: bool,
     /// True when no real provider is configured and the mock serves everything.
     pub mock_only: bool,
     /// `AX_REQUIRE_KEYS`: clients must present a gateway key.
@@ -310,55 +359,6 @@ fn env_num<T: std::str::FromStr>(env: &dyn Env, key: &str) -> Result<Option<T>, 
         })
         .transpose()
 }
-
-/// The three providers of env-only mode: name, kind, key variables, base URL variable,
-/// default model variable, default model, model patterns, priority.
-struct EnvProvider {
-    name: &'static str,
-    kind: ProviderKind,
-    key_vars: &'static [&'static str],
-    base_var: &'static str,
-    model_var: &'static str,
-    patterns: &'static [&'static str],
-    priority: i32,
-}
-
-const ENV_PROVIDERS: [EnvProvider; 3] = [
-    EnvProvider {
-        name: "claude",
-        kind: ProviderKind::Anthropic,
-        key_vars: &["ANTHROPIC_API_KEY"],
-        base_var: "ANTHROPIC_BASE_URL",
-        model_var: "CLAUDE_DEFAULT_MODEL",
-        patterns: &["claude-*"],
-        priority: 1,
-    },
-    EnvProvider {
-        name: "gemini",
-        kind: ProviderKind::Gemini,
-        key_vars: &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
-        base_var: "GEMINI_BASE_URL",
-        model_var: "GEMINI_DEFAULT_MODEL",
-        patterns: &["gemini-*", "text-embedding-004", "embedding-*"],
-        priority: 2,
-    },
-    EnvProvider {
-        name: "openai",
-        kind: ProviderKind::OpenAi,
-        key_vars: &["OPENAI_API_KEY"],
-        base_var: "OPENAI_BASE_URL",
-        model_var: "OPENAI_DEFAULT_MODEL",
-        patterns: &[
-            "gpt-*",
-            "o1*",
-            "o3*",
-            "o4*",
-            "chatgpt-*",
-            "text-embedding-*",
-        ],
-        priority: 3,
-    },
-];
 
 impl Config {
     /// Loads `ax.toml` (from `path`, else `AX_CONFIG`, else none) and the process
@@ -460,31 +460,10 @@ fn build(
     // Providers: the three env providers first (enabled by their key), then ax.toml
     // entries, which override an env provider of the same name or add a new one.
     let mut entries: Vec<ProviderEntry> = Vec::new();
-    for p in &ENV_PROVIDERS {
-        let key = p.key_vars.iter().find_map(|k| env.get(k));
-        let mut adapter = ProviderConfig::new(p.name, p.kind);
-        if let Some(base) = env.get(p.base_var) {
-            adapter.base_url = base;
+    for spec in registry::kinds() {
+        if let Some(vars) = &spec.env {
+            entries.push(env_entry(spec, vars, env)?);
         }
-        if let Some(model) = env.get(p.model_var) {
-            adapter.default_model = model;
-        }
-        if p.kind == ProviderKind::OpenAi {
-            adapter.organization = env.get("OPENAI_ORGANIZATION");
-        }
-        let enabled = key.is_some();
-        adapter.api_key = key.map(SecretString::from);
-        entries.push(ProviderEntry {
-            routing: ProviderSettings {
-                name: p.name.to_owned(),
-                kind: p.kind,
-                models: p.patterns.iter().map(|s| (*s).to_owned()).collect(),
-                priority: p.priority,
-                enabled,
-                ..ProviderSettings::default()
-            },
-            adapter,
-        });
     }
     for (i, rp) in raw.providers.into_iter().enumerate() {
         let key_path = format!("providers[{i}]");
@@ -492,19 +471,10 @@ fn build(
     }
     // The mock is always registered (so `mock/anything` works), unless ax.toml disables it.
     if !entries.iter().any(|e| e.routing.name == "mock") {
-        let adapter = ProviderConfig::new("mock", ProviderKind::Mock);
-        entries.push(ProviderEntry {
-            routing: ProviderSettings {
-                name: "mock".into(),
-                kind: ProviderKind::Mock,
-                models: vec![],
-                priority: 100,
-                enabled: true,
-                max_retries: 0,
-                ..ProviderSettings::default()
-            },
-            adapter,
-        });
+        let mut mock = ProviderEntry::new("mock", ProviderKind::Mock);
+        mock.routing.priority = 100;
+        mock.routing.max_retries = 0;
+        entries.push(mock);
     }
     let mock_only = !entries
         .iter()
@@ -523,6 +493,7 @@ fn build(
     if let Some(p) = env.get("PRIMARY_PROVIDER").or(rr.primary_provider) {
         router.primary_provider = Some(p);
     }
+    let fallback_chain_set = env.get("FALLBACK_CHAIN").is_some() || rr.fallback_chain.is_some();
     if let Some(chain) = env.get("FALLBACK_CHAIN") {
         router.fallback_chain = split_list(&chain);
     } else if let Some(chain) = rr.fallback_chain {
@@ -625,6 +596,7 @@ fn build(
         master_key: env.get("AX_MASTER_KEY").map(SecretString::from),
         providers: entries,
         router,
+        fallback_chain_set,
         mock_only,
         require_keys: env_bool(env, "AX_REQUIRE_KEYS", false)?,
         server,
@@ -745,6 +717,40 @@ fn split_list(s: &str) -> Vec<String> {
         .collect()
 }
 
+/// The env-only provider of `spec`: its key, base URL, default model and own settings
+/// from the environment; enabled by its key.
+fn env_entry(
+    spec: &ProviderKindSpec,
+    vars: &EnvProvider,
+    env: &dyn Env,
+) -> Result<ProviderEntry, ConfigError> {
+    let mut e = ProviderEntry::new(vars.name, spec.kind);
+    e.routing.models = vars.models.iter().map(|s| (*s).to_owned()).collect();
+    e.routing.priority = vars.priority;
+    if let Some(base) = env.get(vars.base_url_var) {
+        e.adapter.base_url = base;
+        e.explicit.base_url = true;
+    }
+    if let Some(model) = env.get(vars.default_model_var) {
+        e.adapter.default_model = model;
+        e.explicit.default_model = true;
+    }
+    for (var, key) in vars.settings_vars {
+        if let Some(v) = env.get(var) {
+            e.explicit
+                .settings
+                .insert((*key).to_owned(), serde_json::Value::String(v));
+            (spec.apply_settings)(&e.explicit.settings, &mut e.adapter)
+                .map_err(|err| invalid("environment", *var, err.message))?;
+        }
+    }
+    let key = vars.key_vars.iter().find_map(|k| env.get(k));
+    e.explicit.api_key = key.is_some();
+    e.routing.enabled = key.is_some();
+    e.adapter.api_key = key.map(SecretString::from);
+    Ok(e)
+}
+
 fn apply_provider(
     entries: &mut Vec<ProviderEntry>,
     rp: RawProvider,
@@ -773,20 +779,31 @@ fn apply_provider(
             ));
         }
     };
+    let spec = registry::spec(kind).ok_or_else(|| {
+        invalid(
+            file,
+            format!("{key}.kind"),
+            format!("kind `{kind}` has no registry entry"),
+        )
+    })?;
     let mut entry = match existing {
         Some(i) if entries[i].routing.kind == kind => entries.remove(i),
         Some(i) => {
             entries.remove(i);
-            new_entry(&rp.name, kind)
+            ProviderEntry::new(&rp.name, kind)
         }
-        None => new_entry(&rp.name, kind),
+        None => ProviderEntry::new(&rp.name, kind),
     };
     let a = &mut entry.adapter;
     let r = &mut entry.routing;
+    let x = &mut entry.explicit;
     if let Some(var) = &rp.api_key_env {
         match env.get(var) {
-            Some(k) => a.api_key = Some(SecretString::from(k)),
-            None if rp.enabled == Some(true) && kind != ProviderKind::OpenAiCompatible => {
+            Some(k) => {
+                a.api_key = Some(SecretString::from(k));
+                x.api_key = true;
+            }
+            None if rp.enabled == Some(true) && spec.key != KeyUse::Optional => {
                 return Err(invalid(
                     file,
                     format!("{key}.api_key_env"),
@@ -798,9 +815,10 @@ fn apply_provider(
     }
     if let Some(k) = rp.api_key {
         a.api_key = Some(SecretString::from(k));
+        x.api_key = true;
     }
     if let Some(u) = rp.base_url {
-        if !(u.starts_with("http://") || u.starts_with("https://")) {
+        if !is_http_url(&u) {
             return Err(invalid(
                 file,
                 format!("{key}.base_url"),
@@ -808,15 +826,18 @@ fn apply_provider(
             ));
         }
         a.base_url = u;
+        x.base_url = true;
     }
     if let Some(m) = rp.default_model {
         a.default_model = m;
+        x.default_model = true;
     }
     if let Some(m) = rp.models {
         r.models = m;
     }
     if let Some(p) = rp.priority {
         r.priority = p;
+        x.priority = true;
     }
     if let Some(w) = rp.weight {
         r.weight = w;
@@ -824,72 +845,58 @@ fn apply_provider(
     if let Some(ms) = rp.timeout_ms {
         a.timeouts.total = Duration::from_millis(ms);
         a.timeouts.first_byte = a.timeouts.first_byte.min(a.timeouts.total);
+        x.timeout = true;
     }
     if let Some(ms) = rp.connect_timeout_ms {
         a.timeouts.connect = Duration::from_millis(ms);
     }
     if let Some(ms) = rp.first_byte_timeout_ms {
         a.timeouts.first_byte = Duration::from_millis(ms);
+        x.first_byte_timeout = true;
     }
     if let Some(ms) = rp.idle_timeout_ms {
         a.timeouts.idle = Duration::from_millis(ms);
     }
     if let Some(n) = rp.max_retries {
         r.max_retries = n;
+        x.max_retries = true;
     }
-    r.rpm = rp.rpm.or(r.rpm);
-    r.tpm = rp.tpm.or(r.tpm);
-    if let Some(o) = rp.organization {
-        a.organization = Some(o);
+    if rp.rpm.is_some() {
+        r.rpm = rp.rpm;
+        x.rpm = true;
     }
-    if let Some(n) = rp.default_max_tokens {
-        a.default_max_tokens = n;
+    if rp.tpm.is_some() {
+        r.tpm = rp.tpm;
+        x.tpm = true;
     }
-    if let Some(t) = rp.safety_threshold {
-        a.safety_threshold = Some(t);
+    // The kind's own keys, over any the environment gave (OPENAI_ORGANIZATION).
+    let own = serde_json::to_value(&rp.own)
+        .map_err(|e| invalid(file, key, format!("cannot read the provider's keys: {e}")))?;
+    if let serde_json::Value::Object(own) = own {
+        x.settings.extend(own);
     }
-    let mut mock = a.mock.clone();
-    if let Some(ms) = rp.latency_ms {
-        mock.latency = Duration::from_millis(ms);
-    }
-    if let Some(ms) = rp.chunk_delay_ms {
-        mock.chunk_delay = Duration::from_millis(ms);
-    }
-    if let Some(n) = rp.chunks {
-        mock.chunks = n.max(1);
-    }
-    if let Some(f) = rp.failure_rate {
-        if !(0.0..=1.0).contains(&f) {
-            return Err(invalid(
-                file,
-                format!("{key}.failure_rate"),
-                "must be between 0 and 1",
-            ));
-        }
-        mock.failure_rate = f;
-    }
-    a.mock = mock;
+    (spec.apply_settings)(&x.settings, a).map_err(|e| {
+        invalid(
+            file,
+            format!("{key}.{}", e.key),
+            format!("provider `{}` ({kind}): {}", rp.name, e.message),
+        )
+    })?;
     r.enabled = match rp.enabled {
-        Some(e) => e,
-        // An entry in ax.toml enables its provider when it has what it needs.
-        None => {
-            a.api_key.is_some()
-                || matches!(kind, ProviderKind::Mock | ProviderKind::OpenAiCompatible)
+        Some(e) => {
+            x.enabled = true;
+            e
         }
+        // An entry in ax.toml enables its provider when it has what it needs.
+        None => a.api_key.is_some() || spec.key != KeyUse::Required,
     };
     entries.push(entry);
     Ok(())
 }
 
-fn new_entry(name: &str, kind: ProviderKind) -> ProviderEntry {
-    ProviderEntry {
-        adapter: ProviderConfig::new(name, kind),
-        routing: ProviderSettings {
-            name: name.to_owned(),
-            kind,
-            ..ProviderSettings::default()
-        },
-    }
+/// Whether `url` is an `http://` or `https://` URL (base URLs of providers).
+pub fn is_http_url(url: &str) -> bool {
+    url.starts_with("http://") || url.starts_with("https://")
 }
 
 #[cfg(test)]
@@ -1001,5 +1008,117 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("PROVIDER_CIRCUIT_THRESHOLD"), "{e}");
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_refused_naming_the_key_and_the_provider() {
+        let e = Config::from_toml_str(
+            "[[providers]]\nname = \"openai\"\nkind = \"openai\"\napi_key = \"k\"\nsafety_threshold = \"BLOCK_NONE\"\n",
+            &env(&[]),
+        )
+        .unwrap_err();
+        let ConfigError::Invalid { path, key, reason } = &e else {
+            panic!("{e}");
+        };
+        assert_eq!(
+            (path.as_str(), key.as_str()),
+            ("ax.toml", "providers[0].safety_threshold")
+        );
+        assert!(
+            reason.contains("provider `openai` (openai)")
+                && reason.contains("unknown field `safety_threshold`"),
+            "{e}"
+        );
+        // A mock knob on a gemini provider, a typo on the mock, a bad value.
+        for (toml, key) in [
+            (
+                "[[providers]]\nname = \"g\"\nkind = \"gemini\"\nfailure_rate = 0.5\n",
+                "providers[0].failure_rate",
+            ),
+            (
+                "[[providers]]\nname = \"mock\"\nkind = \"mock\"\nlatncy_ms = 5\n",
+                "providers[0].latncy_ms",
+            ),
+            (
+                "[[providers]]\nname = \"mock\"\nkind = \"mock\"\nfailure_rate = 2.0\n",
+                "providers[0].failure_rate",
+            ),
+            (
+                "[[providers]]\nname = \"c\"\nkind = \"anthropic\"\ndefault_max_tokens = \"many\"\n",
+                "providers[0].default_max_tokens",
+            ),
+        ] {
+            match Config::from_toml_str(toml, &env(&[])) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{toml}"),
+                other => panic!("{toml}: {other:?}"),
+            }
+        }
+        // A common key with a wrong type still names its key.
+        let e = Config::from_toml_str(
+            "[[providers]]\nname = \"m\"\nkind = \"mock\"\npriority = \"high\"\n",
+            &env(&[]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("providers[0].priority"), "{e}");
+    }
+
+    #[test]
+    fn each_kind_takes_its_own_keys_and_they_are_explicit() {
+        let c = Config::from_toml_str(
+            r#"
+            [[providers]]
+            name = "openai"
+            organization = "org-toml"
+            [[providers]]
+            name = "claude"
+            default_max_tokens = 512
+            [[providers]]
+            name = "gemini"
+            safety_threshold = "BLOCK_ONLY_HIGH"
+            [[providers]]
+            name = "mock"
+            kind = "mock"
+            chunks = 3
+            failure_rate = 1
+            "#,
+            &env(&[("OPENAI_ORGANIZATION", "org-env"), ("OPENAI_API_KEY", "k")]),
+        )
+        .unwrap();
+        let p = |name: &str| {
+            c.providers
+                .iter()
+                .find(|p| p.routing.name == name)
+                .unwrap_or_else(|| panic!("{name}"))
+        };
+        assert_eq!(
+            p("openai").adapter.organization.as_deref(),
+            Some("org-toml")
+        );
+        assert!(p("openai").explicit.api_key && !p("openai").explicit.base_url);
+        assert_eq!(p("claude").adapter.default_max_tokens, 512);
+        assert_eq!(
+            p("gemini").adapter.safety_threshold.as_deref(),
+            Some("BLOCK_ONLY_HIGH")
+        );
+        let mock = p("mock")
+            .adapter
+            .settings
+            .get::<ax_providers::MockSettings>()
+            .unwrap();
+        assert_eq!((mock.chunks, mock.failure_rate), (3, 1.0));
+        // The environment's own settings alone.
+        let c = Config::load_with(None, &env(&[("OPENAI_ORGANIZATION", "org-env")])).unwrap();
+        let openai = c
+            .providers
+            .iter()
+            .find(|p| p.routing.name == "openai")
+            .unwrap();
+        assert_eq!(openai.adapter.organization.as_deref(), Some("org-env"));
+        assert_eq!(
+            openai.explicit.settings.get("organization"),
+            Some(&"org-env".into())
+        );
+        assert!(!c.fallback_chain_set);
     }
 }

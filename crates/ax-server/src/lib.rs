@@ -2,6 +2,7 @@
 //! health, Prometheus metrics and the dashboard. No routing or codec logic lives here:
 //! handlers decode with `ax-providers`, route with `ax-router` and log with `ax-store`.
 
+pub mod assemble;
 pub mod auth;
 pub mod config;
 mod connections;
@@ -10,7 +11,6 @@ pub mod guard;
 pub mod handlers;
 mod header_limit;
 mod panic_guard;
-pub mod provider_keys;
 pub mod request_log;
 pub mod request_meta;
 pub mod server;

@@ -209,14 +209,12 @@ pub async fn start(
         tracing::warn!(error = %e, "could not restore quota usage from the log; counting from zero");
     }
     let auth_task = auth.spawn_refresher();
-    // Provider keys stored encrypted in the store fill in keys missing from env/ax.toml.
+    // The stored provider_configs rows (keys and settings) complete env and ax.toml.
     let mut config = config;
-    for name in crate::provider_keys::apply_stored(&mut config, &store)
+    crate::assemble::assemble(&mut config, &store)
         .await
-        .map_err(ServeError::Config)?
-    {
-        tracing::info!(provider = %name, "using the API key stored (encrypted) in the store");
-    }
+        .map_err(|e| ServeError::Config(e.to_string()))?
+        .log();
 
     let mut providers = Vec::new();
     // A disabled provider (an env provider without its key) is listed but never

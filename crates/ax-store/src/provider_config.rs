@@ -41,17 +41,20 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// A config for `provider` with the table's defaults.
+    /// A config for `provider` with the gateway's defaults: the server applies a row's
+    /// values, so a row created only to hold a key must carry
+    /// the values a provider has anyway — priority 10, 2 retries, a 600 s call — not
+    /// the SQL column defaults (priority 100, 60 s), which only raw inserts get.
     pub fn new(provider: impl Into<String>) -> Self {
         Self {
             provider: provider.into(),
             enabled: true,
-            priority: 100,
+            priority: 10,
             api_key_encrypted: None,
             api_url: None,
             default_model: None,
             max_retries: 2,
-            timeout_ms: 60_000,
+            timeout_ms: 600_000,
             rate_limit_rpm: None,
             rate_limit_tpm: None,
             fallback_providers: Vec::new(),

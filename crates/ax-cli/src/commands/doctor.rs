@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use ax_core::ProviderKind;
+use ax_server::assemble::{AssembleError, Assembled, assemble};
 use ax_server::{Config, ConfigError};
 use serde::Serialize;
 
 use crate::api::ProvidersStatus;
 use crate::cli::DoctorArgs;
 use crate::client::{AdminClient, CallError, DEFAULT_URL};
-use crate::commands::provider::test_fix;
+use crate::commands::provider::{open_if_migrated, test_fix};
 use crate::error::usage;
 use crate::hints;
 use crate::output::{StdoutError, Style, Tone, outln, print_json, spinner};
@@ -108,10 +109,8 @@ pub async fn run(args: DoctorArgs) -> anyhow::Result<ExitCode> {
         .or_else(|| config.as_ref().map(|c| c.database_url.clone()))
         .unwrap_or_else(|| ax_server::config::DEFAULT_DATABASE_URL.to_owned());
     if let Some(c) = config.as_mut() {
-        // Keys stored with `ax provider configure` count as configured, as in `ax serve`.
-        if let Some(check) = stored_keys_check(c, &db_url).await {
-            checks.push(check);
-        }
+        // The stored provider configs (keys and settings) apply as in `ax serve`.
+        checks.extend(stored_config_checks(c, &db_url).await);
         checks.extend(provider_checks(c).await);
         checks.push(admin_key_check(c, listen_source(&args, c)));
     }
@@ -430,41 +429,65 @@ async fn store_check(url: &str) -> Check {
     check
 }
 
-/// Provider keys stored encrypted in the store open under `AX_MASTER_KEY` (and are
-/// applied to `config`, as `ax serve` would). `None` when the store is missing or not
-/// migrated: the store check reports that.
-async fn stored_keys_check(config: &mut Config, url: &str) -> Option<Check> {
-    if sqlite_path(url).is_some_and(|p| !p.exists()) {
-        return None;
-    }
-    let store = ax_store::Store::connect(url).await.ok()?;
-    let migrated = store
-        .pending_migrations()
-        .await
-        .is_ok_and(|pending| pending.is_empty());
-    let check = if migrated {
-        match ax_server::provider_keys::apply_stored(config, &store).await {
-            Ok(applied) if applied.is_empty() => None,
-            Ok(applied) => Some(Check::new(
-                "stored provider keys",
-                Status::Ok,
-                format!(
-                    "{} open under AX_MASTER_KEY: {}",
-                    applied.len(),
-                    applied.join(", ")
-                ),
-            )),
-            Err(e) => Some(
-                Check::new("stored provider keys", Status::Fail, e).fix(
-                    "set AX_MASTER_KEY to the key the provider keys were stored under, or store them again with `ax provider configure <name> --api-key-stdin`",
-                ),
+/// The store's `provider_configs` rows applied to `config` by `assemble`, as `ax serve`
+/// applies them: stored keys open under `AX_MASTER_KEY`, stored settings are valid.
+/// Nothing when the store is missing or not migrated (the store check reports that).
+async fn stored_config_checks(config: &mut Config, url: &str) -> Vec<Check> {
+    let Some(store) = open_if_migrated(url).await else {
+        return Vec::new();
+    };
+    let checks = match assemble(config, &store).await {
+        Ok(out) => assembled_checks(&out),
+        Err(e) if e.is_master_key() => vec![
+            Check::new("stored provider keys", Status::Fail, e.to_string()).fix(
+                "set AX_MASTER_KEY to the key the provider keys were stored under, or store them again with `ax provider configure <name> --api-key-stdin`",
             ),
+        ],
+        Err(e) => {
+            let fix = match &e {
+                AssembleError::Row {
+                    provider, field, ..
+                } => format!(
+                    "correct `{field}` in the stored config of `{provider}` (PUT /admin/provider-configs/{provider})"
+                ),
+                _ => "check AX_DATABASE_URL and the file's permissions".to_owned(),
+            };
+            vec![Check::new("stored provider settings", Status::Fail, e.to_string()).fix(fix)]
         }
-    } else {
-        None
     };
     store.close().await;
-    check
+    checks
+}
+
+/// What the stored rows changed, as checks (none when they changed nothing).
+fn assembled_checks(out: &Assembled) -> Vec<Check> {
+    let mut checks = Vec::new();
+    if !out.stored_keys.is_empty() {
+        checks.push(Check::new(
+            "stored provider keys",
+            Status::Ok,
+            format!(
+                "{} open under AX_MASTER_KEY: {}",
+                out.stored_keys.len(),
+                out.stored_keys.join(", ")
+            ),
+        ));
+    }
+    let mut parts = Vec::new();
+    if !out.applied.is_empty() {
+        parts.push(format!("applied: {}", out.applied.join(", ")));
+    }
+    if !out.unused.is_empty() {
+        parts.push(format!("not used: {}", out.unused.join("; ")));
+    }
+    if !parts.is_empty() {
+        checks.push(Check::new(
+            "stored provider settings",
+            Status::Ok,
+            parts.join("; "),
+        ));
+    }
+    checks
 }
 
 /// Open circuits on the running server; skipped when no server answers.

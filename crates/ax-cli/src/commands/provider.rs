@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use ax_core::{ChatRequest, GatewayError, GenerationParams, Message, Role, StreamEvent, Usage};
 use ax_server::Config;
-use ax_store::{LogFilter, LogQuery as _};
+use ax_server::assemble::assemble;
+use ax_store::{LogFilter, LogQuery as _, Store};
 use futures::StreamExt as _;
 use serde::Serialize;
 
@@ -18,6 +19,7 @@ use crate::client::{AdminClient, CallError};
 use crate::error::usage;
 use crate::hints;
 use crate::output::{self, NONE, Style, Tone, ms_f, ms_i, out, outln, print_json, short_time};
+use crate::store::sqlite_path;
 
 /// `ax provider health`.
 pub async fn health(args: HealthArgs) -> anyhow::Result<ExitCode> {
@@ -361,9 +363,35 @@ struct TestError {
     upstream_status: Option<u16>,
 }
 
+/// The store at `url` when it exists and is migrated: commands that only complete the
+/// configuration with it (`ax provider test`, `ax doctor`) work without one and never
+/// create one.
+pub(crate) async fn open_if_migrated(url: &str) -> Option<Store> {
+    if sqlite_path(url).is_some_and(|p| !p.exists()) {
+        return None;
+    }
+    let store = Store::connect(url).await.ok()?;
+    if store
+        .pending_migrations()
+        .await
+        .is_ok_and(|pending| pending.is_empty())
+    {
+        Some(store)
+    } else {
+        store.close().await;
+        None
+    }
+}
+
 /// `ax provider test`.
 pub async fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
-    let config = Config::load(args.config.as_deref())?;
+    let mut config = Config::load(args.config.as_deref())?;
+    // The provider as `ax serve` would run it: with its stored key and settings.
+    if let Some(store) = open_if_migrated(&config.database_url).await {
+        let assembled = assemble(&mut config, &store).await;
+        store.close().await;
+        assembled?;
+    }
     let Some(entry) = config
         .providers
         .iter()

@@ -4,6 +4,7 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use ax_core::ProviderKind;
 use ax_server::{Config, ServeOptions};
 
 use crate::cli::ServeArgs;
@@ -17,7 +18,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             format!("--listen: `{listen}` is not an address like 127.0.0.1:8080")
         })?;
     }
-    if config.mock_only {
+    let options = ServeOptions {
+        insecure_no_auth: args.insecure_no_auth,
+        ..ServeOptions::default()
+    };
+    let server = ax_server::start(config, options, shutdown_signal()).await?;
+    // Decided on what the server runs: a key stored with `ax provider configure` is only
+    // applied by `start` (with the rest of the stored provider settings).
+    let providers = server.state.router().providers_status();
+    let enabled: Vec<&str> = providers
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| p.name.as_str())
+        .collect();
+    if !providers
+        .iter()
+        .any(|p| p.enabled && p.kind != ProviderKind::Mock)
+    {
         tracing::warn!(
             "NO PROVIDER CONFIGURED: serving the built-in mock provider for every model. \
              Set ANTHROPIC_API_KEY, GEMINI_API_KEY or OPENAI_API_KEY (or write ax.toml) to use real providers."
@@ -26,17 +43,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "\n  ax: no provider configured; serving the built-in MOCK provider (answers are fake).\n"
         );
     }
-    let enabled: Vec<String> = config
-        .providers
-        .iter()
-        .filter(|p| p.routing.enabled)
-        .map(|p| p.routing.name.clone())
-        .collect();
-    let options = ServeOptions {
-        insecure_no_auth: args.insecure_no_auth,
-        ..ServeOptions::default()
-    };
-    let server = ax_server::start(config, options, shutdown_signal()).await?;
     tracing::info!(addr = %server.addr, providers = ?enabled, "ax listening");
     eprintln!("ax listening on http://{}", server.addr);
     server.wait().await?;

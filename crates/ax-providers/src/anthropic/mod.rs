@@ -74,9 +74,14 @@ mod response;
 mod stream;
 mod wire;
 
-use ax_core::{ChatRequest, ChatResponse, GatewayError, WireFormat};
+use ax_core::{ChatRequest, ChatResponse, GatewayError, ProviderKind, WireFormat};
+use serde::Deserialize;
 
 use crate::codec::{ClientCodec, DecodeOptions, StreamEncoder};
+use crate::config::ProviderConfig;
+use crate::registry::{
+    EnvProvider, KeyUse, ProviderKindSpec, SettingsError, SettingsMap, parse_settings,
+};
 
 pub use error::{ERROR_TYPES_IN, ERROR_TYPES_OUT, MESSAGE_REFINEMENTS, decode_error, encode_error};
 pub use provider::{ANTHROPIC_VERSION, AnthropicProvider, build, embeddings_unsupported};
@@ -85,6 +90,43 @@ pub use response::{
     STOP_REASONS_IN, STOP_REASONS_OUT, USAGE_FIELDS, decode_response, encode_response,
 };
 pub use stream::{AnthropicStreamDecoder, AnthropicStreamEncoder};
+
+/// Kind `anthropic`: api.anthropic.com, the env-only provider `claude`.
+pub static KIND: ProviderKindSpec = ProviderKindSpec {
+    kind: ProviderKind::Anthropic,
+    default_base_url: "https://api.anthropic.com",
+    default_model: "claude-3-5-sonnet-20241022",
+    key: KeyUse::Required,
+    env: Some(EnvProvider {
+        name: "claude",
+        key_vars: &["ANTHROPIC_API_KEY"],
+        key_hint: "ANTHROPIC_API_KEY",
+        base_url_var: "ANTHROPIC_BASE_URL",
+        default_model_var: "CLAUDE_DEFAULT_MODEL",
+        settings_vars: &[],
+        models: &["claude-*"],
+        priority: 1,
+    }),
+    apply_settings,
+    build,
+};
+
+/// The own settings of kind `anthropic` (`[[providers]]` keys beyond the common ones,
+/// or a stored row's `config_json`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `max_tokens` sent when the client gave none (Anthropic requires it; 4096).
+    pub default_max_tokens: Option<u32>,
+}
+
+fn apply_settings(given: &SettingsMap, cfg: &mut ProviderConfig) -> Result<(), SettingsError> {
+    let s: Settings = parse_settings(given)?;
+    if let Some(n) = s.default_max_tokens {
+        cfg.default_max_tokens = n;
+    }
+    Ok(())
+}
 
 /// The Anthropic client codec (`POST /v1/messages`).
 #[derive(Debug, Clone, Copy, Default)]

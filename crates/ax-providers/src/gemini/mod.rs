@@ -81,9 +81,14 @@ mod schema;
 mod stream;
 mod wire;
 
-use ax_core::{ChatRequest, ChatResponse, GatewayError, WireFormat};
+use ax_core::{ChatRequest, ChatResponse, GatewayError, ProviderKind, WireFormat};
+use serde::Deserialize;
 
 use crate::codec::{ClientCodec, DecodeOptions, StreamEncoder};
+use crate::config::ProviderConfig;
+use crate::registry::{
+    EnvProvider, KeyUse, ProviderKindSpec, SettingsError, SettingsMap, parse_settings,
+};
 
 pub use embeddings::{EmbedMethod, decode_embedding_response, encode_embedding_request};
 pub use error::{AX_ERROR_DOMAIN, ERROR_CODES_OUT, ERROR_STATUSES_IN, decode_error, encode_error};
@@ -91,6 +96,44 @@ pub use provider::{GeminiProvider, build};
 pub use request::{EFFORT_BUDGETS, SAFETY_CATEGORIES, encode_request};
 pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
 pub use stream::{GeminiStreamDecoder, GeminiStreamEncoder};
+
+/// Kind `gemini`: the Gemini API, the env-only provider `gemini`.
+pub static KIND: ProviderKindSpec = ProviderKindSpec {
+    kind: ProviderKind::Gemini,
+    default_base_url: "https://generativelanguage.googleapis.com",
+    default_model: "gemini-2.0-flash",
+    key: KeyUse::Required,
+    env: Some(EnvProvider {
+        name: "gemini",
+        key_vars: &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+        key_hint: "GEMINI_API_KEY (or GOOGLE_API_KEY)",
+        base_url_var: "GEMINI_BASE_URL",
+        default_model_var: "GEMINI_DEFAULT_MODEL",
+        settings_vars: &[],
+        models: &["gemini-*", "text-embedding-004", "embedding-*"],
+        priority: 2,
+    }),
+    apply_settings,
+    build,
+};
+
+/// The own settings of kind `gemini` (`[[providers]]` keys beyond the common ones, or a
+/// stored row's `config_json`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `safetySettings` threshold for the four harm categories ([`SAFETY_CATEGORIES`]),
+    /// e.g. `BLOCK_MEDIUM_AND_ABOVE`; none: no safety settings are sent.
+    pub safety_threshold: Option<String>,
+}
+
+fn apply_settings(given: &SettingsMap, cfg: &mut ProviderConfig) -> Result<(), SettingsError> {
+    let s: Settings = parse_settings(given)?;
+    if s.safety_threshold.is_some() {
+        cfg.safety_threshold = s.safety_threshold;
+    }
+    Ok(())
+}
 
 /// The Gemini client codec (`POST /v1beta/models/{model}:generateContent`).
 #[derive(Debug, Clone, Copy, Default)]

@@ -69,9 +69,14 @@ mod response;
 mod stream;
 mod wire;
 
-use ax_core::{ChatRequest, ChatResponse, GatewayError, WireFormat};
+use ax_core::{ChatRequest, ChatResponse, GatewayError, ProviderKind, WireFormat};
+use serde::Deserialize;
 
 use crate::codec::{ClientCodec, DecodeOptions, StreamEncoder};
+use crate::config::ProviderConfig;
+use crate::registry::{
+    EnvProvider, KeyUse, ProviderKindSpec, SettingsError, SettingsMap, parse_settings,
+};
 
 pub use embeddings::{
     decode_embedding_request, decode_embedding_response, encode_embedding_request,
@@ -82,6 +87,62 @@ pub use provider::{OpenAiProvider, build};
 pub use request::encode_request;
 pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
 pub use stream::{OpenAiStreamDecoder, OpenAiStreamEncoder};
+
+/// Kind `openai`: api.openai.com, the env-only provider `openai`.
+pub static KIND: ProviderKindSpec = ProviderKindSpec {
+    kind: ProviderKind::OpenAi,
+    default_base_url: "https://api.openai.com",
+    default_model: "gpt-4o",
+    key: KeyUse::Required,
+    env: Some(EnvProvider {
+        name: "openai",
+        key_vars: &["OPENAI_API_KEY"],
+        key_hint: "OPENAI_API_KEY",
+        base_url_var: "OPENAI_BASE_URL",
+        default_model_var: "OPENAI_DEFAULT_MODEL",
+        settings_vars: &[("OPENAI_ORGANIZATION", "organization")],
+        models: &[
+            "gpt-*",
+            "o1*",
+            "o3*",
+            "o4*",
+            "chatgpt-*",
+            "text-embedding-*",
+        ],
+        priority: 3,
+    }),
+    apply_settings,
+    build,
+};
+
+/// Kind `openai-compatible`: vLLM, Ollama, llama.cpp, Groq… at their own base URL, with
+/// or without a key; no env-only provider.
+pub static COMPATIBLE_KIND: ProviderKindSpec = ProviderKindSpec {
+    kind: ProviderKind::OpenAiCompatible,
+    default_base_url: "http://127.0.0.1:8000",
+    default_model: "default",
+    key: KeyUse::Optional,
+    env: None,
+    apply_settings,
+    build,
+};
+
+/// The own settings of kinds `openai` and `openai-compatible` (`[[providers]]` keys
+/// beyond the common ones, or a stored row's `config_json`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Sent as the `OpenAI-Organization` header.
+    pub organization: Option<String>,
+}
+
+fn apply_settings(given: &SettingsMap, cfg: &mut ProviderConfig) -> Result<(), SettingsError> {
+    let s: Settings = parse_settings(given)?;
+    if s.organization.is_some() {
+        cfg.organization = s.organization;
+    }
+    Ok(())
+}
 
 /// The OpenAI client codec (`POST /v1/chat/completions`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -110,5 +171,28 @@ impl ClientCodec for OpenAiCodec {
 
     fn encode_error(&self, error: &GatewayError) -> Vec<u8> {
         error::encode_error(error)
+    }
+
+    /// The usage chunk ax forces on upstream (`stream_options.include_usage`) reaches
+    /// only a client that asked for it.
+    fn forwards(&self, chunk: &ax_core::StreamChunk, include_usage: bool) -> bool {
+        include_usage
+            || chunk.events.is_empty()
+            || !chunk
+                .events
+                .iter()
+                .all(|e| matches!(e, ax_core::StreamEvent::Usage(_)))
+    }
+
+    fn decode_embeddings(
+        &self,
+        body: &[u8],
+        limits: &ax_core::RequestLimits,
+    ) -> Result<(ax_core::EmbeddingRequest, bool), GatewayError> {
+        embeddings::decode_embedding_request(body, limits)
+    }
+
+    fn encode_embeddings(&self, response: &ax_core::EmbeddingResponse, base64: bool) -> Vec<u8> {
+        embeddings::encode_embedding_response(response, base64)
     }
 }

@@ -575,6 +575,13 @@ async fn put_provider_config(
                 .map_err(|e| AdminError(StatusCode::BAD_REQUEST, "master_key", e.to_string()))?,
         );
     }
+    // Refuse now what the next start would refuse (an unknown config_json key, a base
+    // URL that is not http(s), a fallback to an unknown provider…).
+    let providers = state.router().providers_status();
+    let known: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
+    let kind = providers.iter().find(|p| p.name == name).map(|p| p.kind);
+    crate::assemble::check_row(&c, kind, &known)
+        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
     let after = store.upsert_provider_config(&c).await?;
     store
         .record_audit(&NewAudit {
