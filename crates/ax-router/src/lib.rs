@@ -7,6 +7,7 @@
 //! share it as `Arc<Router>`, and for each request call [`Router::chat`],
 //! [`Router::chat_stream`] or [`Router::embed`] with a [`Tracked`] context.
 
+mod adapters;
 pub mod admission;
 mod backoff;
 mod circuit_breaker;
@@ -14,12 +15,12 @@ mod config;
 mod error;
 mod health;
 mod pending;
-mod plan;
+mod planner;
 pub mod provider_state;
 mod rate_limit;
-mod registry;
 mod routed_stream;
 mod router;
+mod routing_table;
 mod status;
 mod tracked;
 
@@ -31,10 +32,11 @@ pub use config::{ProviderSettings, RouteConfig, RouterConfig, Strategy, TargetRe
 pub use error::RouterError;
 pub use health::{HEALTHY_AFTER, Health, HealthTracker, LastError, UNHEALTHY_AFTER};
 pub use pending::{Pending, complete_detached};
-pub use plan::{Plan, Target};
+pub use planner::{Op, Plan, Target};
 pub use provider_state::{LocalProviderState, ProviderState};
 pub use rate_limit::{Limited, RateLimiter, RateLimits, RatePermit, RetryAfter};
 pub use routed_stream::RoutedStream;
 pub use router::{RequestOptions, Router};
+pub use routing_table::RoutingTable;
 pub use status::{PlanEntry, ProviderStatus};
 pub use tracked::{FinishHook, Tracked};

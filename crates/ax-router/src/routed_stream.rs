@@ -27,10 +27,10 @@ use ax_core::{ChatStream, ErrorCode, GatewayError, StreamChunk, StreamEvent, Usa
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
+use crate::adapters::ProviderRuntime;
 use crate::pending::complete_detached;
 use crate::provider_state::ProviderState;
 use crate::rate_limit::RatePermit;
-use crate::registry::ProviderRuntime;
 use crate::tracked::Tracked;
 
 /// A routed, tracked stream of chunks from the provider that answered.

@@ -33,7 +33,6 @@
 //! (cancelled). Hedged attempts are single attempts (no per-leg retries); when both
 //! fail the loop continues with the third target.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,21 +40,23 @@ use std::time::Duration;
 use ax_core::lifecycle::{Event, State};
 use ax_core::{
     ChatOutcome, ChatRequest, ChatResponse, ContentPart, EmbeddingRequest, EmbeddingResponse,
-    ErrorCode, GatewayError, Provider, ProviderKind, Usage,
+    ErrorCode, GatewayError, Provider, Usage,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use tokio::time::{Instant, error::Elapsed, timeout_at};
 
+use crate::adapters::{self, Adapters, ProviderRuntime};
 use crate::backoff::Backoff;
-use crate::config::{ProviderSettings, RouterConfig};
+use crate::circuit_breaker::CircuitSnapshot;
+use crate::config::RouterConfig;
 use crate::error::RouterError;
 use crate::pending::complete_detached;
-use crate::plan::{self, Plan, Target};
-use crate::provider_state::{Attempt, LocalProviderState, Outcome, Vitals};
-use crate::rate_limit::{RateLimiter, RateLimits, RatePermit, RetryAfter};
-use crate::registry::{ProviderRuntime, ProviderSlot, Registry};
+use crate::planner::{Op, Plan, Planner, Target};
+use crate::provider_state::{Attempt, LocalProviderState, Outcome, ProviderState, Vitals};
+use crate::rate_limit::{RatePermit, RetryAfter};
 use crate::routed_stream::RoutedStream;
+use crate::routing_table::RoutingTable;
 use crate::status::{PlanEntry, ProviderStatus};
 use crate::tracked::Tracked;
 
@@ -90,7 +91,9 @@ impl Default for RequestOptions {
 /// The router: plans, executes with retries and fallback, and keeps each provider's
 /// circuit breaker, health and rate limits. `Send + Sync`; share it as `Arc<Router>`.
 pub struct Router {
-    reg: Registry,
+    table: RoutingTable,
+    adapters: Adapters,
+    state: Arc<dyn ProviderState>,
     backoff: Backoff,
     request_timeout: Duration,
     max_queue: Duration,
@@ -103,175 +106,100 @@ impl std::fmt::Debug for Router {
             .field(
                 "providers",
                 &self
-                    .reg
-                    .slots
+                    .table
+                    .providers()
                     .iter()
-                    .map(ProviderSlot::name)
+                    .map(|p| &p.name)
                     .collect::<Vec<_>>(),
             )
             .field(
                 "routes",
-                &self.reg.routes.iter().map(|r| &r.name).collect::<Vec<_>>(),
+                &self
+                    .table
+                    .routes()
+                    .iter()
+                    .map(|r| &r.name)
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.trim().is_empty() && !name.contains('/')
-}
-
 impl Router {
-    /// Builds a router from its configuration and the provider adapters. Settings and
-    /// adapters are matched by name; an adapter with no settings is enabled with
-    /// default settings; an enabled setting with no adapter is an error. Routes and the
-    /// fallback chain must name known providers.
+    /// Builds a router from its configuration and the provider adapters, with
+    /// in-memory provider state. Settings and adapters are matched by name; an adapter
+    /// with no settings is enabled with default settings; an enabled setting with no
+    /// adapter is an error. Routes and the fallback chain must name known providers.
     pub fn new(
-        config: RouterConfig,
+        mut config: RouterConfig,
         providers: Vec<Arc<dyn Provider>>,
     ) -> Result<Self, RouterError> {
-        if config.circuit_threshold == 0 {
-            return Err(RouterError::Invalid {
-                setting: "circuit_threshold",
-                reason: "must be at least 1".into(),
-            });
-        }
-        let mut adapters: HashMap<String, Arc<dyn Provider>> = HashMap::new();
-        let mut adapter_order = Vec::new();
-        for p in providers {
-            let name = p.name().to_owned();
-            if !valid_name(&name) {
-                return Err(RouterError::BadProviderName(name));
-            }
-            if adapters.insert(name.clone(), p).is_some() {
-                return Err(RouterError::DuplicateProvider(name));
-            }
-            adapter_order.push(name);
-        }
-        let mut settings = Vec::new();
-        for s in config.providers {
-            if !valid_name(&s.name) {
-                return Err(RouterError::BadProviderName(s.name));
-            }
-            if settings.iter().any(|o: &ProviderSettings| o.name == s.name) {
-                return Err(RouterError::DuplicateProvider(s.name));
-            }
-            settings.push(s);
-        }
-        for name in adapter_order {
-            if !settings.iter().any(|s| s.name == name)
-                && let Some(p) = adapters.get(&name)
-            {
-                settings.push(ProviderSettings {
-                    name: name.clone(),
-                    kind: p.kind(),
-                    ..ProviderSettings::default()
-                });
-            }
-        }
-        let mut slots = Vec::new();
-        let mut by_name = HashMap::new();
-        for s in settings {
-            let provider = adapters.remove(&s.name);
-            if s.enabled && provider.is_none() {
-                return Err(RouterError::MissingAdapter(s.name));
-            }
-            if let Some(p) = &provider
-                && p.kind() != s.kind
-            {
-                tracing::warn!(provider = %s.name, configured = %s.kind, adapter = %p.kind(), "provider kind differs from its adapter's; routing uses the configured kind");
-            }
-            let runtime = Arc::new(ProviderRuntime {
-                name: Arc::from(s.name.as_str()),
-                limiter: RateLimiter::new(RateLimits {
-                    rpm: s.rpm,
-                    tpm: s.tpm,
-                }),
-            });
-            by_name.insert(s.name.clone(), slots.len());
-            slots.push(ProviderSlot {
-                settings: s,
-                provider,
-                runtime,
-            });
-        }
-        let known = || {
-            slots
-                .iter()
-                .map(ProviderSlot::name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let mut route_names: Vec<&str> = Vec::new();
-        for r in &config.routes {
-            if r.name.trim().is_empty() || route_names.contains(&r.name.as_str()) {
-                return Err(RouterError::BadRouteName(r.name.clone()));
-            }
-            route_names.push(&r.name);
-            if r.targets.is_empty() {
-                return Err(RouterError::EmptyRoute(r.name.clone()));
-            }
-            for t in &r.targets {
-                if !by_name.contains_key(&t.provider) {
-                    return Err(RouterError::UnknownRouteProvider {
-                        route: r.name.clone(),
-                        provider: t.provider.clone(),
-                        known: known(),
-                    });
-                }
-            }
-        }
-        let mut chain: Vec<String> = Vec::new();
-        for name in config
-            .primary_provider
-            .iter()
-            .chain(config.fallback_chain.iter())
-        {
-            if !by_name.contains_key(name) {
-                return Err(RouterError::UnknownFallbackProvider {
-                    provider: name.clone(),
-                    known: known(),
-                });
-            }
-            if !chain.contains(name) {
-                chain.push(name.clone());
-            }
-        }
-        let mut usable = slots.iter().filter(|s| s.usable().is_some()).peekable();
-        let mock_only = usable.peek().is_some() && usable.all(|s| s.kind() == ProviderKind::Mock);
-        let state = Arc::new(LocalProviderState::new(
-            config.circuit_threshold,
-            config.circuit_open_for,
-            slots.iter().map(ProviderSlot::name),
-        ));
+        adapters::add_defaults(&mut config.providers, &providers)?;
+        let table = RoutingTable::new(config)?;
+        let state = Arc::new(LocalProviderState::for_table(&table));
+        Self::with_seams(table, providers, state)
+    }
+
+    /// Builds a router from a table validated at config load, the provider adapters
+    /// (each must have settings in the table; every enabled provider needs one) and the
+    /// provider state it shares (with other routers, or other replicas).
+    pub fn with_seams(
+        table: RoutingTable,
+        providers: Vec<Arc<dyn Provider>>,
+        provider_state: Arc<dyn ProviderState>,
+    ) -> Result<Self, RouterError> {
+        let adapters = Adapters::bind(&table, providers)?;
         Ok(Self {
-            reg: Registry {
-                slots,
-                by_name,
-                routes: config.routes,
-                chain,
-                fallback_enabled: config.fallback_enabled,
-                mock_only,
-                state,
-            },
-            backoff: Backoff::new(config.retry_base, config.retry_cap, config.jitter),
-            request_timeout: config.request_timeout,
-            max_queue: config.max_queue,
-            stream_idle_timeout: config.stream_idle_timeout,
+            backoff: table.backoff(),
+            request_timeout: table.request_timeout(),
+            max_queue: table.max_queue(),
+            stream_idle_timeout: table.stream_idle_timeout(),
+            table,
+            adapters,
+            state: provider_state,
         })
     }
 
-    /// The ordered targets a request for `model` would try (DESIGN §3 model selection,
-    /// then the fallback chain). Unknown models are `not_found`.
+    /// The validated configuration this router routes by.
+    pub fn table(&self) -> &RoutingTable {
+        &self.table
+    }
+
+    /// Every provider's circuit and health (shared with whoever else holds it).
+    pub fn provider_state(&self) -> &Arc<dyn ProviderState> {
+        &self.state
+    }
+
+    fn planner(&self) -> Planner<'_> {
+        Planner {
+            table: &self.table,
+            adapters: &self.adapters,
+            state: &*self.state,
+        }
+    }
+
+    /// The ordered targets an `op` request for `model` would try (DESIGN §3 model
+    /// selection, then for chat the fallback chain). Unknown models are `not_found`.
+    pub fn plan_for(
+        &self,
+        op: Op,
+        model: &str,
+        opts: &RequestOptions,
+    ) -> Result<Plan, GatewayError> {
+        self.planner().plan(op, model, opts)
+    }
+
+    /// The plan of a chat request for `model`: [`plan_for`](Self::plan_for) with
+    /// [`Op::Chat`].
     pub fn plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
-        plan::build(&self.reg, model, opts, true)
+        self.plan_for(Op::Chat, model, opts)
     }
 
     /// The plan for an embeddings request: as [`plan`](Self::plan) but without the
     /// fallback chain, whose targets carry *chat* default models that cannot embed
     /// (their refusal would hide the real failure). Route targets still apply.
     pub fn embedding_plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
-        plan::build(&self.reg, model, opts, false)
+        self.plan_for(Op::Embed, model, opts)
     }
 
     /// The plan with each target's health and circuit state, calling no upstream (for
@@ -287,7 +215,7 @@ impl Router {
             .iter()
             .map(|t| {
                 let name = t.provider.name();
-                let v = self.reg.state.vitals(name).unwrap_or_else(Vitals::unknown);
+                let v = self.state.vitals(name).unwrap_or_else(Vitals::unknown);
                 PlanEntry {
                     provider: name.to_owned(),
                     model: t.model.clone(),
@@ -301,19 +229,20 @@ impl Router {
 
     /// Every provider's live state, in configuration order.
     pub fn providers_status(&self) -> Vec<ProviderStatus> {
-        self.reg
-            .slots
+        self.table
+            .providers()
             .iter()
-            .map(|s| {
-                let snap = self.reg.state.snapshot(s.name());
+            .zip(&self.adapters.slots)
+            .map(|(settings, slot)| {
+                let snap = self.state.snapshot(&settings.name);
                 let v = snap.as_ref().map_or_else(Vitals::unknown, |s| s.vitals());
                 ProviderStatus {
-                    name: s.name().to_owned(),
-                    kind: s.kind(),
-                    enabled: s.usable().is_some(),
+                    name: settings.name.clone(),
+                    kind: settings.kind,
+                    enabled: slot.usable().is_some(),
                     health: v.health,
                     circuit: snap.as_ref().map_or_else(
-                        || crate::circuit_breaker::CircuitSnapshot {
+                        || CircuitSnapshot {
                             state: v.circuit,
                             consecutive_failures: 0,
                             opened_at: None,
@@ -329,34 +258,36 @@ impl Router {
             .collect()
     }
 
-    /// Closes `name`'s circuit (operator reset). `false` when no such provider.
+    /// Closes `name`'s circuit (operator reset). `false` when no such provider. With a
+    /// shared provider state the reset completes in the background; await
+    /// [`ProviderState::reset`] through [`provider_state`](Self::provider_state) to
+    /// wait for it.
     pub fn reset_circuit(&self, name: &str) -> bool {
-        match self.reg.slot(name) {
-            Some(_) => {
-                complete_detached(self.reg.state.reset(name));
-                tracing::info!(provider = name, "circuit reset by operator");
-                true
-            }
-            None => false,
+        if self.table.index_of(name).is_none() {
+            return false;
         }
+        complete_detached(self.state.reset(name));
+        tracing::info!(provider = name, "circuit reset by operator");
+        true
     }
 
     /// The adapter of provider `name` (enabled or not), if one was built.
     pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
-        self.reg.slot(name).and_then(|s| s.provider.clone())
+        let i = self.table.index_of(name)?;
+        self.adapters.slots.get(i)?.adapter().cloned()
     }
 
     /// Every routable model for `GET /v1/models`: each route name, then
     /// `provider/default_model` of each enabled provider (and `default` when the mock
     /// serves it).
     pub fn model_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.reg.routes.iter().map(|r| r.name.clone()).collect();
-        if self.reg.mock_only && !names.iter().any(|n| n == "default") {
+        let mut names: Vec<String> = self.table.routes().iter().map(|r| r.name.clone()).collect();
+        if self.adapters.mock_only && !names.iter().any(|n| n == "default") {
             names.push("default".to_owned());
         }
-        for s in &self.reg.slots {
+        for s in &self.adapters.slots {
             if let Some(p) = s.usable() {
-                let id = format!("{}/{}", s.name(), p.default_model());
+                let id = format!("{}/{}", s.name, p.default_model());
                 if !names.contains(&id) {
                     names.push(id);
                 }
@@ -491,7 +422,7 @@ impl Router {
                     first,
                     inner,
                     won.runtime,
-                    Arc::clone(&self.reg.state),
+                    Arc::clone(&self.state),
                     won.rate,
                     won.provider.wire_format(),
                     idle,
@@ -551,9 +482,18 @@ impl Router {
 
     fn runtime(&self, target: &Target) -> Result<(Arc<ProviderRuntime>, u32), GatewayError> {
         let name = target.provider.name();
-        self.reg
-            .slot(name)
-            .map(|s| (Arc::clone(&s.runtime), s.settings.max_retries))
+        // The plan names the provider's slot; a plan from another router falls back to
+        // the name.
+        let index = match self.adapters.slots.get(target.slot) {
+            Some(s) if &*s.name == name => Some(target.slot),
+            _ => self.table.index_of(name),
+        };
+        index
+            .and_then(|i| {
+                let slot = self.adapters.slots.get(i)?;
+                let settings = self.table.providers().get(i)?;
+                Some((Arc::clone(&slot.runtime), settings.max_retries))
+            })
             .ok_or_else(|| {
                 GatewayError::new(
                     ErrorCode::ServerError,
@@ -764,7 +704,7 @@ impl Router {
         let name = target.provider.name();
         let mut queued_since: Option<Instant> = None;
         loop {
-            let attempt = match self.reg.state.acquire(name).await {
+            let attempt = match self.state.acquire(name).await {
                 Ok(a) => a,
                 Err(_) if !first_attempt => return Admit::Skip,
                 Err(rejected) => {
@@ -788,7 +728,7 @@ impl Router {
                     return Admit::Ok(Admission { attempt, rate });
                 }
                 Err(RetryAfter(wait)) => {
-                    self.reg.state.record(attempt, Outcome::NotCounted).await;
+                    self.state.record(attempt, Outcome::NotCounted).await;
                     metrics::counter!("ax_rate_limited_total", "scope" => "provider").increment(1);
                     let e = GatewayError::new(
                         ErrorCode::RateLimitExceeded,
@@ -826,11 +766,11 @@ impl Router {
     /// Admission without waiting (for hedging): `None` if the target cannot be called
     /// right now; nothing is recorded then (the plain loop will try it properly).
     async fn admit_now(&self, rt: &ProviderRuntime, run: &Run) -> Option<Admission> {
-        let attempt = self.reg.state.acquire(&rt.name).await.ok()?;
+        let attempt = self.state.acquire(&rt.name).await.ok()?;
         match rt.limiter.try_acquire(run.estimate) {
             Ok(rate) => Some(Admission { attempt, rate }),
             Err(_) => {
-                self.reg.state.record(attempt, Outcome::NotCounted).await;
+                self.state.record(attempt, Outcome::NotCounted).await;
                 None
             }
         }
@@ -927,7 +867,7 @@ impl Router {
         run: &mut Run,
     ) -> Settled<T> {
         let name = target.provider.name();
-        let state = &self.reg.state;
+        let state = &self.state;
         let Admission { attempt, mut rate } = admission;
         match result {
             // The request deadline passed mid-call: not the provider's fault, not counted.

@@ -18,6 +18,7 @@ use super::{Attempt, Outcome, ProviderSnapshot, ProviderState, Vitals};
 use crate::circuit_breaker::{CircuitRejected, CircuitState, Machine, Ticket};
 use crate::health::HealthTracker;
 use crate::pending::Pending;
+use crate::routing_table::RoutingTable;
 
 /// One provider's state.
 #[derive(Debug)]
@@ -120,6 +121,15 @@ impl LocalProviderState {
             entries.push(entry);
         }
         Self { entries }
+    }
+
+    /// State for every provider of `table`, with its circuit settings.
+    pub fn for_table(table: &RoutingTable) -> Self {
+        Self::new(
+            table.circuit_threshold(),
+            table.circuit_open_for(),
+            table.providers().iter().map(|p| p.name.as_str()),
+        )
     }
 
     fn entry(&self, provider: &str) -> Option<&Arc<Entry>> {
