@@ -7,8 +7,8 @@
 //! unified model, so any client codec pairs with any upstream.
 
 use ax_core::{
-    ChatRequest, ChatResponse, GatewayError, RequestLimits, RequestMetadata, StreamEvent,
-    WireFormat,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ErrorCode, GatewayError,
+    RequestLimits, RequestMetadata, StreamChunk, StreamEvent, WireFormat,
 };
 use bytes::Bytes;
 
@@ -73,6 +73,35 @@ pub trait ClientCodec: Send + Sync {
     fn stream_encoder(&self, request: &ChatRequest) -> Box<dyn StreamEncoder>;
     /// The error body for `error` (the status comes from `GatewayError::http_status`).
     fn encode_error(&self, error: &GatewayError) -> Vec<u8>;
+
+    /// Whether an upstream frame of this same format is forwarded to the client as it
+    /// came (the same-format pass-through); `include_usage` is what the client asked
+    /// for. Formats that never add frames of their own forward everything.
+    fn forwards(&self, _chunk: &StreamChunk, _include_usage: bool) -> bool {
+        true
+    }
+
+    /// Decodes an embeddings request; the flag says whether vectors go back base64.
+    /// Formats without an embeddings endpoint refuse with `not_found`.
+    fn decode_embeddings(
+        &self,
+        _body: &[u8],
+        _limits: &RequestLimits,
+    ) -> Result<(EmbeddingRequest, bool), GatewayError> {
+        Err(GatewayError::new(
+            ErrorCode::NotFound,
+            format!("embeddings are not served in the {} format", self.format()),
+        ))
+    }
+
+    /// Encodes embeddings (`base64`: vectors as base64 of little-endian `f32`s).
+    fn encode_embeddings(&self, response: &EmbeddingResponse, base64: bool) -> Vec<u8> {
+        let _ = (response, base64);
+        self.encode_error(&GatewayError::new(
+            ErrorCode::NotFound,
+            format!("embeddings are not served in the {} format", self.format()),
+        ))
+    }
 }
 
 /// The client codec for `format`.

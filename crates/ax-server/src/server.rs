@@ -14,6 +14,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::sync::oneshot;
 
 use crate::config::Config;
+use crate::gateway::record::MetricLabels;
+use crate::gateway::{Gateway, GatewayParts, PipelineSettings};
 use crate::handlers::{admin, anthropic, gemini, openai, ops};
 use crate::state::{AppState, StateParts};
 
@@ -46,7 +48,7 @@ pub enum ServeError {
 }
 
 /// Start-up switches that are not configuration proper.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeOptions {
     /// Allow listening beyond loopback with no client authentication.
     pub insecure_no_auth: bool,
@@ -54,6 +56,20 @@ pub struct ServeOptions {
     pub drain_timeout: Duration,
     /// Tuning of the batched log writer (tests lengthen its flush interval).
     pub log_writer: WriterConfig,
+    /// The admission implementation (limits of every scope); `None`: in memory,
+    /// restored from the request log at start.
+    pub admission: Option<Arc<dyn ax_router::admission::Admission>>,
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("insecure_no_auth", &self.insecure_no_auth)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("log_writer", &self.log_writer)
+            .field("admission", &self.admission.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 impl Default for ServeOptions {
@@ -62,6 +78,7 @@ impl Default for ServeOptions {
             insecure_no_auth: false,
             drain_timeout: Duration::from_secs(30),
             log_writer: WriterConfig::default(),
+            admission: None,
         }
     }
 }
@@ -205,9 +222,16 @@ pub async fn start(
             config.listen
         )));
     }
-    if let Err(e) = auth.restore_usage().await {
+    // Limits of every scope (key, tenant; provider scopes stay in the router for now),
+    // with today's and this month's usage read back from the request log.
+    let local_admission = Arc::new(ax_router::admission::LocalAdmission::new());
+    if let Err(e) = auth.restore_usage(&local_admission).await {
         tracing::warn!(error = %e, "could not restore quota usage from the log; counting from zero");
     }
+    let admission: Arc<dyn ax_router::admission::Admission> = match &options.admission {
+        Some(a) => Arc::clone(a),
+        None => local_admission,
+    };
     let auth_task = auth.spawn_refresher();
     // The stored provider_configs rows (keys and settings) complete env and ax.toml.
     let mut config = config;
@@ -246,19 +270,25 @@ pub async fn start(
             }
         })
     });
-    let state = AppState::new(StateParts {
+    let gateway = Arc::new(Gateway::new(GatewayParts {
         router: Arc::new(router),
-        store: store.clone(),
+        admission,
         writer: writer.clone(),
+        labels: MetricLabels::from_config(&config),
+        settings: PipelineSettings {
+            store_bodies: config.store_bodies,
+            max_body_bytes: config.max_body_bytes,
+            request_limits: config.request_limits,
+            log_durability: config.log_durability,
+        },
+    }));
+    let state = AppState::new(StateParts {
+        gateway,
+        store: store.clone(),
         metrics,
         admin_key: config.admin_key.clone(),
         admin_open: config.admin_key.is_none() && config.listen.ip().is_loopback(),
-        store_bodies: config.store_bodies,
-        max_body_bytes: config.max_body_bytes,
         auth: auth.clone(),
-        request_limits: config.request_limits,
-        log_durability: config.log_durability,
-        metric_labels: crate::request_log::MetricLabels::from_config(&config),
         guards: Arc::new(crate::guard::BrowserGuards::new(
             config.listen.ip().is_loopback(),
             &config.server.allowed_hosts,

@@ -113,6 +113,17 @@ pub struct Grant {
     pub(crate) local: Option<local::LocalGrant>,
 }
 
+impl Grant {
+    /// A grant of `charged` tokens in `scope`, for implementations outside this crate.
+    pub fn new(scope: Scope, charged: u64) -> Self {
+        Self {
+            scope,
+            charged,
+            local: None,
+        }
+    }
+}
+
 /// Proof of admission for every scope asked; settle it with
 /// [`Admission::settle`].
 #[derive(Debug, Default)]

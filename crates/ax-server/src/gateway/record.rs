@@ -7,27 +7,28 @@
 //!
 //! Durability (`AX_LOG_DURABILITY`): `buffered` (default) queues the record and the
 //! answer goes out at once. `acknowledged` queues it with a commit signal
-//! ([`ax_store::Commit`], kept in [`LogExtras`]) and the handler holds the answer's
-//! last byte until the record's batch has committed ([`acknowledged`] for an answer
-//! built whole, [`gate_body`] for one built where nothing can wait, the stream
-//! handler for SSE). A record that cannot be committed never leaves a silent success:
+//! ([`ax_store::Commit`], kept in [`LogExtras`]) and the pipeline holds the answer's
+//! last byte until the record's batch has committed (`acknowledged` for an answer
+//! built whole, `gate_body` for one built where nothing can wait, the stream body
+//! for SSE). A record that cannot be committed never leaves a silent success:
 //! a whole answer becomes a 503 in the client's format, a stream ends with an error
 //! event, and a gated body is cut short (the connection closes mid-answer).
 
 use std::sync::{Arc, Mutex};
 
 use ax_core::lifecycle::{Context, State};
+use ax_core::pricing;
 use ax_core::{ErrorCode, GatewayError, WireFormat};
+use ax_router::admission::{Permit, Usage as AdmissionUsage};
+use ax_router::complete_detached;
 use ax_store::{Commit, LogRecord, StoreError};
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use metrics::SharedString;
 
+use super::{Gateway, Served};
+use crate::auth::Identity;
 use crate::config::{Config, LogDurability};
-use crate::error::ApiError;
-use crate::state::AppState;
-use ax_core::pricing;
 
 /// The `model` label of a model no provider or route declares.
 pub const OTHER_LABEL: &str = "other";
@@ -117,6 +118,9 @@ pub struct LogExtras {
     /// In acknowledged durability, the record's commit signal, set when the finish
     /// hook queued it; the handler awaits it before the answer's last byte.
     pub commit: Mutex<Option<Commit>>,
+    /// The admission permit of the key and tenant scopes, settled by the finish hook
+    /// with the request's real usage.
+    pub permit: Mutex<Option<Permit>>,
 }
 
 impl LogExtras {
@@ -131,31 +135,43 @@ impl LogExtras {
     pub fn take_commit(&self) -> Option<Commit> {
         self.commit.lock().ok().and_then(|mut c| c.take())
     }
+
+    /// Keeps the request's admission permit until the request finishes.
+    pub fn set_permit(&self, permit: Permit) {
+        if let Ok(mut slot) = self.permit.lock() {
+            *slot = Some(permit);
+        }
+    }
+
+    /// The admission permit to settle (once).
+    pub fn take_permit(&self) -> Option<Permit> {
+        self.permit.lock().ok().and_then(|mut p| p.take())
+    }
 }
 
 /// Waits, in acknowledged durability, until the record whose hook ran with `extras`
-/// has committed, then gives `resp` back; a record that could not be committed turns
+/// has committed, then gives `served` back; a record that could not be committed turns
 /// the answer into a 503 in `format` (keeping the `x-ax-*` headers). In buffered
-/// durability it returns `resp` at once.
-pub async fn acknowledged(
-    state: &AppState,
+/// durability it returns `served` at once.
+pub(crate) async fn acknowledged(
+    durability: LogDurability,
     extras: &LogExtras,
     format: WireFormat,
-    resp: Response,
-) -> Response {
-    if state.log_durability() != LogDurability::Acknowledged {
-        return resp;
+    served: Served,
+) -> Served {
+    if durability != LogDurability::Acknowledged {
+        return served;
     }
     let Some(commit) = extras.take_commit() else {
-        return resp;
+        return served;
     };
     match commit.await {
-        Ok(()) => resp,
+        Ok(()) => served,
         Err(e) => {
-            let mut refused = ApiError::new(format, not_committed(&e)).into_response();
-            for (name, value) in resp.headers() {
+            let mut refused = Served::error(format, not_committed(&e), None);
+            for (name, value) in &served.headers {
                 if name.as_str().starts_with("x-ax-") {
-                    refused.headers_mut().insert(name.clone(), value.clone());
+                    refused.headers.insert(name.clone(), value.clone());
                 }
             }
             refused
@@ -166,15 +182,15 @@ pub async fn acknowledged(
 /// For an answer built where nothing can wait (a refusal in a middleware): in
 /// acknowledged durability its body is sent only after the record committed (headers
 /// may go first), and is cut short when the record could not be committed; otherwise
-/// `resp` is unchanged.
-pub fn gate_body(state: &AppState, extras: &LogExtras, resp: Response) -> Response {
-    if state.log_durability() != LogDurability::Acknowledged {
-        return resp;
+/// `served` is unchanged.
+pub(crate) fn gate_body(durability: LogDurability, extras: &LogExtras, served: Served) -> Served {
+    if durability != LogDurability::Acknowledged {
+        return served;
     }
     let Some(commit) = extras.take_commit() else {
-        return resp;
+        return served;
     };
-    let (parts, body) = resp.into_parts();
+    let body = served.body;
     let gated = futures::stream::once(async move {
         match commit.await {
             Ok(()) => axum::body::to_bytes(body, usize::MAX)
@@ -183,7 +199,10 @@ pub fn gate_body(state: &AppState, extras: &LogExtras, resp: Response) -> Respon
             Err(e) => Err(std::io::Error::other(not_committed(&e).message)),
         }
     });
-    Response::from_parts(parts, Body::from_stream(gated))
+    Served {
+        body: Body::from_stream(gated),
+        ..served
+    }
 }
 
 /// The error a client gets instead of an answer whose log record was not committed:
@@ -198,33 +217,50 @@ pub fn not_committed(e: &StoreError) -> GatewayError {
     )
 }
 
-/// Builds the hook the router calls exactly once with the final context.
-pub fn finish_hook(
-    state: &AppState,
-    format: WireFormat,
-    extras: Arc<LogExtras>,
-) -> Box<dyn FnOnce(Context) + Send> {
-    let state = state.clone();
-    // Tenancy: the authenticated key of this request (set by `auth::client_auth`).
-    let identity = crate::auth::current_identity();
-    Box::new(move |ctx: Context| {
-        record_metrics(state.metric_labels(), &ctx, format);
-        if let Some(id) = &identity {
-            let cost = ctx
-                .model
-                .as_deref()
-                .and_then(|m| pricing::cost_usd(m, &ctx.usage));
-            id.record_usage(&ctx.usage, cost);
-        }
-        let Some(writer) = state.writer() else { return };
-        let mut rec = LogRecord::from_context(&ctx);
-        rec.tenant_id = identity.as_ref().map(|i| i.tenant_id);
-        rec.key_id = identity.as_ref().map(|i| i.key_id);
-        rec.cost_usd = ctx
+impl Gateway {
+    /// Builds the hook the router calls exactly once with the final context: metrics,
+    /// the settlement of the request's admission permit (kept in `extras`), and the
+    /// log record, attributed to `identity`.
+    pub(crate) fn finish_hook(
+        self: &Arc<Self>,
+        format: WireFormat,
+        identity: Option<Arc<Identity>>,
+        extras: Arc<LogExtras>,
+    ) -> Box<dyn FnOnce(Context) + Send> {
+        let gw = Arc::clone(self);
+        Box::new(move |ctx: Context| gw.finished(&ctx, format, identity.as_deref(), &extras))
+    }
+
+    fn finished(
+        &self,
+        ctx: &Context,
+        format: WireFormat,
+        identity: Option<&Identity>,
+        extras: &LogExtras,
+    ) {
+        record_metrics(&self.labels, ctx, format);
+        let cost = ctx
             .model
             .as_deref()
             .and_then(|m| pricing::cost_usd(m, &ctx.usage));
-        if state.store_bodies() {
+        if let Some(permit) = extras.take_permit() {
+            // What the request really used replaces the admission estimate.
+            complete_detached(self.admission.settle(
+                permit,
+                AdmissionUsage {
+                    tokens: ctx.usage.input_tokens.saturating_add(ctx.usage.output_tokens),
+                    cost_usd: cost,
+                },
+            ));
+        }
+        let Some(writer) = self.writer.as_ref() else {
+            return;
+        };
+        let mut rec = LogRecord::from_context(ctx);
+        rec.tenant_id = identity.map(|i| i.tenant_id);
+        rec.key_id = identity.map(|i| i.key_id);
+        rec.cost_usd = cost;
+        if self.settings.store_bodies {
             rec.request_data = extras
                 .request
                 .lock()
@@ -234,7 +270,7 @@ pub fn finish_hook(
         }
         // Acknowledged durability: queue with a commit signal for the handler to await
         // (the writer waits for room on its own task when the queue is full).
-        if state.log_durability() == LogDurability::Acknowledged {
+        if self.settings.log_durability == LogDurability::Acknowledged {
             let commit = writer.submit_acknowledged(rec);
             if let Ok(mut slot) = extras.commit.lock() {
                 *slot = Some(commit);
@@ -260,7 +296,7 @@ pub fn finish_hook(
                 tracing::error!("log writer is shut down: log record refused");
             }
         }
-    })
+    }
 }
 
 /// A body for the log: valid UTF-8 text, cut at [`MAX_LOGGED_BODY`].

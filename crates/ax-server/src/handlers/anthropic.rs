@@ -4,19 +4,25 @@ use ax_core::WireFormat;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
-use super::chat::{Endpoint, handle_chat};
+use crate::auth::Caller;
+use crate::gateway::{Call, ChatPath, Op};
 use crate::state::AppState;
 
 /// Anthropic Messages, streaming or not.
-pub async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    handle_chat(
-        state,
-        WireFormat::Anthropic,
-        Endpoint::default(),
+pub async fn messages(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let call = Call {
+        format: WireFormat::Anthropic,
+        op: Op::Chat(ChatPath::default()),
         headers,
+        identity,
         body,
-    )
-    .await
+    };
+    state.gateway().serve(call).await.into_response()
 }

@@ -2,7 +2,6 @@
 
 pub mod admin;
 pub mod anthropic;
-pub mod chat;
 pub mod gemini;
 pub mod openai;
 pub mod ops;

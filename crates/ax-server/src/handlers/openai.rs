@@ -1,120 +1,51 @@
 //! `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`,
 //! `GET /v1/models/{id}` (OpenAI).
 
-use std::sync::Arc;
-
-use ax_core::lifecycle::{Context, Event};
 use ax_core::{GatewayError, WireFormat};
-use ax_router::{RequestOptions, Tracked};
+use ax_router::RequestOptions;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
-use super::chat::{Endpoint, handle_chat, read_body, served_headers};
+use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::request_log::{LogExtras, acknowledged, finish_hook};
-use crate::request_meta::GatewayHeaders;
+use crate::gateway::{Call, ChatPath, Op};
 use crate::state::AppState;
 
 /// OpenAI Chat Completions, streaming or not.
 pub async fn chat_completions(
     State(state): State<AppState>,
+    Caller(identity): Caller,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle_chat(
-        state,
-        WireFormat::OpenAi,
-        Endpoint::default(),
+    let call = Call {
+        format: WireFormat::OpenAi,
+        op: Op::Chat(ChatPath::default()),
         headers,
+        identity,
         body,
-    )
-    .await
+    };
+    state.gateway().serve(call).await.into_response()
 }
 
 /// OpenAI embeddings, served by any provider that embeds.
-pub async fn embeddings(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let extras = Arc::new(LogExtras::default());
-    let resp = embed(&state, headers, body, &extras).await;
-    // Acknowledged durability: the answer goes out once its log record committed.
-    acknowledged(&state, &extras, WireFormat::OpenAi, resp).await
-}
-
-async fn embed(
-    state: &AppState,
+pub async fn embeddings(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
     headers: HeaderMap,
     body: Body,
-    extras: &Arc<LogExtras>,
 ) -> Response {
-    let identity = crate::auth::current_identity();
-    let gw = GatewayHeaders::parse(
-        &headers,
-        identity.as_deref().map(|i| i.tenant_slug.as_str()),
-    );
-    let mut ctx = Context::new(gw.request_id.clone());
-    ctx.conversation_id = gw.metadata.conversation_id.clone();
-    ctx.user_id = gw.metadata.user_id.clone();
-    ctx.tags = gw.metadata.tags.clone();
-    ctx.tags.push("embeddings".into());
-    let mut tracked = Tracked::new(ctx, finish_hook(state, WireFormat::OpenAi, extras.clone()));
-    tracked.apply(Event::InitiateRequest);
-    let reject = |mut tracked: Tracked, e: GatewayError, status: Option<axum::http::StatusCode>| {
-        tracked.apply(Event::ValidationFailed {
-            code: e.code,
-            message: e.message.clone(),
-        });
-        let id = tracked.context().request_id.clone();
-        tracked.finish();
-        let mut err = ApiError::new(WireFormat::OpenAi, e).with_request_id(id);
-        if let Some(s) = status {
-            err = err.with_status(s);
-        }
-        err.into_response()
+    let call = Call {
+        format: WireFormat::OpenAi,
+        op: Op::Embed,
+        headers,
+        identity,
+        body,
     };
-    let bytes = match read_body(body, state.max_body_bytes()).await {
-        Ok(b) => b,
-        Err((e, status)) => return reject(tracked, e, Some(status)),
-    };
-    let (request, base64) =
-        match ax_providers::openai::decode_embedding_request(&bytes, &state.request_limits()) {
-            Ok(r) => r,
-            Err(e) => return reject(tracked, e, None),
-        };
-    let opts = RequestOptions {
-        fallback: gw.fallback,
-        // Tenancy: only the targets the key's allow-list admits (403 when none).
-        allowed_models: crate::auth::allowed_models(),
-        ..RequestOptions::default()
-    };
-    if let Err(e) = state.router().embedding_plan(&request.model, &opts) {
-        return reject(tracked, e, None);
-    }
-    tracked.apply(Event::ValidationPassed);
-    match state.router().embed(&request, &opts, &mut tracked).await {
-        Ok(resp) => {
-            let body = ax_providers::openai::encode_embedding_response(&resp, base64);
-            let mut r = (axum::http::StatusCode::OK, body).into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            // Who served it, as for chat: `x-ax-request-id`, `-provider`, `-model`, …
-            served_headers(r.headers_mut(), tracked.context());
-            tracked.finish();
-            r
-        }
-        Err(e) => {
-            let id = tracked.context().request_id.clone();
-            let mut r = ApiError::new(WireFormat::OpenAi, e)
-                .with_request_id(id)
-                .into_response();
-            served_headers(r.headers_mut(), tracked.context());
-            tracked.finish();
-            r
-        }
-    }
+    state.gateway().serve(call).await.into_response()
 }
 
 /// Every routable model and route name, in OpenAI's list format.

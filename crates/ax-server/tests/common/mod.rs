@@ -30,6 +30,8 @@ pub struct Setup {
     pub claude_url: Option<String>,
     /// Tuning of the log writer (e.g. a long flush interval).
     pub log_writer: ax_store::WriterConfig,
+    /// An admission implementation to use instead of the in-memory one.
+    pub admission: Option<std::sync::Arc<dyn ax_router::admission::Admission>>,
 }
 
 impl Default for Setup {
@@ -43,6 +45,7 @@ impl Default for Setup {
             mock: MockConfig::default(),
             claude_url: None,
             log_writer: ax_store::WriterConfig::default(),
+            admission: None,
         }
     }
 }
@@ -121,6 +124,7 @@ base_url = "{openai}/v1"
     let options = ServeOptions {
         drain_timeout: Duration::from_secs(10),
         log_writer: setup.log_writer.clone(),
+        admission: setup.admission.clone(),
         ..ServeOptions::default()
     };
     let server = ax_server::start(config, options, std::future::pending())
@@ -295,8 +299,24 @@ impl Gateway {
     /// Creates tenant `slug` (active, no quotas) with one key allowing `patterns`
     /// (`None`: every model), loads it into the server at once, and returns the raw key.
     pub async fn add_key(&self, slug: &str, patterns: Option<&[&str]>) -> String {
-        use ax_core::tenant::{Quotas, TenantStatus};
-        use ax_store::tenancy::{NewApiKey, NewTenant, TenantStore};
+        let key = ax_store::tenancy::NewApiKey {
+            allowed_models: patterns.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+            ..ax_store::tenancy::NewApiKey::default()
+        };
+        self.add_key_with(slug, ax_core::tenant::Quotas::default(), key)
+            .await
+    }
+
+    /// Creates tenant `slug` (active) with `quotas` and one key `key`, loads it into
+    /// the server at once, and returns the raw key.
+    pub async fn add_key_with(
+        &self,
+        slug: &str,
+        quotas: ax_core::tenant::Quotas,
+        key: ax_store::tenancy::NewApiKey,
+    ) -> String {
+        use ax_core::tenant::TenantStatus;
+        use ax_store::tenancy::{NewTenant, TenantStore};
         let store = ax_store::Store::connect(&self.database_url())
             .await
             .unwrap();
@@ -306,23 +326,13 @@ impl Gateway {
                     slug: slug.into(),
                     name: None,
                     status: TenantStatus::Active,
-                    quotas: Quotas::default(),
+                    quotas,
                 },
                 "test",
             )
             .await
             .unwrap();
-        let key = store
-            .create_key(
-                tenant.id,
-                &NewApiKey {
-                    allowed_models: patterns.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
-                    ..NewApiKey::default()
-                },
-                "test",
-            )
-            .await
-            .unwrap();
+        let key = store.create_key(tenant.id, &key, "test").await.unwrap();
         // Load the key now rather than waiting for the background refresh.
         let server = self.server.as_ref().expect("server running");
         server.state.auth().refresh().await.unwrap();

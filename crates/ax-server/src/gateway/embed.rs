@@ -1,0 +1,64 @@
+//! The embeddings operation: decode → stages → plan (the embedding plan, which both
+//! validates and executes) → execute → encode.
+
+use std::sync::Arc;
+
+use ax_core::lifecycle::Event;
+use ax_providers::client_codec;
+
+use super::record::LogExtras;
+use super::{Call, Exchange, Flight, Gateway, Served, failed, read_body, served_headers};
+
+pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>) -> Served {
+    let Call {
+        format,
+        headers,
+        identity,
+        body,
+        ..
+    } = call;
+    let codec = client_codec(format);
+    let settings = gw.settings;
+    let mut flight = gw.start(format, &headers, identity, extras);
+    flight.tracked.context_mut().tags.push("embeddings".into());
+    let bytes = match read_body(body, settings.max_body_bytes).await {
+        Ok(b) => b,
+        Err((e, status)) => return flight.refuse(e, Some(status)),
+    };
+    let (request, base64) = match codec.decode_embeddings(&bytes, &settings.request_limits) {
+        Ok(r) => r,
+        Err(e) => return flight.refuse(e, None),
+    };
+    let chars: u64 = request.input.texts().iter().map(|t| t.len() as u64).sum();
+    let mut ex = Exchange {
+        format,
+        identity: flight.identity.as_deref(),
+        model: &request.model,
+        estimate: chars.div_ceil(4).max(1),
+        permit: None,
+    };
+    let staged = gw.run_stages(&mut ex).await;
+    if let Some(permit) = ex.permit.take() {
+        extras.set_permit(permit);
+    }
+    if let Err(e) = staged {
+        return flight.refuse(e, None);
+    }
+    let router = Arc::clone(gw.router());
+    let opts = flight.route_options();
+    if let Err(e) = router.embedding_plan(&request.model, &opts) {
+        return flight.refuse(e, None);
+    }
+    let Flight { mut tracked, .. } = flight;
+    tracked.apply(Event::ValidationPassed);
+    match router.embed(&request, &opts, &mut tracked).await {
+        Ok(resp) => {
+            let mut served = Served::json(codec.encode_embeddings(&resp, base64));
+            // Who served it, as for chat: `x-ax-request-id`, `-provider`, `-model`, …
+            served_headers(&mut served.headers, tracked.context());
+            tracked.finish();
+            served
+        }
+        Err(e) => failed(tracked, format, e),
+    }
+}

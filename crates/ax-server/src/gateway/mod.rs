@@ -1,0 +1,365 @@
+//! The request pipeline: one entry point, [`Gateway::serve`], for every client
+//! operation in every wire format. HTTP handlers only turn an HTTP request into a
+//! [`Call`] and the [`Served`] answer back into a response; the auth layer only says
+//! who is calling.
+//!
+//! For each call, in order:
+//! 1. the lifecycle starts ([`Tracked`], from the first byte), so that every request,
+//!    refused ones included, ends in exactly one log record ([`record`]);
+//! 2. the body is read under the size limit and decoded by the client's codec under
+//!    the request-shape limits;
+//! 3. the [`Stage`]s run in order ([`stages`]: today the key and tenant admission; a
+//!    response cache goes right after it), each able to refuse;
+//! 4. the router plans (an unknown model or a key's allow-list is a validation
+//!    failure) and executes the plan (retries, fallback, breakers, provider limits,
+//!    hedging, deadlines);
+//! 5. the answer is encoded in the client's format (or the upstream's bytes forwarded
+//!    when both speak it), and the finish hook settles admission and queues the log
+//!    record from the final context.
+//!
+//! This module uses no axum extractor and no routing: it is the boundary the HTTP
+//! layer, and later other ingress APIs, call into.
+
+mod chat;
+mod embed;
+mod json_array;
+pub mod record;
+pub mod stages;
+mod stream;
+
+use std::sync::Arc;
+
+use ax_core::lifecycle::{Context, Event};
+use ax_core::{GatewayError, RequestLimits, WireFormat};
+use ax_router::admission::Admission;
+use ax_router::{RequestOptions, Router, Tracked};
+use ax_store::LogWriter;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::{Identity, Refusal};
+use crate::config::LogDurability;
+use crate::error::ApiError;
+use crate::request_meta::{GatewayHeaders, names};
+use record::{LogExtras, MetricLabels};
+pub use stages::{Exchange, Stage};
+
+/// Settings of the pipeline, fixed at start.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineSettings {
+    /// Whether request and response bodies are logged.
+    pub store_bodies: bool,
+    /// Request body limit, bytes.
+    pub max_body_bytes: usize,
+    /// Request-shape limits, enforced while a body is decoded.
+    pub request_limits: RequestLimits,
+    /// Whether an answer waits for its log record to commit.
+    pub log_durability: LogDurability,
+}
+
+/// The pipeline and everything it needs: the router, the admission seam, the stage
+/// list, the log writer and the metric labels. Shared as `Arc<Gateway>`.
+pub struct Gateway {
+    router: Arc<Router>,
+    admission: Arc<dyn Admission>,
+    stages: Vec<Arc<dyn Stage>>,
+    writer: Option<LogWriter>,
+    labels: MetricLabels,
+    settings: PipelineSettings,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("router", &self.router)
+            .field("stages", &self.stages.len())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an operation a client called is.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// A chat completion, streamed or not, in any format.
+    Chat(ChatPath),
+    /// Embeddings.
+    Embed,
+}
+
+/// What a chat endpoint's path says beyond the body (Gemini puts the model and the
+/// streaming choice there).
+#[derive(Debug, Clone, Default)]
+pub struct ChatPath {
+    /// The model from the path (Gemini).
+    pub model: Option<String>,
+    /// Streaming implied by the path (Gemini).
+    pub stream: Option<bool>,
+    /// The path itself was unusable (logged and answered like a bad body).
+    pub error: Option<GatewayError>,
+    /// Stream as one JSON array instead of SSE (Gemini `streamGenerateContent`
+    /// without `?alt=sse`, as the REST API does).
+    pub json_array: bool,
+}
+
+/// One client call, as the HTTP layer hands it over.
+#[derive(Debug)]
+pub struct Call {
+    /// The client's wire format (its error shape too).
+    pub format: WireFormat,
+    /// The operation.
+    pub op: Op,
+    /// The request headers (`x-ax-*` are read from them).
+    pub headers: HeaderMap,
+    /// Who is calling, when gateway keys are in use.
+    pub identity: Option<Arc<Identity>>,
+    /// The body, not read yet.
+    pub body: Body,
+}
+
+/// The answer to a call.
+#[derive(Debug)]
+pub struct Served {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Headers: content type, `x-ax-*`, `retry-after`…
+    pub headers: HeaderMap,
+    /// The body (a stream for SSE).
+    pub body: Body,
+}
+
+impl Served {
+    /// A JSON answer.
+    fn json(bytes: impl Into<Bytes>) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Self {
+            status: StatusCode::OK,
+            headers,
+            body: Body::from(bytes.into()),
+        }
+    }
+
+    /// `error` in `format`'s shape, with `x-ax-request-id` when known.
+    pub fn error(
+        format: WireFormat,
+        error: GatewayError,
+        request_id: Option<ax_core::RequestId>,
+    ) -> Self {
+        let mut api = ApiError::new(format, error);
+        if let Some(id) = request_id {
+            api = api.with_request_id(id);
+        }
+        let (parts, body) = api.into_response().into_parts();
+        Self {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+}
+
+impl IntoResponse for Served {
+    fn into_response(self) -> Response {
+        let mut resp = Response::new(self.body);
+        *resp.status_mut() = self.status;
+        *resp.headers_mut() = self.headers;
+        resp
+    }
+}
+
+/// What [`Gateway::new`] needs.
+pub struct GatewayParts {
+    /// The router.
+    pub router: Arc<Router>,
+    /// Limits of every scope (the router's provider scopes use the same one).
+    pub admission: Arc<dyn Admission>,
+    /// The log writer, `None` when logging is off.
+    pub writer: Option<LogWriter>,
+    /// The label values metrics may carry.
+    pub labels: MetricLabels,
+    /// Fixed settings.
+    pub settings: PipelineSettings,
+}
+
+impl Gateway {
+    /// The pipeline with the standard stage list ([`stages::standard`]).
+    pub fn new(parts: GatewayParts) -> Self {
+        let stages = stages::standard(&parts.admission);
+        Self {
+            router: parts.router,
+            admission: parts.admission,
+            stages,
+            writer: parts.writer,
+            labels: parts.labels,
+            settings: parts.settings,
+        }
+    }
+
+    /// The router.
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
+    }
+
+    /// The log writer, if logging is on.
+    pub fn writer(&self) -> Option<&LogWriter> {
+        self.writer.as_ref()
+    }
+
+    /// Serves one call, start to end.
+    pub async fn serve(self: &Arc<Self>, call: Call) -> Served {
+        let format = call.format;
+        let extras = Arc::new(LogExtras::default());
+        let served = match call.op.clone() {
+            Op::Chat(path) => chat::serve(self, call, path, &extras).await,
+            Op::Embed => embed::serve(self, call, &extras).await,
+        };
+        // Acknowledged durability: an answer built whole (success or error) goes out
+        // once its log record has committed; a stream holds its last frames itself.
+        record::acknowledged(self.settings.log_durability, &extras, format, served).await
+    }
+
+    /// Answers a call the auth layer refused (401, 403), with its one log record.
+    pub fn refuse(
+        self: &Arc<Self>,
+        format: WireFormat,
+        headers: &HeaderMap,
+        refusal: Refusal,
+    ) -> Served {
+        let Refusal { error, identity } = refusal;
+        let extras = Arc::new(LogExtras::default());
+        let flight = self.start(format, headers, identity, &extras);
+        let served = flight.refuse(error, None);
+        // The body waits for the log record to commit (acknowledged durability).
+        record::gate_body(self.settings.log_durability, &extras, served)
+    }
+
+    /// Starts a request's lifecycle: its context from the `x-ax-*` headers, the hook
+    /// that ends it in one log record.
+    fn start(
+        self: &Arc<Self>,
+        format: WireFormat,
+        headers: &HeaderMap,
+        identity: Option<Arc<Identity>>,
+        extras: &Arc<LogExtras>,
+    ) -> Flight {
+        let meta = GatewayHeaders::parse(headers, identity.as_deref().map(|i| i.tenant_slug.as_str()));
+        let mut ctx = Context::new(meta.request_id.clone());
+        ctx.conversation_id = meta.metadata.conversation_id.clone();
+        ctx.user_id = meta.metadata.user_id.clone();
+        ctx.tags = meta.metadata.tags.clone();
+        let hook = self.finish_hook(format, identity.clone(), Arc::clone(extras));
+        let mut tracked = Tracked::new(ctx, hook);
+        tracked.apply(Event::InitiateRequest);
+        Flight {
+            tracked,
+            format,
+            meta,
+            identity,
+        }
+    }
+
+    /// Runs the stage list; the first refusal ends the request.
+    async fn run_stages(&self, ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+        for stage in &self.stages {
+            stage.before(ex).await?;
+        }
+        Ok(())
+    }
+}
+
+/// One request on its way through the pipeline.
+struct Flight {
+    tracked: Tracked,
+    format: WireFormat,
+    meta: GatewayHeaders,
+    identity: Option<Arc<Identity>>,
+}
+
+impl Flight {
+    /// Routing options from the headers and the caller's key.
+    fn route_options(&self) -> RequestOptions {
+        RequestOptions {
+            fallback: self.meta.fallback,
+            // Tenancy: the key may be limited to some models; the plan keeps only the
+            // targets it allows (403 when none is left).
+            allowed_models: self
+                .identity
+                .as_ref()
+                .and_then(|i| i.allowed_models.clone()),
+            ..RequestOptions::default()
+        }
+    }
+
+    /// Ends the request before any upstream call (`ValidationFailed`), answering
+    /// `error` (with `status` instead of the code's own, e.g. 413).
+    fn refuse(mut self, error: GatewayError, status: Option<StatusCode>) -> Served {
+        self.tracked.apply(Event::ValidationFailed {
+            code: error.code,
+            message: error.message.clone(),
+        });
+        let id = self.tracked.context().request_id.clone();
+        self.tracked.finish();
+        let error = match status {
+            Some(s) => error.with_http_status(s.as_u16()),
+            None => error,
+        };
+        Served::error(self.format, error, Some(id))
+    }
+}
+
+/// The router's failure as the client's answer, with the `x-ax-*` headers of what was
+/// tried; ends the lifecycle.
+fn failed(tracked: Tracked, format: WireFormat, error: GatewayError) -> Served {
+    let id = tracked.context().request_id.clone();
+    let mut served = Served::error(format, error, Some(id));
+    served_headers(&mut served.headers, tracked.context());
+    tracked.finish();
+    served
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, (GatewayError, StatusCode)> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // Typed, not by matching the message: the limit error is the source.
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            (
+                GatewayError::invalid(format!("request body is larger than {limit} bytes")),
+                StatusCode::PAYLOAD_TOO_LARGE,
+            )
+        } else {
+            (
+                GatewayError::invalid(format!("could not read the request body: {e}")),
+                StatusCode::BAD_REQUEST,
+            )
+        }
+    })
+}
+
+fn set_header(h: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name, v);
+    }
+}
+
+/// The `x-ax-*` response headers: who served the request and how.
+fn served_headers(h: &mut HeaderMap, ctx: &Context) {
+    set_header(h, names::REQUEST_ID, ctx.request_id.as_str());
+    if let Some(p) = &ctx.provider {
+        set_header(h, names::PROVIDER, p);
+    }
+    if let Some(m) = &ctx.model {
+        set_header(h, names::MODEL, m);
+    }
+    h.insert(names::ATTEMPTS, HeaderValue::from(ctx.attempts));
+    h.insert(
+        names::FALLBACK,
+        HeaderValue::from_static(if ctx.is_fallback() { "true" } else { "false" }),
+    );
+}
