@@ -2,8 +2,10 @@
 //! format (OpenAI, Anthropic or Gemini shape) with the right status and headers, so an
 //! official SDK raises the error class its users expect.
 
+use std::time::Duration;
+
 use ax_core::{GatewayError, RequestId, WireFormat};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// An error answered to a client, in `format`.
@@ -59,14 +61,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         if let Some(after) = error.retry_after {
-            // Whole seconds, rounded up, so a client never retries too early.
-            let secs = after.as_millis().div_ceil(1000).max(1);
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                h.insert(header::RETRY_AFTER, v);
-            }
-            if let Ok(v) = HeaderValue::from_str(&after.as_millis().to_string()) {
-                h.insert("retry-after-ms", v);
-            }
+            insert_retry_after(h, after);
         }
         // Tell the official SDKs whether retrying can help, so they do not hammer us
         // with retries of a request that will fail the same way.
@@ -84,5 +79,17 @@ impl IntoResponse for ApiError {
             h.insert(crate::request_meta::names::REQUEST_ID, v);
         }
         resp
+    }
+}
+
+/// Sets `Retry-After` (whole seconds, rounded up, so a client never retries too early)
+/// and `retry-after-ms` (the exact wait, which the official SDKs prefer).
+pub(crate) fn insert_retry_after(h: &mut HeaderMap, after: Duration) {
+    let secs = after.as_millis().div_ceil(1000).max(1);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        h.insert(header::RETRY_AFTER, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&after.as_millis().to_string()) {
+        h.insert("retry-after-ms", v);
     }
 }

@@ -3,21 +3,14 @@
 //! listens on loopback.
 
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
+use super::admin_error::{AdminError, AdminResult};
 use crate::state::AppState;
-
-fn admin_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
-    )
-        .into_response()
-}
 
 /// Rejects admin requests without the right bearer key.
 pub async fn require_admin(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -25,11 +18,8 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
         if state.admin_open() {
             return next.run(req).await;
         }
-        return admin_error(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "the admin API is disabled: set AX_ADMIN_KEY",
-        );
+        return AdminError::unauthorized("the admin API is disabled: set AX_ADMIN_KEY")
+            .into_response();
     };
     let presented = req
         .headers()
@@ -41,11 +31,10 @@ pub async fn require_admin(State(state): State<AppState>, req: Request, next: Ne
     if bool::from(presented.as_bytes().ct_eq(expected)) {
         next.run(req).await
     } else {
-        admin_error(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
+        AdminError::unauthorized(
             "missing or invalid admin key (Authorization: Bearer $AX_ADMIN_KEY)",
         )
+        .into_response()
     }
 }
 
@@ -59,46 +48,34 @@ pub async fn reset_circuit(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
-) -> Response {
-    if state.router().reset_circuit(&name) {
-        // Tenancy: every admin mutation is audited.
-        super::tenants::audit_provider_action(&state, &headers, &name, "provider.circuit.reset")
-            .await;
-        axum::Json(serde_json::json!({"provider": name, "circuit": "closed", "reset": true}))
-            .into_response()
-    } else {
-        admin_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            &format!("unknown provider `{name}`"),
-        )
+) -> AdminResult {
+    if !state.router().reset_circuit(&name) {
+        return Err(AdminError::not_found(format!("unknown provider `{name}`")));
     }
+    // Tenancy: every admin mutation is audited.
+    super::tenants::audit_provider_action(&state, &headers, &name, "provider.circuit.reset").await;
+    Ok(
+        axum::Json(serde_json::json!({"provider": name, "circuit": "closed", "reset": true}))
+            .into_response(),
+    )
 }
 
 /// `GET /admin/routes/explain?model=…`: the plan a request would follow.
 pub async fn explain(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Response {
+) -> AdminResult {
     let Some(model) = q.get("model") else {
-        return admin_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "missing ?model=",
-        );
+        return Err(AdminError::invalid("missing ?model="));
     };
     let fallback = q.get("fallback").is_none_or(|v| v != "off");
     let opts = ax_router::RequestOptions {
         fallback,
         ..Default::default()
     };
-    match state.router().dry_run(model, &opts) {
-        Ok(plan) => axum::Json(serde_json::json!({"dry_run": true, "model": model, "plan": plan}))
+    let plan = state.router().dry_run(model, &opts)?;
+    Ok(
+        axum::Json(serde_json::json!({"dry_run": true, "model": model, "plan": plan}))
             .into_response(),
-        Err(e) => admin_error(
-            StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::NOT_FOUND),
-            e.code.as_str(),
-            &e.message,
-        ),
-    }
+    )
 }

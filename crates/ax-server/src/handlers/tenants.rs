@@ -6,8 +6,9 @@
 //! or `admin-api:<name>` when the caller sends `x-ax-actor: <name>`. After each change
 //! the key cache is refreshed at once, so the gateway enforces it immediately.
 //!
-//! Errors: `{"error":{"code","message"}}` with 400 (invalid), 404 (unknown), 409
-//! (slug taken, illegal status change), 503 (store unavailable).
+//! Errors: `admin_error::AdminError`, `{"error":{"code","message"}}` with 400
+//! (invalid), 404 (unknown), 409 (slug taken, illegal status change), 503 (store
+//! unavailable).
 //!
 //! Unlike the read-only provider endpoints, these routes are never open without a
 //! key: they mint gateway keys and show the audit log, so with no `AX_ADMIN_KEY` set
@@ -17,12 +18,10 @@ use ax_core::tenant::{Quotas, TenantStatus};
 use ax_core::{KeyId, TenantId};
 use ax_store::tenancy::secrets::MasterKey;
 use ax_store::tenancy::{
-    AuditFilter, AuditTarget, NewApiKey, NewAudit, NewTenant, Page, TenancyError, Tenant,
-    TenantPatch, TenantStore,
+    AuditFilter, AuditTarget, NewApiKey, NewAudit, NewTenant, Page, Tenant, TenantPatch,
+    TenantStore,
 };
-use ax_store::{
-    LogFilter, LogQuery, ProviderConfig, ProviderConfigStore, StoreError, StoredProviderConfig,
-};
+use ax_store::{LogFilter, LogQuery, ProviderConfig, ProviderConfigStore, StoredProviderConfig};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -31,6 +30,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::admin_error::{AdminError, AdminResult};
 use crate::state::AppState;
 
 /// The tenancy admin routes (to be merged under the admin key check).
@@ -74,70 +74,19 @@ async fn require_configured_admin_key(
     if state.admin_key().is_some() {
         next.run(req).await
     } else {
-        AdminError(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "the tenancy admin API needs AX_ADMIN_KEY (use the ax CLI on the store otherwise)"
-                .into(),
+        AdminError::unauthorized(
+            "the tenancy admin API needs AX_ADMIN_KEY (use the ax CLI on the store otherwise)",
         )
         .into_response()
     }
 }
 
-/// An admin API error.
-#[derive(Debug)]
-pub struct AdminError(StatusCode, &'static str, String);
-
-impl IntoResponse for AdminError {
-    fn into_response(self) -> Response {
-        (
-            self.0,
-            axum::Json(json!({"error": {"code": self.1, "message": self.2}})),
-        )
-            .into_response()
-    }
-}
-
-impl From<TenancyError> for AdminError {
-    fn from(e: TenancyError) -> Self {
-        match e {
-            TenancyError::Store(s) => s.into(),
-            TenancyError::Transition(t) => {
-                AdminError(StatusCode::CONFLICT, "invalid_transition", t.to_string())
-            }
-            TenancyError::Invalid(m) => AdminError(StatusCode::BAD_REQUEST, "invalid_request", m),
-        }
-    }
-}
-
-impl From<StoreError> for AdminError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(m) => AdminError(StatusCode::NOT_FOUND, "not_found", m),
-            StoreError::Conflict(m) => AdminError(StatusCode::CONFLICT, "conflict", m),
-            StoreError::Invalid(m) => AdminError(StatusCode::BAD_REQUEST, "invalid_request", m),
-            e if e.is_transient() => AdminError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                e.to_string(),
-            ),
-            e => AdminError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                e.to_string(),
-            ),
-        }
-    }
-}
-
-type AdminResult = Result<Response, AdminError>;
-
 fn bad(message: impl Into<String>) -> AdminError {
-    AdminError(StatusCode::BAD_REQUEST, "invalid_request", message.into())
+    AdminError::invalid(message)
 }
 
 fn not_found(message: impl Into<String>) -> AdminError {
-    AdminError(StatusCode::NOT_FOUND, "not_found", message.into())
+    AdminError::not_found(message)
 }
 
 /// The audit actor of an admin request.
@@ -568,20 +517,18 @@ async fn put_provider_config(
     }
     if let Some(key) = b.api_key {
         let master = MasterKey::parse(state.auth().master_key())
-            .map_err(|e| AdminError(StatusCode::BAD_REQUEST, "master_key", e.to_string()))?;
-        c.api_key_encrypted = Some(
-            master
-                .seal(&name, &key)
-                .map_err(|e| AdminError(StatusCode::BAD_REQUEST, "master_key", e.to_string()))?,
-        );
+            .map_err(|e| AdminError::new(StatusCode::BAD_REQUEST, "master_key", e.to_string()))?;
+        c.api_key_encrypted =
+            Some(master.seal(&name, &key).map_err(|e| {
+                AdminError::new(StatusCode::BAD_REQUEST, "master_key", e.to_string())
+            })?);
     }
     // Refuse now what the next start would refuse (an unknown config_json key, a base
     // URL that is not http(s), a fallback to an unknown provider…).
     let providers = state.router().providers_status();
     let known: Vec<String> = providers.iter().map(|p| p.name.clone()).collect();
     let kind = providers.iter().find(|p| p.name == name).map(|p| p.kind);
-    crate::assemble::check_row(&c, kind, &known)
-        .map_err(|e| AdminError(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()))?;
+    crate::assemble::check_row(&c, kind, &known).map_err(|e| bad(e.to_string()))?;
     let after = store.upsert_provider_config(&c).await?;
     store
         .record_audit(&NewAudit {
