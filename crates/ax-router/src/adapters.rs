@@ -1,32 +1,33 @@
 //! The provider adapters bound to a [`RoutingTable`]: for each provider of the table
-//! (same order) its adapter, absent for a disabled provider nobody built, and its rate
-//! limiter; plus what planning derives from which providers are usable (their priority
-//! order, whether only the mock serves). Built once by the router; read-only
-//! afterwards except for the limiters.
+//! (same order) its adapter, absent for a disabled provider nobody built, and what the
+//! executor reads on every attempt (limits, retries, idle timeout) resolved once; plus
+//! what planning derives from which providers are usable (their priority order,
+//! whether only the mock serves). Built once by the router; read-only afterwards.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ax_core::{Provider, ProviderKind};
 
+use crate::admission::Limits;
 use crate::config::ProviderSettings;
 use crate::error::RouterError;
-use crate::rate_limit::{RateLimiter, RateLimits};
+use crate::planner::Target;
 use crate::routing_table::{RoutingTable, valid_name};
-
-/// Live rate limits of one provider, shared with running streams.
-#[derive(Debug)]
-pub(crate) struct ProviderRuntime {
-    pub(crate) name: Arc<str>,
-    pub(crate) limiter: RateLimiter,
-}
 
 /// One provider of the table, bound.
 pub(crate) struct Slot {
+    /// Its name, shared (admission scopes and attempts carry it without allocating).
     pub(crate) name: Arc<str>,
     adapter: Option<Arc<dyn Provider>>,
     enabled: bool,
-    pub(crate) runtime: Arc<ProviderRuntime>,
+    /// Its rate limits (requests and tokens per minute); unlimited skips admission.
+    pub(crate) limits: Limits,
+    /// Retries of a retryable failure before moving on.
+    pub(crate) max_retries: u32,
+    /// Longest silence allowed in its streams.
+    pub(crate) idle_timeout: Duration,
 }
 
 impl Slot {
@@ -108,18 +109,19 @@ impl Adapters {
             {
                 tracing::warn!(provider = %s.name, configured = %s.kind, adapter = %p.kind(), "provider kind differs from its adapter's; routing uses the configured kind");
             }
-            let name: Arc<str> = Arc::from(s.name.as_str());
             slots.push(Slot {
-                name: Arc::clone(&name),
+                name: Arc::from(s.name.as_str()),
                 adapter,
                 enabled: s.enabled,
-                runtime: Arc::new(ProviderRuntime {
-                    name,
-                    limiter: RateLimiter::new(RateLimits {
-                        rpm: s.rpm,
-                        tpm: s.tpm,
-                    }),
-                }),
+                limits: Limits {
+                    rpm: s.rpm.map(u64::from),
+                    tpm: s.tpm.map(u64::from),
+                    ..Limits::default()
+                },
+                max_retries: s.max_retries,
+                idle_timeout: s
+                    .stream_idle_timeout
+                    .unwrap_or_else(|| table.stream_idle_timeout()),
             });
         }
         if let Some(name) = adapters.into_keys().next() {
@@ -141,5 +143,15 @@ impl Adapters {
             by_priority,
             mock_only,
         })
+    }
+
+    /// The slot of `target`'s provider: the one the plan names, or (for a plan made
+    /// by another router) the one of the same name.
+    pub(crate) fn slot_of(&self, target: &Target, table: &RoutingTable) -> Option<&Slot> {
+        let name = target.provider.name();
+        match self.slots.get(target.slot) {
+            Some(s) if &*s.name == name => Some(s),
+            _ => self.slots.get(table.index_of(name)?),
+        }
     }
 }

@@ -90,6 +90,11 @@ pub struct ProviderSettings {
     pub rpm: Option<u32>,
     /// Tokens per minute allowed to this provider, if limited.
     pub tpm: Option<u32>,
+    /// Longest silence allowed between two of this provider's stream chunks (and
+    /// before the first one), when it differs from the router's
+    /// [`stream_idle_timeout`](RouterConfig::stream_idle_timeout) (`idle_timeout_ms`
+    /// of a `[[providers]]` entry). The router is the only owner of this deadline.
+    pub stream_idle_timeout: Option<Duration>,
     /// Whether the provider takes traffic (default `true`).
     pub enabled: bool,
 }
@@ -105,6 +110,7 @@ impl Default for ProviderSettings {
             max_retries: 2,
             rpm: None,
             tpm: None,
+            stream_idle_timeout: None,
             enabled: true,
         }
     }

@@ -8,13 +8,19 @@
 //!   request and the streamed characters / 4, and marked so, when none arrived);
 //! - `RequestFailed` on an upstream error item or an idle gap longer than the idle
 //!   timeout, counted against the provider's health and circuit (nothing is retried
-//!   after the first chunk: the client has already seen bytes);
+//!   after the first chunk: the client has already seen bytes). The router is the only
+//!   owner of this idle deadline (the adapters keep none between chunks);
 //! - `TimedOut` when the whole-request deadline passes (not the provider's fault);
 //! - `Cancelled` when the stream is dropped before its end (the client went away); the
 //!   upstream stream is dropped with it, and nothing is counted against the provider.
 //!
 //! The finish hook runs as soon as the end is known, so the log record does not wait
-//! for the server to drop the body.
+//! for the server to drop the body. The attempt's admission is settled at the end with
+//! the tokens the stream used, whichever way it ended.
+//!
+//! One timer serves both deadlines (it is set to the earlier of the next idle deadline
+//! and the request deadline): one allocation and one timer-wheel entry per stream, not
+//! two.
 
 use std::fmt;
 use std::pin::Pin;
@@ -23,14 +29,15 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use ax_core::lifecycle::{Context, Event};
-use ax_core::{ChatStream, ErrorCode, GatewayError, StreamChunk, StreamEvent, Usage, WireFormat};
+use ax_core::{
+    ChatStream, ErrorCode, GatewayError, Provider, StreamChunk, StreamEvent, Usage, WireFormat,
+};
 use futures::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
-use crate::adapters::ProviderRuntime;
+use crate::admission;
+use crate::executor::OpenAttempt;
 use crate::pending::complete_detached;
-use crate::provider_state::ProviderState;
-use crate::rate_limit::RatePermit;
 use crate::tracked::Tracked;
 
 /// A routed, tracked stream of chunks from the provider that answered.
@@ -38,13 +45,15 @@ pub struct RoutedStream {
     tracked: Tracked,
     first: Option<StreamChunk>,
     inner: Option<ChatStream>,
-    runtime: Arc<ProviderRuntime>,
-    state: Arc<dyn ProviderState>,
-    rate: Option<RatePermit>,
-    wire_format: Option<WireFormat>,
+    provider: Arc<dyn Provider>,
+    /// What the end records and settles (taken when settled).
+    open: Option<OpenAttempt>,
     idle_timeout: Duration,
-    idle: Pin<Box<Sleep>>,
-    deadline: Pin<Box<Sleep>>,
+    /// When the stream stalls if no chunk arrives before.
+    idle_at: Instant,
+    deadline: Instant,
+    /// Fires at the earlier of `idle_at` and `deadline`.
+    timer: Pin<Box<Sleep>>,
     usage: Usage,
     output_chars: u64,
     estimated_input: u64,
@@ -54,44 +63,41 @@ pub struct RoutedStream {
 impl fmt::Debug for RoutedStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RoutedStream")
-            .field("provider", &self.runtime.name)
+            .field("provider", &self.provider.name())
             .field("state", &self.tracked.context().state)
             .field("done", &self.done)
             .finish_non_exhaustive()
     }
 }
 
+/// Everything a stream starts with.
+pub(crate) struct Parts {
+    pub(crate) tracked: Tracked,
+    pub(crate) first: StreamChunk,
+    pub(crate) inner: ChatStream,
+    pub(crate) provider: Arc<dyn Provider>,
+    pub(crate) open: Option<OpenAttempt>,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) deadline: Instant,
+    pub(crate) estimated_input: u64,
+}
+
 impl RoutedStream {
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "one private constructor, called once"
-    )]
-    pub(crate) fn new(
-        tracked: Tracked,
-        first: StreamChunk,
-        inner: ChatStream,
-        runtime: Arc<ProviderRuntime>,
-        state: Arc<dyn ProviderState>,
-        rate: RatePermit,
-        wire_format: Option<WireFormat>,
-        idle_timeout: Duration,
-        deadline: Instant,
-        estimated_input: u64,
-    ) -> Self {
+    pub(crate) fn new(parts: Parts) -> Self {
+        let idle_at = Instant::now() + parts.idle_timeout;
         Self {
-            tracked,
-            first: Some(first),
-            inner: Some(inner),
-            runtime,
-            state,
-            rate: Some(rate),
-            wire_format,
-            idle_timeout,
-            idle: Box::pin(tokio::time::sleep(idle_timeout)),
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            tracked: parts.tracked,
+            first: Some(parts.first),
+            inner: Some(parts.inner),
+            provider: parts.provider,
+            open: parts.open,
+            idle_timeout: parts.idle_timeout,
+            idle_at,
+            deadline: parts.deadline,
+            timer: Box::pin(tokio::time::sleep_until(idle_at.min(parts.deadline))),
             usage: Usage::default(),
             output_chars: 0,
-            estimated_input,
+            estimated_input: parts.estimated_input,
             done: false,
         }
     }
@@ -104,12 +110,12 @@ impl RoutedStream {
     /// The wire format of the provider that answered (`None` for the mock): a client
     /// of the same format may receive each chunk's `raw` frame unchanged.
     pub fn wire_format(&self) -> Option<WireFormat> {
-        self.wire_format
+        self.provider.wire_format()
     }
 
     /// The name of the provider that answered.
     pub fn provider(&self) -> &str {
-        &self.runtime.name
+        self.provider.name()
     }
 
     /// Usage merged from the stream so far.
@@ -133,8 +139,9 @@ impl RoutedStream {
                 | StreamEvent::Finish { .. } => {}
             }
         }
-        let next = Instant::now() + self.idle_timeout;
-        self.idle.as_mut().reset(next);
+        self.idle_at = Instant::now() + self.idle_timeout;
+        let wake = self.idle_at.min(self.deadline);
+        self.timer.as_mut().reset(wake);
     }
 
     /// The usage to record: the provider's, with any part it never sent estimated from
@@ -172,11 +179,20 @@ impl RoutedStream {
         self.done = true;
         // Dropping the upstream stream closes its connection.
         self.inner = None;
-        let usage = self.record_usage();
-        if let Some(mut rate) = self.rate.take() {
-            rate.reconcile(usage.total_tokens());
-        }
+        self.settle();
         self.tracked.finish_in_place();
+    }
+
+    /// Records the final usage and settles the admission with its tokens.
+    fn settle(&mut self) {
+        let usage = self.record_usage();
+        if let Some((admission, permit)) = self.open.as_mut().and_then(|o| o.admission.take()) {
+            let spent = admission::Usage {
+                tokens: usage.total_tokens(),
+                cost_usd: None,
+            };
+            complete_detached(admission.settle(permit, spent));
+        }
     }
 
     fn complete(&mut self) {
@@ -191,8 +207,10 @@ impl RoutedStream {
             code: error.code,
             message: error.message.clone(),
         });
-        if error.counts_against_provider() {
-            complete_detached(self.state.late_failure(&self.runtime.name, error));
+        if error.counts_against_provider()
+            && let Some(open) = &self.open
+        {
+            complete_detached(open.state.late_failure(&open.provider, error));
         }
         self.end();
     }
@@ -222,7 +240,7 @@ impl Stream for RoutedStream {
             }
             Poll::Ready(Some(Err(mut e))) => {
                 if e.provider.is_none() {
-                    e.provider = Some(this.runtime.name.to_string());
+                    e.provider = Some(this.provider.name().to_owned());
                 }
                 this.fail(&e);
                 Poll::Ready(Some(Err(e)))
@@ -232,25 +250,31 @@ impl Stream for RoutedStream {
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                if this.idle.poll_unpin(cx).is_ready() {
-                    let e = GatewayError::new(
-                        ErrorCode::Timeout,
-                        format!(
-                            "the stream stalled: no chunk for {} ms",
-                            this.idle_timeout.as_millis()
-                        ),
-                    )
-                    .with_provider(this.runtime.name.to_string());
-                    this.fail(&e);
-                    return Poll::Ready(Some(Err(e)));
-                }
-                if this.deadline.poll_unpin(cx).is_ready() {
-                    this.tracked.apply(Event::TimedOut);
-                    this.end();
-                    return Poll::Ready(Some(Err(GatewayError::new(
-                        ErrorCode::Timeout,
-                        "the request deadline passed while streaming",
-                    ))));
+                while this.timer.poll_unpin(cx).is_ready() {
+                    let now = Instant::now();
+                    if now >= this.idle_at {
+                        let e = GatewayError::new(
+                            ErrorCode::Timeout,
+                            format!(
+                                "the stream stalled: no chunk for {} ms",
+                                this.idle_timeout.as_millis()
+                            ),
+                        )
+                        .with_provider(this.provider.name());
+                        this.fail(&e);
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    if now >= this.deadline {
+                        this.tracked.apply(Event::TimedOut);
+                        this.end();
+                        return Poll::Ready(Some(Err(GatewayError::new(
+                            ErrorCode::Timeout,
+                            "the request deadline passed while streaming",
+                        ))));
+                    }
+                    // Woken early (never expected): wait for the earlier deadline again.
+                    let wake = this.idle_at.min(this.deadline);
+                    this.timer.as_mut().reset(wake);
                 }
                 Poll::Pending
             }
@@ -268,10 +292,7 @@ impl Drop for RoutedStream {
         if !self.tracked.context().state.is_terminal() {
             self.tracked.apply(Event::Cancelled);
         }
-        let usage = self.record_usage();
-        if let Some(mut rate) = self.rate.take() {
-            rate.reconcile(usage.total_tokens());
-        }
+        self.settle();
         self.tracked.finish_in_place();
     }
 }

@@ -328,3 +328,68 @@ async fn hedged_streams_race_on_the_first_chunk() {
     assert_eq!((a.calls(), b.calls()), (1, 1));
     assert_eq!(hook.only().provider.as_deref(), Some("b"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_provider_s_own_idle_timeout_applies_to_its_streams() {
+    // The router owns every stream deadline; a provider's `idle_timeout_ms` overrides
+    // the router's for its streams, before the first chunk and between chunks.
+    let (r, a, b) = ab(|c| {
+        c.stream_idle_timeout = Duration::from_secs(60);
+        c.providers[0].stream_idle_timeout = Some(Duration::from_secs(3));
+        c.providers[0].max_retries = 0;
+    });
+    a.script([
+        Behavior::Stream(vec![Step::Hang]),
+        Behavior::Stream(vec![Step::Text("one"), Step::Hang]),
+    ]);
+    let start = Instant::now();
+    let (s, _) = open(&r, "gpt-4o").await;
+    assert_eq!(s.unwrap().provider(), "b");
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    assert_eq!(b.calls(), 1);
+
+    let (s, hook) = open(&r, "gpt-4o").await;
+    let start = Instant::now();
+    let items = drain(s.unwrap()).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!(e.code, ErrorCode::Timeout);
+    assert!(e.message.contains("3000 ms"), "{}", e.message);
+    assert_eq!(hook.only().error.as_ref().unwrap().0, ErrorCode::Timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_request_deadline_ends_a_steady_stream() {
+    let (r, a, _) = ab(|c| c.stream_idle_timeout = Duration::from_secs(10));
+    a.script([Behavior::Stream(vec![
+        Step::Text("a"),
+        Step::Sleep(Duration::from_secs(2)),
+        Step::Text("b"),
+        Step::Sleep(Duration::from_secs(2)),
+        Step::Text("c"),
+        Step::Sleep(Duration::from_secs(2)),
+        Step::Text("d"),
+    ])]);
+    let opts = RequestOptions {
+        deadline: Some(Instant::now() + Duration::from_secs(5)),
+        ..RequestOptions::default()
+    };
+    let (t, hook) = tracked();
+    let start = Instant::now();
+    let s = r
+        .chat_stream(&chat_request("gpt-4o"), &opts, t)
+        .await
+        .unwrap();
+    let items = drain(s).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert_eq!(text(&items), "abc");
+    let e = items.last().unwrap().as_ref().unwrap_err();
+    assert_eq!(e.code, ErrorCode::Timeout);
+    assert!(e.message.contains("deadline"), "{}", e.message);
+    let ctx = hook.only();
+    assert_eq!(ctx.state, State::Failed);
+    assert_eq!(ctx.error.as_ref().unwrap().0, ErrorCode::Timeout);
+    // A deadline is not the provider's fault.
+    assert_eq!(r.providers_status()[0].consecutive_failures, 0);
+    assert_eq!(a.streams_dropped(), 1);
+}
