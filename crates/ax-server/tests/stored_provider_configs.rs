@@ -157,6 +157,43 @@ async fn stored_settings_are_applied_at_the_next_start() {
     upstream.shutdown().await;
 }
 
+/// The rows the migrations seed hold the env providers' defaults: applying them changes
+/// nothing (their `timeout_ms` was 60 s, never applied, while calls had 600 s).
+#[tokio::test]
+async fn the_seeded_rows_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("ax.db").display());
+    let store = Store::connect(&db).await.unwrap();
+    store.migrate().await.unwrap();
+    let rows: Vec<_> = store
+        .list_provider_configs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.config)
+        .collect();
+    store.close().await;
+    assert_eq!(rows.len(), 3);
+    for vars in [
+        vec![],
+        vec![
+            ("OPENAI_API_KEY", "k"),
+            ("ANTHROPIC_API_KEY", "k"),
+            ("GEMINI_API_KEY", "k"),
+        ],
+    ] {
+        let env: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let before = Config::load_with(None, &env).unwrap();
+        let mut after = before.clone();
+        let out = ax_server::assemble::apply_rows(&mut after, &rows).unwrap();
+        assert_eq!(out, ax_server::assemble::Assembled::default());
+        assert_eq!(format!("{before:?}"), format!("{after:?}"));
+    }
+}
+
 #[tokio::test]
 async fn a_row_the_start_would_refuse_is_refused_when_written() {
     let dir = tempfile::tempdir().unwrap();
