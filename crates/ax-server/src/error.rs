@@ -2,11 +2,11 @@
 //! format (OpenAI, Anthropic or Gemini shape) with the right status and headers, so an
 //! official SDK raises the error class its users expect.
 
-use std::time::Duration;
-
 use ax_core::{GatewayError, RequestId, WireFormat};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+
+use crate::gateway::Served;
 
 /// An error answered to a client, in `format`.
 #[derive(Debug)]
@@ -52,44 +52,8 @@ impl IntoResponse for ApiError {
         if let Some(s) = self.status {
             error.http_status = Some(s.as_u16());
         }
-        let status = StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::BAD_GATEWAY);
-        let body = ax_providers::client_codec(self.format).encode_error(&error);
-        let mut resp = (status, body).into_response();
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        if let Some(after) = error.retry_after {
-            insert_retry_after(h, after);
-        }
-        // Tell the official SDKs whether retrying can help, so they do not hammer us
-        // with retries of a request that will fail the same way.
-        let retry = if error.is_retryable() {
-            "true"
-        } else {
-            "false"
-        };
-        h.insert("x-should-retry", HeaderValue::from_static(retry));
-        if let Some(v) = self
-            .request_id
-            .as_ref()
-            .and_then(|id| HeaderValue::from_str(id.as_str()).ok())
-        {
-            h.insert(crate::request_meta::names::REQUEST_ID, v);
-        }
-        resp
+        Served::error(self.format, error, self.request_id.as_ref()).into_response()
     }
 }
 
-/// Sets `Retry-After` (whole seconds, rounded up, so a client never retries too early)
-/// and `retry-after-ms` (the exact wait, which the official SDKs prefer).
-pub(crate) fn insert_retry_after(h: &mut HeaderMap, after: Duration) {
-    let secs = after.as_millis().div_ceil(1000).max(1);
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        h.insert(header::RETRY_AFTER, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&after.as_millis().to_string()) {
-        h.insert("retry-after-ms", v);
-    }
-}
+pub(crate) use crate::gateway::insert_retry_after;

@@ -59,6 +59,9 @@ pub struct ServeOptions {
     /// The admission implementation (limits of every scope); `None`: in memory,
     /// restored from the request log at start.
     pub admission: Option<Arc<dyn ax_router::admission::Admission>>,
+    /// Circuit and health state of the providers (e.g. shared by several servers);
+    /// `None`: in memory, this server's own. It must know every configured provider.
+    pub provider_state: Option<Arc<dyn ax_router::ProviderState>>,
 }
 
 impl std::fmt::Debug for ServeOptions {
@@ -68,6 +71,10 @@ impl std::fmt::Debug for ServeOptions {
             .field("drain_timeout", &self.drain_timeout)
             .field("log_writer", &self.log_writer)
             .field("admission", &self.admission.as_ref().map(|_| "custom"))
+            .field(
+                "provider_state",
+                &self.provider_state.as_ref().map(|_| "custom"),
+            )
             .finish()
     }
 }
@@ -79,6 +86,7 @@ impl Default for ServeOptions {
             drain_timeout: Duration::from_secs(30),
             log_writer: WriterConfig::default(),
             admission: None,
+            provider_state: None,
         }
     }
 }
@@ -222,8 +230,8 @@ pub async fn start(
             config.listen
         )));
     }
-    // Limits of every scope (key, tenant; provider scopes stay in the router for now),
-    // with today's and this month's usage read back from the request log.
+    // Limits of every scope (provider, key, tenant), with today's and this month's
+    // usage read back from the request log.
     let local_admission = Arc::new(ax_router::admission::LocalAdmission::new());
     if let Err(e) = auth.restore_usage(&local_admission).await {
         tracing::warn!(error = %e, "could not restore quota usage from the log; counting from zero");
@@ -249,7 +257,16 @@ pub async fn start(
         })?;
         providers.push(provider);
     }
-    let router = AxRouter::new(config.router.clone(), providers)
+    // The routing table is validated once, from the assembled configuration; the
+    // router shares the admission with the gateway (provider scopes beside key and
+    // tenant scopes) and takes an injected provider state when given one.
+    let table = ax_router::RoutingTable::new(config.router.clone())
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    let provider_state: Arc<dyn ax_router::ProviderState> = match &options.provider_state {
+        Some(s) => Arc::clone(s),
+        None => Arc::new(ax_router::LocalProviderState::for_table(&table)),
+    };
+    let router = AxRouter::with_seams(table, providers, provider_state, Arc::clone(&admission))
         .map_err(|e| ServeError::Config(e.to_string()))?;
     let writer = config
         .logging_enabled

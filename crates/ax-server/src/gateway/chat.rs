@@ -6,12 +6,12 @@ use std::sync::Arc;
 use ax_core::lifecycle::Event;
 use ax_core::ErrorCode;
 use ax_providers::{DecodeOptions, client_codec};
-use axum::body::Bytes;
+use bytes::Bytes;
 
 use super::record::{LogExtras, loggable_body};
 use super::stream::{Delivery, stream_response};
 use super::{
-    Call, ChatPath, Exchange, Flight, Gateway, Served, failed, read_body, served_headers,
+    Call, ChatPath, Exchange, Flight, Gateway, Served, failed, served_headers,
     set_header,
 };
 use crate::config::LogDurability;
@@ -36,9 +36,9 @@ pub(super) async fn serve(
     let codec = client_codec(format);
     let settings = gw.settings;
     let flight = gw.start(format, &headers, identity, extras);
-    let body = match read_body(body, settings.max_body_bytes).await {
+    let body = match body {
         Ok(b) => b,
-        Err((e, status)) => return flight.refuse(e, Some(status)),
+        Err(e) => return flight.refuse(e),
     };
     // The body to log when the request fails before it is decoded: a copy, so the
     // record does not pin the connection's read buffer.
@@ -49,7 +49,7 @@ pub(super) async fn serve(
     };
     if let Some(e) = path.error {
         keep_raw_body(extras);
-        return flight.refuse(e, None);
+        return flight.refuse(e);
     }
     let opts = DecodeOptions {
         path_model: path.model,
@@ -62,7 +62,7 @@ pub(super) async fn serve(
         Ok(r) => r,
         Err(e) => {
             keep_raw_body(extras);
-            return flight.refuse(e, None);
+            return flight.refuse(e);
         }
     };
     match &request.raw {
@@ -94,7 +94,7 @@ pub(super) async fn serve(
         extras.set_permit(permit);
     }
     if let Err(e) = staged {
-        return flight.refuse(e, None);
+        return flight.refuse(e);
     }
 
     let router = Arc::clone(gw.router());
@@ -122,12 +122,12 @@ pub(super) async fn serve(
                 );
                 served
             }
-            Err(e) => flight.refuse(e, None),
+            Err(e) => flight.refuse(e),
         };
     }
     let plan = match router.plan(&request.model, &route_opts) {
         Ok(plan) => plan,
-        Err(e) => return flight.refuse(e, None),
+        Err(e) => return flight.refuse(e),
     };
     let Flight { mut tracked, .. } = flight;
     tracked.apply(Event::ValidationPassed);

@@ -7,7 +7,7 @@ use ax_core::lifecycle::Event;
 use ax_providers::client_codec;
 
 use super::record::LogExtras;
-use super::{Call, Exchange, Flight, Gateway, Served, failed, read_body, served_headers};
+use super::{Call, Exchange, Flight, Gateway, Served, failed, served_headers};
 
 pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>) -> Served {
     let Call {
@@ -21,13 +21,13 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>
     let settings = gw.settings;
     let mut flight = gw.start(format, &headers, identity, extras);
     flight.tracked.context_mut().tags.push("embeddings".into());
-    let bytes = match read_body(body, settings.max_body_bytes).await {
+    let bytes = match body {
         Ok(b) => b,
-        Err((e, status)) => return flight.refuse(e, Some(status)),
+        Err(e) => return flight.refuse(e),
     };
     let (request, base64) = match codec.decode_embeddings(&bytes, &settings.request_limits) {
         Ok(r) => r,
-        Err(e) => return flight.refuse(e, None),
+        Err(e) => return flight.refuse(e),
     };
     let chars: u64 = request.input.texts().iter().map(|t| t.len() as u64).sum();
     let mut ex = Exchange {
@@ -42,12 +42,12 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>
         extras.set_permit(permit);
     }
     if let Err(e) = staged {
-        return flight.refuse(e, None);
+        return flight.refuse(e);
     }
     let router = Arc::clone(gw.router());
     let opts = flight.route_options();
     if let Err(e) = router.embedding_plan(&request.model, &opts) {
-        return flight.refuse(e, None);
+        return flight.refuse(e);
     }
     let Flight { mut tracked, .. } = flight;
     tracked.apply(Event::ValidationPassed);

@@ -1,7 +1,7 @@
 //! Gemini's streamed answer without `?alt=sse`: one JSON array of responses, as the
 //! REST API sends it, built from the SSE frames every other path produces.
 
-use axum::body::Bytes;
+use bytes::Bytes;
 
 /// Turns the SSE frames of a Gemini stream (`data: {…}` each) into the JSON array the
 /// REST API sends without `?alt=sse`: `[{…}`, then `,\r\n{…}` per response, then `]`.

@@ -17,9 +17,10 @@
 //!    when both speak it), and the finish hook settles admission and queues the log
 //!    record from the final context.
 //!
-//! This module uses no axum extractor and no routing: it is the boundary the HTTP
-//! layer, and later other ingress APIs, call into.
+//! This module knows no HTTP framework (only the `http` crate's types): it is the
+//! boundary the HTTP layer, and later other ingress APIs, call into.
 
+mod answer;
 mod chat;
 mod embed;
 mod json_array;
@@ -34,13 +35,12 @@ use ax_core::{GatewayError, RequestLimits, WireFormat};
 use ax_router::admission::Admission;
 use ax_router::{RequestOptions, Router, Tracked};
 use ax_store::LogWriter;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
+pub use answer::{ByteStream, Payload, Served, insert_retry_after};
 use crate::auth::{Identity, Refusal};
 use crate::config::LogDurability;
-use crate::error::ApiError;
 use crate::request_meta::{GatewayHeaders, names};
 use record::{LogExtras, MetricLabels};
 pub use stages::{Exchange, Stage};
@@ -114,62 +114,9 @@ pub struct Call {
     pub headers: HeaderMap,
     /// Who is calling, when gateway keys are in use.
     pub identity: Option<Arc<Identity>>,
-    /// The body, not read yet.
-    pub body: Body,
-}
-
-/// The answer to a call.
-#[derive(Debug)]
-pub struct Served {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// Headers: content type, `x-ax-*`, `retry-after`…
-    pub headers: HeaderMap,
-    /// The body (a stream for SSE).
-    pub body: Body,
-}
-
-impl Served {
-    /// A JSON answer.
-    fn json(bytes: impl Into<Bytes>) -> Self {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Self {
-            status: StatusCode::OK,
-            headers,
-            body: Body::from(bytes.into()),
-        }
-    }
-
-    /// `error` in `format`'s shape, with `x-ax-request-id` when known.
-    pub fn error(
-        format: WireFormat,
-        error: GatewayError,
-        request_id: Option<ax_core::RequestId>,
-    ) -> Self {
-        let mut api = ApiError::new(format, error);
-        if let Some(id) = request_id {
-            api = api.with_request_id(id);
-        }
-        let (parts, body) = api.into_response().into_parts();
-        Self {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        }
-    }
-}
-
-impl IntoResponse for Served {
-    fn into_response(self) -> Response {
-        let mut resp = Response::new(self.body);
-        *resp.status_mut() = self.status;
-        *resp.headers_mut() = self.headers;
-        resp
-    }
+    /// The body as the HTTP layer read it under [`Gateway::max_body_bytes`], or why
+    /// it could not (413 for a body over the limit): the pipeline answers and logs it.
+    pub body: Result<Bytes, GatewayError>,
 }
 
 /// What [`Gateway::new`] needs.
@@ -210,6 +157,11 @@ impl Gateway {
         self.writer.as_ref()
     }
 
+    /// The request body limit, bytes: the HTTP layer reads bodies up to it.
+    pub fn max_body_bytes(&self) -> usize {
+        self.settings.max_body_bytes
+    }
+
     /// Serves one call, start to end.
     pub async fn serve(self: &Arc<Self>, call: Call) -> Served {
         let format = call.format;
@@ -233,7 +185,7 @@ impl Gateway {
         let Refusal { error, identity } = refusal;
         let extras = Arc::new(LogExtras::default());
         let flight = self.start(format, headers, identity, &extras);
-        let served = flight.refuse(error, None);
+        let served = flight.refuse(error);
         // The body waits for the log record to commit (acknowledged durability).
         record::gate_body(self.settings.log_durability, &extras, served)
     }
@@ -296,19 +248,15 @@ impl Flight {
     }
 
     /// Ends the request before any upstream call (`ValidationFailed`), answering
-    /// `error` (with `status` instead of the code's own, e.g. 413).
-    fn refuse(mut self, error: GatewayError, status: Option<StatusCode>) -> Served {
+    /// `error`.
+    fn refuse(mut self, error: GatewayError) -> Served {
         self.tracked.apply(Event::ValidationFailed {
             code: error.code,
             message: error.message.clone(),
         });
         let id = self.tracked.context().request_id.clone();
         self.tracked.finish();
-        let error = match status {
-            Some(s) => error.with_http_status(s.as_u16()),
-            None => error,
-        };
-        Served::error(self.format, error, Some(id))
+        Served::error(self.format, error, Some(&id))
     }
 }
 
@@ -316,30 +264,10 @@ impl Flight {
 /// tried; ends the lifecycle.
 fn failed(tracked: Tracked, format: WireFormat, error: GatewayError) -> Served {
     let id = tracked.context().request_id.clone();
-    let mut served = Served::error(format, error, Some(id));
+    let mut served = Served::error(format, error, Some(&id));
     served_headers(&mut served.headers, tracked.context());
     tracked.finish();
     served
-}
-
-/// Reads the whole body, refusing more than `limit` bytes with 413.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, (GatewayError, StatusCode)> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        // Typed, not by matching the message: the limit error is the source.
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            (
-                GatewayError::invalid(format!("request body is larger than {limit} bytes")),
-                StatusCode::PAYLOAD_TOO_LARGE,
-            )
-        } else {
-            (
-                GatewayError::invalid(format!("could not read the request body: {e}")),
-                StatusCode::BAD_REQUEST,
-            )
-        }
-    })
 }
 
 fn set_header(h: &mut HeaderMap, name: HeaderName, value: &str) {

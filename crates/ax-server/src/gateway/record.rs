@@ -22,11 +22,11 @@ use ax_core::{ErrorCode, GatewayError, WireFormat};
 use ax_router::admission::{Permit, Usage as AdmissionUsage};
 use ax_router::complete_detached;
 use ax_store::{Commit, LogRecord, StoreError};
-use axum::body::Body;
+use futures::{StreamExt, TryStreamExt};
 use bytes::Bytes;
 use metrics::SharedString;
 
-use super::{Gateway, Served};
+use super::{Gateway, Payload, Served};
 use crate::auth::Identity;
 use crate::config::{Config, LogDurability};
 
@@ -193,14 +193,16 @@ pub(crate) fn gate_body(durability: LogDurability, extras: &LogExtras, served: S
     let body = served.body;
     let gated = futures::stream::once(async move {
         match commit.await {
-            Ok(()) => axum::body::to_bytes(body, usize::MAX)
-                .await
-                .map_err(std::io::Error::other),
+            Ok(()) => Ok(match body {
+                Payload::Full(bytes) => futures::stream::once(async move { Ok(bytes) }).boxed(),
+                Payload::Stream(stream) => stream,
+            }),
             Err(e) => Err(std::io::Error::other(not_committed(&e).message)),
         }
-    });
+    })
+    .try_flatten();
     Served {
-        body: Body::from_stream(gated),
+        body: Payload::Stream(Box::pin(gated)),
         ..served
     }
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use ax_core::{ChatRequest, StreamChunk, StreamEvent};
 use ax_providers::{ClientCodec, StreamEncoder};
 use ax_router::{RequestOptions, RoutedStream, Tracked};
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use futures::StreamExt;
 
 use super::record::{LogExtras, not_committed};
-use super::{Served, failed, served_headers};
+use super::{Payload, Served, failed, served_headers};
 
 /// How a stream's bytes leave the gateway.
 pub(super) struct Delivery {
@@ -50,11 +50,11 @@ pub(super) async fn stream_response(
     let stream = async_stream_body(routed, encoder, passthrough, include_usage, codec, ack);
     let (body, content_type) = if json_array {
         (
-            Body::from_stream(super::json_array::json_array(stream)),
+            Payload::Stream(Box::pin(super::json_array::json_array(stream))),
             "application/json",
         )
     } else {
-        (Body::from_stream(stream), "text/event-stream")
+        (Payload::Stream(Box::pin(stream)), "text/event-stream")
     };
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

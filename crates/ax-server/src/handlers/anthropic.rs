@@ -22,7 +22,7 @@ pub async fn messages(
         op: Op::Chat(ChatPath::default()),
         headers,
         identity,
-        body,
+        body: super::read_body(body, state.gateway().max_body_bytes()).await,
     };
     state.gateway().serve(call).await.into_response()
 }

@@ -84,7 +84,7 @@ pub async fn generate(
         op: Op::Chat(path),
         headers,
         identity,
-        body,
+        body: super::read_body(body, state.gateway().max_body_bytes()).await,
     };
     state.gateway().serve(call).await.into_response()
 }

@@ -26,7 +26,7 @@ pub async fn chat_completions(
         op: Op::Chat(ChatPath::default()),
         headers,
         identity,
-        body,
+        body: super::read_body(body, state.gateway().max_body_bytes()).await,
     };
     state.gateway().serve(call).await.into_response()
 }
@@ -43,7 +43,7 @@ pub async fn embeddings(
         op: Op::Embed,
         headers,
         identity,
-        body,
+        body: super::read_body(body, state.gateway().max_body_bytes()).await,
     };
     state.gateway().serve(call).await.into_response()
 }

@@ -32,6 +32,8 @@ pub struct Setup {
     pub log_writer: ax_store::WriterConfig,
     /// An admission implementation to use instead of the in-memory one.
     pub admission: Option<std::sync::Arc<dyn ax_router::admission::Admission>>,
+    /// Provider state to use instead of the server's own (e.g. shared with another).
+    pub provider_state: Option<std::sync::Arc<dyn ax_router::ProviderState>>,
 }
 
 impl Default for Setup {
@@ -46,6 +48,7 @@ impl Default for Setup {
             claude_url: None,
             log_writer: ax_store::WriterConfig::default(),
             admission: None,
+            provider_state: None,
         }
     }
 }
@@ -125,6 +128,7 @@ base_url = "{openai}/v1"
         drain_timeout: Duration::from_secs(10),
         log_writer: setup.log_writer.clone(),
         admission: setup.admission.clone(),
+        provider_state: setup.provider_state.clone(),
         ..ServeOptions::default()
     };
     let server = ax_server::start(config, options, std::future::pending())
