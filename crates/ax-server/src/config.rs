@@ -856,6 +856,8 @@ fn apply_provider(
     }
     if let Some(ms) = rp.idle_timeout_ms {
         a.timeouts.idle = Duration::from_millis(ms);
+        // The router owns the stream idle deadline; the adapter's copy is a backstop.
+        r.stream_idle_timeout = Some(Duration::from_millis(ms));
     }
     if let Some(n) = rp.max_retries {
         r.max_retries = n;
