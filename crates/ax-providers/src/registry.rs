@@ -29,7 +29,7 @@ pub type SettingsMap = serde_json::Map<String, serde_json::Value>;
 
 /// Every provider kind. The order is that of the env-only providers in listings
 /// (`claude`, `gemini`, `openai`) and in the router's configuration.
-static KINDS: [&ProviderKindSpec; 5] = [
+static KINDS: &[&ProviderKindSpec] = &[
     &anthropic::KIND,
     &gemini::KIND,
     &openai::KIND,
@@ -39,7 +39,7 @@ static KINDS: [&ProviderKindSpec; 5] = [
 
 /// Every registered kind, in registry order.
 pub fn kinds() -> &'static [&'static ProviderKindSpec] {
-    &KINDS
+    KINDS
 }
 
 /// The registry entry of `kind`; `None` only for a kind added to `ProviderKind` but
