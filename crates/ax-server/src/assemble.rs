@@ -182,7 +182,8 @@ pub fn apply_rows(config: &mut Config, rows: &[StoredRow]) -> Result<Assembled, 
 
 /// Checks `row` as [`assemble`] would apply it to a provider of `kind` (`None`: no
 /// provider of that name is configured), `known` being the configured provider names.
-/// The admin API calls it before storing a row, so a row it stores never stops a start.
+/// The admin API calls it before storing a row, so a row it accepts does not stop the
+/// next start (unless the configuration changes under it).
 pub fn check_row(
     row: &StoredRow,
     kind: Option<ProviderKind>,
