@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ax_core::lifecycle::Event;
 use ax_core::ErrorCode;
 use ax_providers::{DecodeOptions, client_codec};
+use ax_router::{ChatOp, Op};
 use bytes::Bytes;
 
 use super::record::{LogExtras, loggable_body};
@@ -125,7 +126,7 @@ pub(super) async fn serve(
             Err(e) => flight.refuse(e),
         };
     }
-    let plan = match router.plan(&request.model, &route_opts) {
+    let plan = match router.plan_for(Op::Chat, &request.model, &route_opts) {
         Ok(plan) => plan,
         Err(e) => return flight.refuse(e),
     };
@@ -142,7 +143,7 @@ pub(super) async fn serve(
             .await;
     }
     match router
-        .chat_planned(&request, plan, &route_opts, &mut tracked)
+        .execute(&ChatOp::new(&request), plan, &route_opts, &mut tracked)
         .await
     {
         Ok(outcome) => {

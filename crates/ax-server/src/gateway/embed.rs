@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ax_core::lifecycle::Event;
 use ax_providers::client_codec;
+use ax_router::{EmbedOp, Op};
 
 use super::record::LogExtras;
 use super::{Call, Exchange, Flight, Gateway, Served, failed, served_headers};
@@ -46,12 +47,17 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>
     }
     let router = Arc::clone(gw.router());
     let opts = flight.route_options();
-    if let Err(e) = router.embedding_plan(&request.model, &opts) {
-        return flight.refuse(e);
-    }
+    // One plan validates the request and runs it.
+    let plan = match router.plan_for(Op::Embed, &request.model, &opts) {
+        Ok(plan) => plan,
+        Err(e) => return flight.refuse(e),
+    };
     let Flight { mut tracked, .. } = flight;
     tracked.apply(Event::ValidationPassed);
-    match router.embed(&request, &opts, &mut tracked).await {
+    match router
+        .execute(&EmbedOp::new(&request), plan, &opts, &mut tracked)
+        .await
+    {
         Ok(resp) => {
             let mut served = Served::json(codec.encode_embeddings(&resp, base64));
             // Who served it, as for chat: `x-ax-request-id`, `-provider`, `-model`, …

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ax_core::{ChatRequest, StreamChunk, StreamEvent};
 use ax_providers::{ClientCodec, StreamEncoder};
-use ax_router::{RequestOptions, RoutedStream, Tracked};
+use ax_router::{ChatStreamOp, RequestOptions, RoutedStream, Tracked};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use futures::StreamExt;
@@ -35,12 +35,14 @@ pub(super) async fn stream_response(
     let format = codec.format();
     let encoder = codec.stream_encoder(&request);
     let include_usage = request.include_usage;
+    let mut tracked = tracked;
     let routed = match router
-        .chat_stream_planned(&request, plan, &opts, tracked)
+        .execute(&ChatStreamOp::new(&request), plan, &opts, &mut tracked)
         .await
     {
-        Ok(s) => s,
-        Err((e, tracked)) => return failed(tracked, format, e),
+        // From its first chunk on, the stream owns the request's lifecycle.
+        Ok(start) => start.into_stream(tracked),
+        Err(e) => return failed(tracked, format, e),
     };
     let mut headers = HeaderMap::new();
     served_headers(&mut headers, routed.context());
