@@ -305,13 +305,8 @@ fn refuse<B>(
         };
         reject(state, format, req.headers(), refusal)
     } else {
-        (
-            status,
-            axum::Json(serde_json::json!({"error": {
-                "code": code.as_str(),
-                "message": error.message,
-            }})),
-        )
+        // Not a client endpoint: the admin API's one error shape.
+        crate::handlers::admin_error::AdminError::new(status, code.as_str(), error.message)
             .into_response()
     };
     if let Some(origin) = req.headers().get(header::ORIGIN)
