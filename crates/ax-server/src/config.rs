@@ -13,7 +13,9 @@ use std::time::Duration;
 use ax_core::ProviderKind;
 use ax_providers::ProviderConfig;
 use ax_providers::registry::{self, EnvProvider, KeyUse, ProviderKindSpec, SettingsMap};
-use ax_router::{ProviderSettings, RouteConfig, RouterConfig, Strategy, TargetRef};
+use ax_router::{
+    ProviderSettings, RouteConfig, RouterConfig, RouterError, Strategy, TargetRef,
+};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -500,13 +502,6 @@ fn build(
         router.fallback_chain = chain;
     }
     if let Some(n) = env_num::<u32>(env, "PROVIDER_CIRCUIT_THRESHOLD")?.or(rr.circuit_threshold) {
-        if n == 0 {
-            return Err(invalid(
-                file,
-                "PROVIDER_CIRCUIT_THRESHOLD",
-                "must be at least 1",
-            ));
-        }
         router.circuit_threshold = n;
     }
     if let Some(ms) = env_num::<u64>(env, "PROVIDER_CIRCUIT_TIMEOUT")?.or(rr.circuit_timeout_ms) {
@@ -527,19 +522,6 @@ fn build(
     if let Some(ms) = rr.retry_cap_ms {
         router.retry_cap = Duration::from_millis(ms);
     }
-    for name in router
-        .primary_provider
-        .iter()
-        .chain(router.fallback_chain.iter())
-    {
-        if !entries.iter().any(|e| &e.routing.name == name) {
-            return Err(invalid(
-                file,
-                "PRIMARY_PROVIDER/FALLBACK_CHAIN",
-                format!("unknown provider `{name}` (known: {})", names(&entries)),
-            ));
-        }
-    }
     for (i, r) in raw.routes.into_iter().enumerate() {
         let key = format!("routes[{i}]");
         let strategy: Strategy = match r.strategy.as_deref() {
@@ -552,29 +534,7 @@ fn build(
                 )
             })?,
         };
-        if r.targets.is_empty() {
-            return Err(invalid(
-                file,
-                format!("{key}.targets"),
-                "a route needs at least one target",
-            ));
-        }
-        let mut targets = Vec::new();
-        for (j, t) in r.targets.iter().enumerate() {
-            let target = TargetRef::parse(t);
-            if !entries.iter().any(|e| e.routing.name == target.provider) {
-                return Err(invalid(
-                    file,
-                    format!("{key}.targets[{j}]"),
-                    format!(
-                        "unknown provider `{}` (known: {})",
-                        target.provider,
-                        names(&entries)
-                    ),
-                ));
-            }
-            targets.push(target);
-        }
+        let targets = r.targets.iter().map(|t| TargetRef::parse(t)).collect();
         router.routes.push(RouteConfig {
             name: r.name,
             strategy,
@@ -583,6 +543,11 @@ fn build(
         });
     }
     router.providers = entries.iter().map(|e| e.routing.clone()).collect();
+    // The router's own validation, the only one: names, routes, the chain, the
+    // circuit threshold. Its errors are placed at the key that holds the mistake.
+    if let Err(e) = ax_router::RoutingTable::new(router.clone()) {
+        return Err(routing_error(file, &router, e));
+    }
 
     Ok(Config {
         source,
@@ -701,12 +666,51 @@ fn request_limits(
     Ok(l)
 }
 
-fn names(entries: &[ProviderEntry]) -> String {
-    entries
-        .iter()
-        .map(|e| e.routing.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// A routing-table refusal as a configuration error at the key that holds the mistake.
+fn routing_error(file: &str, router: &RouterConfig, e: RouterError) -> ConfigError {
+    let route_index = |name: &str| router.routes.iter().position(|r| r.name == name);
+    match e {
+        RouterError::Invalid {
+            setting: "circuit_threshold",
+            reason,
+        } => invalid(file, "PROVIDER_CIRCUIT_THRESHOLD", reason),
+        RouterError::UnknownFallbackProvider { provider, known } => invalid(
+            file,
+            "PRIMARY_PROVIDER/FALLBACK_CHAIN",
+            format!("unknown provider `{provider}` (known: {known})"),
+        ),
+        RouterError::EmptyRoute(route) => {
+            let i = route_index(&route).unwrap_or(0);
+            invalid(
+                file,
+                format!("routes[{i}].targets"),
+                "a route needs at least one target",
+            )
+        }
+        RouterError::UnknownRouteProvider {
+            route,
+            provider,
+            known,
+        } => {
+            let i = route_index(&route).unwrap_or(0);
+            let j = router
+                .routes
+                .get(i)
+                .and_then(|r| r.targets.iter().position(|t| t.provider == provider))
+                .unwrap_or(0);
+            invalid(
+                file,
+                format!("routes[{i}].targets[{j}]"),
+                format!("unknown provider `{provider}` (known: {known})"),
+            )
+        }
+        RouterError::BadRouteName(route) => invalid(
+            file,
+            "routes",
+            format!("route name `{route}` is empty or used twice"),
+        ),
+        other => invalid(file, "providers", other.to_string()),
+    }
 }
 
 fn split_list(s: &str) -> Vec<String> {

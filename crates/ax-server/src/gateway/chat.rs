@@ -6,15 +6,13 @@ use std::sync::Arc;
 use ax_core::lifecycle::Event;
 use ax_core::ErrorCode;
 use ax_providers::{DecodeOptions, client_codec};
-use ax_router::{ChatOp, Op};
+use ax_core::ChatRequest;
+use ax_router::{ChatOp, Op, RequestOptions, Router};
 use bytes::Bytes;
 
 use super::record::{LogExtras, loggable_body};
 use super::stream::{Delivery, stream_response};
-use super::{
-    Call, ChatPath, Exchange, Flight, Gateway, Served, failed, served_headers,
-    set_header,
-};
+use super::{Call, ChatPath, Flight, Gateway, Served, failed, served_headers, set_header};
 use crate::config::LogDurability;
 use crate::request_meta::names;
 
@@ -27,104 +25,26 @@ pub(super) async fn serve(
     path: ChatPath,
     extras: &Arc<LogExtras>,
 ) -> Served {
-    let Call {
-        format,
-        headers,
-        identity,
-        body,
-        ..
-    } = call;
-    let codec = client_codec(format);
-    let settings = gw.settings;
-    let flight = gw.start(format, &headers, identity, extras);
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return flight.refuse(e),
+    let format = call.format;
+    let flight = gw.start(format, &call.headers, call.identity, extras);
+    let json_array = path.json_array;
+    let (flight, request) = match decode(gw, flight, call.body, path, extras) {
+        Ok(decoded) => decoded,
+        Err(refused) => return *refused,
     };
-    // The body to log when the request fails before it is decoded: a copy, so the
-    // record does not pin the connection's read buffer.
-    let keep_raw_body = |extras: &LogExtras| {
-        if settings.store_bodies {
-            extras.set_request(Bytes::copy_from_slice(&body));
-        }
-    };
-    if let Some(e) = path.error {
-        keep_raw_body(extras);
-        return flight.refuse(e);
-    }
-    let opts = DecodeOptions {
-        path_model: path.model,
-        path_stream: path.stream,
-        metadata: flight.meta.metadata.clone(),
-        limits: settings.request_limits,
-    };
-    // The decoded request shares `body` (no second copy of up to 10 MiB).
-    let mut request = match codec.decode_shared(&body, opts) {
-        Ok(r) => r,
-        Err(e) => {
-            keep_raw_body(extras);
-            return flight.refuse(e);
-        }
-    };
-    match &request.raw {
-        Some(raw) if settings.store_bodies => extras.set_request(raw.bytes.clone()),
-        _ => keep_raw_body(extras),
-    }
-    let mut flight = flight;
-    // The wire format's own user field fills in when the header did not.
-    if flight.tracked.context().user_id.is_none() {
-        flight.tracked.context_mut().user_id = request.metadata.user_id.clone();
-    }
-    request.metadata.conversation_id = flight.meta.metadata.conversation_id.clone();
-    request.metadata.tags = flight.meta.metadata.tags.clone();
-
     let estimate = request.estimated_input_tokens()
         + request
             .params
             .max_tokens
             .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-    let mut ex = Exchange {
-        format,
-        identity: flight.identity.as_deref(),
-        model: &request.model,
-        estimate,
-        permit: None,
+    let flight = match gw.admit(flight, &request.model, estimate, extras).await {
+        Ok(flight) => flight,
+        Err(refused) => return refused,
     };
-    let staged = gw.run_stages(&mut ex).await;
-    if let Some(permit) = ex.permit.take() {
-        extras.set_permit(permit);
-    }
-    if let Err(e) = staged {
-        return flight.refuse(e);
-    }
-
     let router = Arc::clone(gw.router());
     let route_opts = flight.route_options();
     if flight.meta.dry_run {
-        return match router.dry_run(&request.model, &route_opts) {
-            Ok(plan) => {
-                let Flight {
-                    mut tracked, meta, ..
-                } = flight;
-                // A dry run calls no upstream; its record says so (tag `dry_run`,
-                // code `cancelled`: the request was deliberately not executed).
-                tracked.context_mut().tags.push("dry_run".into());
-                tracked.apply(Event::ValidationFailed {
-                    code: ErrorCode::Cancelled,
-                    message: "dry run: plan returned, no upstream called".into(),
-                });
-                tracked.finish();
-                let body = serde_json::json!({"dry_run": true, "plan": plan});
-                let mut served = Served::json(body.to_string());
-                set_header(
-                    &mut served.headers,
-                    names::REQUEST_ID,
-                    meta.request_id.as_str(),
-                );
-                served
-            }
-            Err(e) => flight.refuse(e),
-        };
+        return dry_run(&router, flight, &request.model, &route_opts);
     }
     let plan = match router.plan_for(Op::Chat, &request.model, &route_opts) {
         Ok(plan) => plan,
@@ -133,11 +53,12 @@ pub(super) async fn serve(
     let Flight { mut tracked, .. } = flight;
     tracked.apply(Event::ValidationPassed);
 
+    let codec = client_codec(format);
     if request.stream {
         let delivery = Delivery {
-            ack: (settings.log_durability == LogDurability::Acknowledged)
+            ack: (gw.settings.log_durability == LogDurability::Acknowledged)
                 .then(|| Arc::clone(extras)),
-            json_array: path.json_array,
+            json_array,
         };
         return stream_response(router, codec, request, plan, route_opts, tracked, delivery)
             .await;
@@ -147,13 +68,13 @@ pub(super) async fn serve(
         .await
     {
         Ok(outcome) => {
-            let same_format = outcome.raw.as_ref().is_some_and(|r| r.format == format);
+            // The upstream's own bytes when the client speaks its format.
             let bytes: Bytes = match outcome.raw {
-                Some(raw) if same_format => raw.bytes,
+                Some(raw) if raw.format == format => raw.bytes,
                 _ => Bytes::from(codec.encode_response(&outcome.response)),
             };
             if let Ok(mut slot) = extras.response.lock() {
-                *slot = settings.store_bodies.then(|| loggable_body(&bytes));
+                *slot = gw.settings.store_bodies.then(|| loggable_body(&bytes));
             }
             let mut served = Served::json(bytes);
             served_headers(&mut served.headers, tracked.context());
@@ -162,4 +83,83 @@ pub(super) async fn serve(
         }
         Err(e) => failed(tracked, format, e),
     }
+}
+
+/// Decodes the body in the client's format (under the request-shape limits) and keeps
+/// it for the log; a refusal is answered in the client's format.
+fn decode(
+    gw: &Gateway,
+    mut flight: Flight,
+    body: Result<Bytes, ax_core::GatewayError>,
+    path: ChatPath,
+    extras: &LogExtras,
+) -> Result<(Flight, ChatRequest), Box<Served>> {
+    let store_bodies = gw.settings.store_bodies;
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return Err(Box::new(flight.refuse(e))),
+    };
+    // The body to log when the request fails before it is decoded: a copy, so the
+    // record does not pin the connection's read buffer.
+    let keep_raw_body = |extras: &LogExtras| {
+        if store_bodies {
+            extras.set_request(Bytes::copy_from_slice(&body));
+        }
+    };
+    if let Some(e) = path.error {
+        keep_raw_body(extras);
+        return Err(Box::new(flight.refuse(e)));
+    }
+    let opts = DecodeOptions {
+        path_model: path.model,
+        path_stream: path.stream,
+        metadata: flight.meta.metadata.clone(),
+        limits: gw.settings.request_limits,
+    };
+    // The decoded request shares `body` (no second copy of up to 10 MiB).
+    let mut request = match client_codec(flight.format).decode_shared(&body, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            keep_raw_body(extras);
+            return Err(Box::new(flight.refuse(e)));
+        }
+    };
+    match &request.raw {
+        Some(raw) if store_bodies => extras.set_request(raw.bytes.clone()),
+        _ => keep_raw_body(extras),
+    }
+    // The wire format's own user field fills in when the header did not.
+    if flight.tracked.context().user_id.is_none() {
+        flight.tracked.context_mut().user_id = request.metadata.user_id.clone();
+    }
+    request.metadata.conversation_id = flight.meta.metadata.conversation_id.clone();
+    request.metadata.tags = flight.meta.metadata.tags.clone();
+    Ok((flight, request))
+}
+
+/// The plan with each target's state, calling no upstream (`x-ax-dry-run`).
+fn dry_run(router: &Router, flight: Flight, model: &str, opts: &RequestOptions) -> Served {
+    let plan = match router.dry_run(model, opts) {
+        Ok(plan) => plan,
+        Err(e) => return flight.refuse(e),
+    };
+    let Flight {
+        mut tracked, meta, ..
+    } = flight;
+    // A dry run calls no upstream; its record says so (tag `dry_run`, code
+    // `cancelled`: the request was deliberately not executed).
+    tracked.context_mut().tags.push("dry_run".into());
+    tracked.apply(Event::ValidationFailed {
+        code: ErrorCode::Cancelled,
+        message: "dry run: plan returned, no upstream called".into(),
+    });
+    tracked.finish();
+    let body = serde_json::json!({"dry_run": true, "plan": plan});
+    let mut served = Served::json(body.to_string());
+    set_header(
+        &mut served.headers,
+        names::REQUEST_ID,
+        meta.request_id.as_str(),
+    );
+    served
 }

@@ -8,7 +8,7 @@ use ax_providers::client_codec;
 use ax_router::{EmbedOp, Op};
 
 use super::record::LogExtras;
-use super::{Call, Exchange, Flight, Gateway, Served, failed, served_headers};
+use super::{Call, Flight, Gateway, Served, failed, served_headers};
 
 pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>) -> Served {
     let Call {
@@ -31,20 +31,11 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>
         Err(e) => return flight.refuse(e),
     };
     let chars: u64 = request.input.texts().iter().map(|t| t.len() as u64).sum();
-    let mut ex = Exchange {
-        format,
-        identity: flight.identity.as_deref(),
-        model: &request.model,
-        estimate: chars.div_ceil(4).max(1),
-        permit: None,
+    let estimate = chars.div_ceil(4).max(1);
+    let flight = match gw.admit(flight, &request.model, estimate, extras).await {
+        Ok(flight) => flight,
+        Err(refused) => return refused,
     };
-    let staged = gw.run_stages(&mut ex).await;
-    if let Some(permit) = ex.permit.take() {
-        extras.set_permit(permit);
-    }
-    if let Err(e) = staged {
-        return flight.refuse(e);
-    }
     let router = Arc::clone(gw.router());
     let opts = flight.route_options();
     // One plan validates the request and runs it.

@@ -215,12 +215,37 @@ impl Gateway {
         }
     }
 
-    /// Runs the stage list; the first refusal ends the request.
-    async fn run_stages(&self, ex: &mut Exchange<'_>) -> Result<(), GatewayError> {
+    /// Runs the stage list for a decoded request; the first refusal ends it. What
+    /// a stage holds for the request's end (the admission permit) is kept for the
+    /// finish hook.
+    async fn admit(
+        &self,
+        flight: Flight,
+        model: &str,
+        estimate: u64,
+        extras: &LogExtras,
+    ) -> Result<Flight, Served> {
+        let mut ex = Exchange {
+            format: flight.format,
+            identity: flight.identity.as_deref(),
+            model,
+            estimate,
+            permit: None,
+        };
+        let mut verdict = Ok(());
         for stage in &self.stages {
-            stage.before(ex).await?;
+            verdict = stage.before(&mut ex).await;
+            if verdict.is_err() {
+                break;
+            }
         }
-        Ok(())
+        if let Some(permit) = ex.permit.take() {
+            extras.set_permit(permit);
+        }
+        match verdict {
+            Ok(()) => Ok(flight),
+            Err(e) => Err(flight.refuse(e)),
+        }
     }
 }
 
