@@ -177,13 +177,6 @@ impl Router {
         self.plan_for(Op::Chat, model, opts)
     }
 
-    /// The plan for an embeddings request: as [`plan`](Self::plan) but without the
-    /// fallback chain, whose targets carry *chat* default models that cannot embed
-    /// (their refusal would hide the real failure). Route targets still apply.
-    pub fn embedding_plan(&self, model: &str, opts: &RequestOptions) -> Result<Plan, GatewayError> {
-        self.plan_for(Op::Embed, model, opts)
-    }
-
     /// The plan with each target's health and circuit state, calling no upstream (for
     /// `x-ax-dry-run` and `ax route explain`).
     pub fn dry_run(
@@ -335,19 +328,6 @@ impl Router {
             .await
     }
 
-    /// [`chat`](Self::chat) along a plan the caller already built with
-    /// [`plan`](Self::plan) for `req.model` (the server plans first to refuse an
-    /// unknown model as a validation failure, and need not plan twice).
-    pub async fn chat_planned(
-        &self,
-        req: &ChatRequest,
-        plan: Plan,
-        opts: &RequestOptions,
-        tracked: &mut Tracked,
-    ) -> Result<ChatOutcome, GatewayError> {
-        self.execute(&ChatOp::new(req), plan, opts, tracked).await
-    }
-
     /// One streamed chat completion. Returns once a provider's first chunk arrived (a
     /// failure before that was retried or fell back); the [`RoutedStream`] owns the
     /// `Tracked` from then on and finishes it when the stream ends or is dropped. On
@@ -368,22 +348,6 @@ impl Router {
         }
     }
 
-    /// [`chat_stream`](Self::chat_stream) along a plan the caller already built with
-    /// [`plan`](Self::plan) for `req.model`.
-    pub async fn chat_stream_planned(
-        &self,
-        req: &ChatRequest,
-        plan: Plan,
-        opts: &RequestOptions,
-        mut tracked: Tracked,
-    ) -> Result<RoutedStream, (GatewayError, Tracked)> {
-        let op = ChatStreamOp::new(req);
-        match self.execute(&op, plan, opts, &mut tracked).await {
-            Ok(start) => Ok(start.into_stream(tracked)),
-            Err(e) => Err((e, tracked)),
-        }
-    }
-
     /// Embeddings for every input, with the same retries and fallback as chat, along
     /// the embeddings plan of `req.model`.
     pub async fn embed(
@@ -394,19 +358,6 @@ impl Router {
     ) -> Result<EmbeddingResponse, GatewayError> {
         self.plan_and_execute(&EmbedOp::new(req), &req.model, opts, tracked)
             .await
-    }
-
-    /// [`embed`](Self::embed) along a plan the caller already built with
-    /// [`embedding_plan`](Self::embedding_plan) for `req.model` (validated and executed
-    /// on the same plan).
-    pub async fn embed_planned(
-        &self,
-        req: &EmbeddingRequest,
-        plan: Plan,
-        opts: &RequestOptions,
-        tracked: &mut Tracked,
-    ) -> Result<EmbeddingResponse, GatewayError> {
-        self.execute(&EmbedOp::new(req), plan, opts, tracked).await
     }
 }
 

@@ -17,8 +17,8 @@ use ax_core::lifecycle::{EventKind, State};
 use ax_core::{ErrorCode, GatewayError, ProviderKind};
 use ax_router::admission::{self, Admission, Ask, LocalAdmission, Permit, Refusal, Scope};
 use ax_router::{
-    CircuitState, LocalProviderState, Pending, ProviderState, RequestOptions, Router, RouterConfig,
-    RoutingTable,
+    CircuitState, EmbedOp, LocalProviderState, Op, Pending, ProviderState, RequestOptions, Router,
+    RouterConfig, RoutingTable,
 };
 use common::*;
 use tokio::time::Instant;
@@ -320,10 +320,13 @@ async fn embeddings_are_validated_and_executed_on_the_embedding_plan() {
     let opts = RequestOptions::default();
     // The chat plan falls back to b's chat default model; the embeddings plan does not.
     assert_eq!(r.plan(&req.model, &opts).unwrap().len(), 2);
-    let plan = r.embedding_plan(&req.model, &opts).unwrap();
+    let plan = r.plan_for(Op::Embed, &req.model, &opts).unwrap();
     assert_eq!(plan.len(), 1);
     let (mut t, hook) = tracked();
-    let resp = r.embed_planned(&req, plan, &opts, &mut t).await.unwrap();
+    let resp = r
+        .execute(&EmbedOp::new(&req), plan, &opts, &mut t)
+        .await
+        .unwrap();
     t.finish();
     assert_eq!(resp.data.len(), 2);
     assert_eq!(hook.only().state, State::Completed);
@@ -333,7 +336,7 @@ async fn embeddings_are_validated_and_executed_on_the_embedding_plan() {
     let chat_plan = r.plan(&req.model, &opts).unwrap();
     let (mut t, hook) = tracked();
     let e = r
-        .embed_planned(&req, chat_plan, &opts, &mut t)
+        .execute(&EmbedOp::new(&req), chat_plan, &opts, &mut t)
         .await
         .unwrap_err();
     t.finish();
