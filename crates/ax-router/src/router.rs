@@ -7,8 +7,8 @@
 //! A request is planned ([`Router::plan_for`], pure: the [`Planner`]) and then executed
 //! along its plan ([`Router::execute`], generic over the [`Operation`]: the
 //! executor's attempt loop with retries, fallback, hedging and every deadline). The
-//! per-operation methods (`chat`, `chat_stream`, `embed` and their `_planned` forms)
-//! are thin wrappers over these two.
+//! gateway calls those two; `chat`, `chat_stream` and `embed` plan and execute in one
+//! call for tests and tools.
 
 use std::sync::Arc;
 
