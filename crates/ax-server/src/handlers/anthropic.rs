@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
-use crate::gateway::{Call, ChatPath, Op};
+use crate::gateway::{ChatPath, Op};
 use crate::state::AppState;
 
 /// Anthropic Messages, streaming or not.
@@ -17,12 +17,13 @@ pub async fn messages(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let call = Call {
-        format: WireFormat::Anthropic,
-        op: Op::Chat(ChatPath::default()),
-        headers,
+    super::serve(
+        &state,
+        WireFormat::Anthropic,
+        Op::Chat(ChatPath::default()),
         identity,
-        body: super::read_body(body, state.gateway().max_body_bytes()).await,
-    };
-    state.gateway().serve(call).await.into_response()
+        headers,
+        body,
+    )
+    .await
 }

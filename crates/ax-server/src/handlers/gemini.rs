@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::gateway::{Call, ChatPath, Op};
+use crate::gateway::{ChatPath, Op};
 use crate::state::AppState;
 
 /// The action named after the model in a Gemini path.
@@ -79,14 +79,15 @@ pub async fn generate(
             ..ChatPath::default()
         },
     };
-    let call = Call {
-        format: WireFormat::Gemini,
-        op: Op::Chat(path),
-        headers,
+    super::serve(
+        &state,
+        WireFormat::Gemini,
+        Op::Chat(path),
         identity,
-        body: super::read_body(body, state.gateway().max_body_bytes()).await,
-    };
-    state.gateway().serve(call).await.into_response()
+        headers,
+        body,
+    )
+    .await
 }
 
 /// Answers a path that is not a Gemini model path with a Gemini-shaped 404.

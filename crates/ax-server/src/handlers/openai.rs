@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::gateway::{Call, ChatPath, Op};
+use crate::gateway::{ChatPath, Op};
 use crate::state::AppState;
 
 /// OpenAI Chat Completions, streaming or not.
@@ -21,14 +21,15 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let call = Call {
-        format: WireFormat::OpenAi,
-        op: Op::Chat(ChatPath::default()),
-        headers,
+    super::serve(
+        &state,
+        WireFormat::OpenAi,
+        Op::Chat(ChatPath::default()),
         identity,
-        body: super::read_body(body, state.gateway().max_body_bytes()).await,
-    };
-    state.gateway().serve(call).await.into_response()
+        headers,
+        body,
+    )
+    .await
 }
 
 /// OpenAI embeddings, served by any provider that embeds.
@@ -38,14 +39,15 @@ pub async fn embeddings(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let call = Call {
-        format: WireFormat::OpenAi,
-        op: Op::Embed,
-        headers,
+    super::serve(
+        &state,
+        WireFormat::OpenAi,
+        Op::Embed,
         identity,
-        body: super::read_body(body, state.gateway().max_body_bytes()).await,
-    };
-    state.gateway().serve(call).await.into_response()
+        headers,
+        body,
+    )
+    .await
 }
 
 /// Every routable model and route name, in OpenAI's list format.
