@@ -8,47 +8,15 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ax_core::lifecycle::{EventKind, State};
-use ax_core::{ErrorCode, GatewayError, ProviderKind};
+use ax_core::{ErrorCode, GatewayError};
 use ax_router::{
     CircuitState, Health, RequestOptions, RouteConfig, Router, RouterConfig, Strategy, TargetRef,
 };
 use common::*;
 use tokio::time::Instant;
-
-const OFF: RequestOptions = RequestOptions {
-    fallback: false,
-    deadline: None,
-    allowed_models: None,
-};
-
-/// Providers `a` then `b` (both openai kind); `b` is the fallback chain.
-fn ab(tweak: impl FnOnce(&mut RouterConfig)) -> (Arc<Router>, Arc<Fake>, Arc<Fake>) {
-    let a = Fake::new("a", ProviderKind::OpenAi);
-    let b = Fake::new("b", ProviderKind::Anthropic);
-    let mut c = config(vec![
-        settings("a", ProviderKind::OpenAi, &["gpt-*"], 1),
-        settings("b", ProviderKind::Anthropic, &["claude-*"], 2),
-    ]);
-    c.fallback_chain = vec!["b".into()];
-    tweak(&mut c);
-    let r = Router::new(c, as_dyn(&[&a, &b])).unwrap();
-    (Arc::new(r), a, b)
-}
-
-async fn chat(
-    r: &Router,
-    model: &str,
-    opts: RequestOptions,
-) -> (Result<String, GatewayError>, Hook) {
-    let (mut t, hook) = tracked();
-    let res = r.chat(&chat_request(model), &opts, &mut t).await;
-    t.finish();
-    (res.map(|o| o.response.text()), hook)
-}
 
 #[tokio::test(start_paused = true)]
 async fn success_records_usage_health_and_timeline() {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ax_core::lifecycle::{EventKind, State};
-use ax_core::{ErrorCode, GatewayError, ProviderKind};
+use ax_core::{ErrorCode, GatewayError};
 use ax_router::admission::{self, Admission, Ask, LocalAdmission, Permit, Refusal, Scope};
 use ax_router::{
     CircuitState, EmbedOp, LocalProviderState, Op, Pending, ProviderState, RequestOptions, Router,
@@ -22,41 +22,6 @@ use ax_router::{
 };
 use common::*;
 use tokio::time::Instant;
-
-const OFF: RequestOptions = RequestOptions {
-    fallback: false,
-    deadline: None,
-    allowed_models: None,
-};
-
-/// Providers `a` (openai, `gpt-*`) and `b` (anthropic, `claude-*`, the fallback chain).
-fn ab_config(tweak: impl FnOnce(&mut RouterConfig)) -> RouterConfig {
-    let mut c = config(vec![
-        settings("a", ProviderKind::OpenAi, &["gpt-*"], 1),
-        settings("b", ProviderKind::Anthropic, &["claude-*"], 2),
-    ]);
-    c.fallback_chain = vec!["b".into()];
-    tweak(&mut c);
-    c
-}
-
-fn fakes() -> (Arc<Fake>, Arc<Fake>) {
-    (
-        Fake::new("a", ProviderKind::OpenAi),
-        Fake::new("b", ProviderKind::Anthropic),
-    )
-}
-
-async fn chat(
-    r: &Router,
-    model: &str,
-    opts: RequestOptions,
-) -> (Result<String, GatewayError>, Hook) {
-    let (mut t, hook) = tracked();
-    let res = r.chat(&chat_request(model), &opts, &mut t).await;
-    t.finish();
-    (res.map(|o| o.response.text()), hook)
-}
 
 #[tokio::test(start_paused = true)]
 async fn two_routers_sharing_a_provider_state_share_its_circuits() {
@@ -66,8 +31,8 @@ async fn two_routers_sharing_a_provider_state_share_its_circuits() {
     }))
     .unwrap();
     let state: Arc<dyn ProviderState> = Arc::new(LocalProviderState::for_table(&table));
-    let (a1, b1) = fakes();
-    let (a2, b2) = fakes();
+    let (a1, b1) = ab_fakes();
+    let (a2, b2) = ab_fakes();
     let router = |a: &Arc<Fake>, b: &Arc<Fake>| {
         Router::with_seams(
             table.clone(),
@@ -130,6 +95,11 @@ impl Recording {
     fn settled(&self) -> Vec<u64> {
         self.settled.lock().unwrap().clone()
     }
+
+    /// Scripts the next ask to be refused with `retry_after`.
+    fn refuse_next(&self, retry_after: Duration) {
+        self.refusals.lock().unwrap().push_back(Some(retry_after));
+    }
 }
 
 impl Admission for Recording {
@@ -162,7 +132,7 @@ fn with_admission(
 ) -> (Router, Arc<Fake>, Arc<Fake>) {
     let table = RoutingTable::new(config).unwrap();
     let state = Arc::new(LocalProviderState::for_table(&table));
-    let (a, b) = fakes();
+    let (a, b) = ab_fakes();
     let r = Router::with_seams(
         table,
         as_dyn(&[&a, &b]),
@@ -195,20 +165,6 @@ async fn a_provider_without_limits_never_asks_admission() {
     assert!(admission.settled().is_empty());
 }
 
-async fn drain_text(s: ax_router::RoutedStream) -> String {
-    use futures::StreamExt;
-    let items: Vec<_> = s.collect().await;
-    items
-        .iter()
-        .filter_map(|i| i.as_ref().ok())
-        .flat_map(|c| c.events.iter())
-        .filter_map(|e| match e {
-            ax_core::StreamEvent::TextDelta { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_limited_provider_is_admitted_through_the_seam_and_settled() {
     let admission = Arc::new(Recording::default());
@@ -234,11 +190,7 @@ async fn a_limited_provider_is_admitted_through_the_seam_and_settled() {
     assert_eq!(admission.settled(), vec![15, 0]);
 
     // Refused with fallback on: the next target (b: no limits, not asked) answers.
-    admission
-        .refusals
-        .lock()
-        .unwrap()
-        .push_back(Some(Duration::from_secs(30)));
+    admission.refuse_next(Duration::from_secs(30));
     let (res, hook) = chat(&r, "gpt-4o", RequestOptions::default()).await;
     assert_eq!(res.unwrap(), "answer from b");
     assert_eq!((a.calls(), b.calls()), (2, 1));
@@ -254,11 +206,7 @@ async fn a_limited_provider_is_admitted_through_the_seam_and_settled() {
 
     // Refused with fallback off: the request queues on the refusal's retry_after, then
     // asks again and is admitted.
-    admission
-        .refusals
-        .lock()
-        .unwrap()
-        .push_back(Some(Duration::from_millis(700)));
+    admission.refuse_next(Duration::from_millis(700));
     let start = Instant::now();
     let (res, hook) = chat(&r, "gpt-4o", OFF).await;
     assert_eq!(res.unwrap(), "answer from a");
@@ -275,11 +223,7 @@ async fn a_limited_provider_is_admitted_through_the_seam_and_settled() {
     );
 
     // A refusal outlasting max_queue (2 s) is the request's 429, with no call made.
-    admission
-        .refusals
-        .lock()
-        .unwrap()
-        .push_back(Some(Duration::from_secs(30)));
+    admission.refuse_next(Duration::from_secs(30));
     let (res, hook) = chat(&r, "gpt-4o", OFF).await;
     let e = res.unwrap_err();
     assert_eq!(e.code, ErrorCode::RateLimitExceeded);
@@ -310,7 +254,7 @@ async fn a_stream_settles_its_admission_at_its_end() {
 
 #[tokio::test(start_paused = true)]
 async fn embeddings_are_validated_and_executed_on_the_embedding_plan() {
-    let (a, b) = fakes();
+    let (a, b) = ab_fakes();
     let r = Router::new(
         ab_config(|c| c.providers[0].models.push("text-embedding-*".into())),
         as_dyn(&[&a, &b]),

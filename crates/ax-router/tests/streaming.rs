@@ -8,30 +8,14 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ax_core::lifecycle::{EventKind, State};
-use ax_core::{ErrorCode, GatewayError, ProviderKind, StreamChunk, StreamEvent};
-use ax_router::{
-    Health, RequestOptions, RouteConfig, RoutedStream, Router, RouterConfig, Strategy, TargetRef,
-};
+use ax_core::{ErrorCode, GatewayError, StreamChunk};
+use ax_router::{Health, RequestOptions, RouteConfig, RoutedStream, Router, Strategy, TargetRef};
 use common::*;
 use futures::StreamExt;
 use tokio::time::Instant;
-
-fn ab(tweak: impl FnOnce(&mut RouterConfig)) -> (Arc<Router>, Arc<Fake>, Arc<Fake>) {
-    let a = Fake::new("a", ProviderKind::OpenAi);
-    let b = Fake::new("b", ProviderKind::Anthropic);
-    let mut c = config(vec![
-        settings("a", ProviderKind::OpenAi, &["gpt-*"], 1),
-        settings("b", ProviderKind::Anthropic, &["claude-*"], 2),
-    ]);
-    c.fallback_chain = vec!["b".into()];
-    tweak(&mut c);
-    let r = Router::new(c, as_dyn(&[&a, &b])).unwrap();
-    (Arc::new(r), a, b)
-}
 
 async fn open(r: &Router, model: &str) -> (Result<RoutedStream, GatewayError>, Hook) {
     let (t, hook) = tracked();
@@ -47,18 +31,6 @@ async fn open(r: &Router, model: &str) -> (Result<RoutedStream, GatewayError>, H
 
 async fn drain(s: RoutedStream) -> Vec<Result<StreamChunk, GatewayError>> {
     s.collect().await
-}
-
-fn text(items: &[Result<StreamChunk, GatewayError>]) -> String {
-    items
-        .iter()
-        .filter_map(|i| i.as_ref().ok())
-        .flat_map(|c| c.events.iter())
-        .filter_map(|e| match e {
-            StreamEvent::TextDelta { text } => Some(text.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]

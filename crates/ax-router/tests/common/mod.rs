@@ -16,7 +16,8 @@ use ax_core::{
     EmbeddingRequest, EmbeddingResponse, ErrorCode, FinishReason, GatewayError, Message, Provider,
     ProviderKind, RequestId, Role, StreamChunk, StreamEvent, Usage,
 };
-use ax_router::{ProviderSettings, RouterConfig, Tracked};
+use ax_router::{ProviderSettings, RequestOptions, RoutedStream, Router, RouterConfig, Tracked};
+use futures::StreamExt as _;
 
 /// What one call does.
 #[derive(Debug, Clone)]
@@ -364,6 +365,71 @@ pub fn config(providers: Vec<ProviderSettings>) -> RouterConfig {
         jitter: false,
         ..RouterConfig::default()
     }
+}
+
+/// Options with fallback off: a request runs its own target only.
+pub const OFF: RequestOptions = RequestOptions {
+    fallback: false,
+    deadline: None,
+    allowed_models: None,
+};
+
+/// Providers `a` (openai, `gpt-*`) and `b` (anthropic, `claude-*`, the fallback chain),
+/// then `tweak`.
+pub fn ab_config(tweak: impl FnOnce(&mut RouterConfig)) -> RouterConfig {
+    let mut c = config(vec![
+        settings("a", ProviderKind::OpenAi, &["gpt-*"], 1),
+        settings("b", ProviderKind::Anthropic, &["claude-*"], 2),
+    ]);
+    c.fallback_chain = vec!["b".into()];
+    tweak(&mut c);
+    c
+}
+
+/// The fakes for [`ab_config`]'s providers `a` and `b`.
+pub fn ab_fakes() -> (Arc<Fake>, Arc<Fake>) {
+    (
+        Fake::new("a", ProviderKind::OpenAi),
+        Fake::new("b", ProviderKind::Anthropic),
+    )
+}
+
+/// A router over [`ab_config`] and its two fakes.
+pub fn ab(tweak: impl FnOnce(&mut RouterConfig)) -> (Arc<Router>, Arc<Fake>, Arc<Fake>) {
+    let (a, b) = ab_fakes();
+    let r = Router::new(ab_config(tweak), as_dyn(&[&a, &b])).unwrap();
+    (Arc::new(r), a, b)
+}
+
+/// One tracked chat through `r`: its answer's text or error, and the finished context.
+pub async fn chat(
+    r: &Router,
+    model: &str,
+    opts: RequestOptions,
+) -> (Result<String, GatewayError>, Hook) {
+    let (mut t, hook) = tracked();
+    let res = r.chat(&chat_request(model), &opts, &mut t).await;
+    t.finish();
+    (res.map(|o| o.response.text()), hook)
+}
+
+/// The text deltas of a stream's chunks, joined.
+pub fn text(items: &[Result<StreamChunk, GatewayError>]) -> String {
+    items
+        .iter()
+        .filter_map(|i| i.as_ref().ok())
+        .flat_map(|c| c.events.iter())
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads `s` to its end; returns its text.
+pub async fn drain_text(s: RoutedStream) -> String {
+    let items: Vec<_> = s.collect().await;
+    text(&items)
 }
 
 pub fn as_dyn(fakes: &[&Arc<Fake>]) -> Vec<Arc<dyn Provider>> {
