@@ -488,8 +488,9 @@ impl<'r> Executor<'r> {
         })
     }
 
-    /// Runs `op` along `plan`. On success the answer's event (`ResponseReceived` or
-    /// `FirstChunkReceived`) is applied; on failure the lifecycle is already `Failed`.
+    /// Runs `op` along `plan` (the body of [`Router::execute`](crate::Router::execute)).
+    /// On success the answer's event (`ResponseReceived` or `FirstChunkReceived`) is
+    /// applied; on failure the lifecycle is already `Failed`.
     pub(crate) async fn run<O: Operation>(
         &self,
         op: &O,
@@ -497,6 +498,17 @@ impl<'r> Executor<'r> {
         opts: &RequestOptions,
         tracked: &mut Tracked,
     ) -> Result<O::Answer, GatewayError> {
+        begin(tracked)?;
+        if plan.op != O::OP {
+            // A plan is validated for one operation: running another on it would
+            // skip that validation (an embeddings request on a chat plan would fall
+            // back to chat models).
+            let e = GatewayError::new(
+                ErrorCode::ServerError,
+                format!("a plan made for {} cannot run {}", plan.op, O::OP),
+            );
+            return Err(fail(tracked, e));
+        }
         let mut run = Run {
             deadline: self.deadline(opts),
             estimate: None,

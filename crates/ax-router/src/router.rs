@@ -13,8 +13,7 @@
 use std::sync::Arc;
 
 use ax_core::{
-    ChatOutcome, ChatRequest, EmbeddingRequest, EmbeddingResponse, ErrorCode, GatewayError,
-    Provider,
+    ChatOutcome, ChatRequest, EmbeddingRequest, EmbeddingResponse, GatewayError, Provider,
 };
 use tokio::time::Instant;
 
@@ -283,17 +282,6 @@ impl Router {
         opts: &RequestOptions,
         tracked: &mut Tracked,
     ) -> Result<O::Answer, GatewayError> {
-        executor::begin(tracked)?;
-        if plan.op != O::OP {
-            // A plan is validated for one operation: running another on it would
-            // skip that validation (an embeddings request on a chat plan would fall
-            // back to chat models).
-            let e = GatewayError::new(
-                ErrorCode::ServerError,
-                format!("a plan made for {} cannot run {}", plan.op, O::OP),
-            );
-            return Err(executor::fail(tracked, e));
-        }
         self.executor().run(op, plan, opts, tracked).await
     }
 
