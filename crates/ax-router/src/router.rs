@@ -19,13 +19,12 @@ use tokio::time::Instant;
 
 use crate::adapters::{self, Adapters};
 use crate::admission::{Admission, LocalAdmission};
-use crate::circuit_breaker::CircuitSnapshot;
 use crate::config::RouterConfig;
 use crate::error::RouterError;
 use crate::executor::{self, ChatOp, ChatStreamOp, EmbedOp, Executor, Operation};
 use crate::pending::complete_detached;
 use crate::planner::{Op, Plan, Planner};
-use crate::provider_state::{LocalProviderState, ProviderState, Vitals};
+use crate::provider_state::{LocalProviderState, ProviderSnapshot, ProviderState, Vitals};
 use crate::routed_stream::RoutedStream;
 use crate::routing_table::RoutingTable;
 use crate::status::{PlanEntry, ProviderStatus};
@@ -208,25 +207,17 @@ impl Router {
             .iter()
             .zip(&self.adapters.slots)
             .map(|(settings, slot)| {
-                let snap = self.state.snapshot(&settings.name);
-                let v = snap.as_ref().map_or_else(Vitals::unknown, |s| s.vitals());
+                let mut state = self
+                    .state
+                    .snapshot(&settings.name)
+                    .unwrap_or_else(ProviderSnapshot::unknown);
+                // The admin API shows tenths of a millisecond.
+                state.latency_ema_ms = state.latency_ema_ms.map(|ms| (ms * 10.0).round() / 10.0);
                 ProviderStatus {
                     name: settings.name.clone(),
                     kind: settings.kind,
                     enabled: slot.usable().is_some(),
-                    health: v.health,
-                    circuit: snap.as_ref().map_or_else(
-                        || CircuitSnapshot {
-                            state: v.circuit,
-                            consecutive_failures: 0,
-                            opened_at: None,
-                        },
-                        |s| s.circuit.clone(),
-                    ),
-                    latency_ema_ms: v.latency_ema_ms.map(|ms| (ms * 10.0).round() / 10.0),
-                    consecutive_successes: v.consecutive_successes,
-                    consecutive_failures: v.consecutive_failures,
-                    last_error: snap.and_then(|s| s.last_error),
+                    state,
                 }
             })
             .collect()

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ax_core::GatewayError;
+use serde::Serialize;
 
 pub use local::LocalProviderState;
 
@@ -121,10 +122,12 @@ impl Vitals {
     }
 }
 
-/// A provider's whole state, for operators (`GET /admin/providers`).
-#[derive(Debug, Clone, PartialEq)]
+/// A provider's whole state, for operators: `GET /admin/providers` shows it beside the
+/// provider's name (flattened into [`ProviderStatus`](crate::ProviderStatus)), so its
+/// field names are that JSON contract too.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProviderSnapshot {
-    /// Its health.
+    /// `unknown`, `degraded`, `healthy` or `unhealthy`.
     pub health: Health,
     /// Its circuit breaker.
     pub circuit: CircuitSnapshot,
@@ -139,6 +142,23 @@ pub struct ProviderSnapshot {
 }
 
 impl ProviderSnapshot {
+    /// A provider never heard from: [`Vitals::unknown`] with a closed circuit.
+    pub fn unknown() -> Self {
+        let v = Vitals::unknown();
+        Self {
+            health: v.health,
+            circuit: CircuitSnapshot {
+                state: v.circuit,
+                consecutive_failures: 0,
+                opened_at: None,
+            },
+            latency_ema_ms: v.latency_ema_ms,
+            consecutive_successes: v.consecutive_successes,
+            consecutive_failures: v.consecutive_failures,
+            last_error: None,
+        }
+    }
+
     /// The planner's part of it.
     pub fn vitals(&self) -> Vitals {
         Vitals {
