@@ -1,7 +1,14 @@
 //! The upstream HTTP client shared by every provider adapter: one pooled hyper client
 //! per provider (TCP_NODELAY on, HTTP/1.1 over rustls), deadlines, status →
-//! error-code mapping, `Retry-After` parsing, and SSE bodies turned into decoded chunks
-//! as they arrive.
+//! error-code mapping, `Retry-After` parsing, and streamed bodies turned into decoded
+//! chunks as they arrive.
+//!
+//! Two hooks let a wire protocol shape its requests without touching this file: a
+//! [`Signer`] adds authentication to each request about to leave (a fixed
+//! [`HeaderMap`] computed once at start-up today; an AWS SigV4 signer would compute a
+//! signature per request), and a [`Framing`] cuts a streamed body into frames (SSE,
+//! [`SseDecoder`], today; the AWS event stream would be a second implementation). Both
+//! are type parameters, so a call costs no box and no dynamic dispatch.
 //!
 //! Every error an upstream produces — a non-2xx answer, an error frame mid-stream, an
 //! error in a 2xx body — leaves through [`UpstreamClient::upstream_error`]: tagged with
@@ -40,10 +47,98 @@ use tokio::time::Instant;
 use crate::codec::StreamDecoder;
 use crate::config::Timeouts;
 use crate::secrets::Secrets;
-use crate::sse::{SseDecoder, SseFrame};
+use crate::sse::{SseDecoder, SseError, SseFrame};
 
 /// Turns an upstream error response (status, headers, body) into a gateway error.
 pub type ErrorDecoder = fn(u16, &HeaderMap, &[u8]) -> GatewayError;
+
+/// The request-signing hook: adds a provider's authentication to every request just
+/// before it leaves, given what a signature can cover (method, URL, body).
+///
+/// It runs before ax's own constant headers (`user-agent`, `content-type:
+/// application/json` on a POST, `accept` on a stream request) are set, which keeps the
+/// header order every upstream has seen so far; a signer that must cover
+/// `content-type` sets that same value itself (setting it again later keeps its
+/// place and value).
+pub trait Signer: Send + Sync {
+    /// Adds authentication to the request about to be sent: `headers` holds what is
+    /// already set, `body` is the exact bytes that will be sent. An error stops the
+    /// request before anything is sent.
+    fn sign(
+        &self,
+        method: &Method,
+        url: &Uri,
+        headers: &mut HeaderMap,
+        body: &[u8],
+    ) -> Result<(), GatewayError>;
+
+    /// At most how many headers [`sign`](Self::sign) adds, so the request's header map
+    /// is allocated once at its final size.
+    fn header_count(&self) -> usize;
+}
+
+/// The simplest signer: headers computed once at start-up (a key marked sensitive,
+/// a version header), copied into every request — each value a reference count, not a
+/// copy of its bytes.
+impl Signer for HeaderMap {
+    fn sign(
+        &self,
+        _method: &Method,
+        _url: &Uri,
+        headers: &mut HeaderMap,
+        _body: &[u8],
+    ) -> Result<(), GatewayError> {
+        for (name, value) in self {
+            headers.append(name.clone(), value.clone());
+        }
+        Ok(())
+    }
+
+    fn header_count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// The framing hook: how a streamed upstream body is cut into frames, each then read
+/// by the protocol's [`StreamDecoder`]. One value splits one body.
+///
+/// Frames are [`SseFrame`]s (an optional event name and UTF-8 data), the unit every
+/// stream decoder reads: an AWS event-stream splitter would give each message's
+/// `:event-type` header as the name and its payload as the data.
+pub trait Framing: Send + 'static {
+    /// The media type of such a body: sent as `Accept` on a stream request, and a 2xx
+    /// whose `Content-Type` does not start with it is refused.
+    const MEDIA_TYPE: &'static str;
+    /// Why a body could not be split (its text becomes the stream's error).
+    type Error: std::fmt::Display;
+
+    /// A splitter for one body.
+    fn new() -> Self;
+
+    /// Feeds bytes as they arrive; appends every completed frame to `frames`.
+    fn feed(&mut self, chunk: &[u8], frames: &mut Vec<SseFrame>) -> Result<(), Self::Error>;
+
+    /// At the end of the body: appends what is still pending.
+    fn finish(&mut self, frames: &mut Vec<SseFrame>) -> Result<(), Self::Error>;
+}
+
+/// Server-sent events: every upstream ax speaks today streams this way.
+impl Framing for SseDecoder {
+    const MEDIA_TYPE: &'static str = "text/event-stream";
+    type Error = SseError;
+
+    fn new() -> Self {
+        SseDecoder::new()
+    }
+
+    fn feed(&mut self, chunk: &[u8], frames: &mut Vec<SseFrame>) -> Result<(), SseError> {
+        SseDecoder::feed(self, chunk, frames)
+    }
+
+    fn finish(&mut self, frames: &mut Vec<SseFrame>) -> Result<(), SseError> {
+        SseDecoder::finish(self, frames)
+    }
+}
 
 const USER_AGENT_VALUE: &str = concat!("ax/", env!("CARGO_PKG_VERSION"));
 
@@ -101,16 +196,16 @@ impl UpstreamClient {
     /// POSTs a JSON body and returns the 2xx response body; other statuses become
     /// errors through `decode_error`. Headers must arrive within the first-byte timeout
     /// and the whole call must finish within the total timeout.
-    pub async fn post_json(
+    pub async fn post_json<S: Signer + ?Sized>(
         &self,
         url: &Uri,
-        headers: &HeaderMap,
+        signer: &S,
         body: impl Into<Bytes>,
         decode_error: ErrorDecoder,
     ) -> Result<Bytes, GatewayError> {
         let start = Instant::now();
         let total = start + self.timeouts.total;
-        let req = self.request(Method::POST, url, headers, body.into(), false);
+        let req = self.request(Method::POST, url, signer, body.into(), None)?;
         let resp = self
             .send(
                 req,
@@ -125,34 +220,41 @@ impl UpstreamClient {
 
     /// GETs a URL (health probes); 2xx body or an error through `decode_error`, all
     /// within the first-byte timeout (at most 30 s).
-    pub async fn get(
+    pub async fn get<S: Signer + ?Sized>(
         &self,
         url: &Uri,
-        headers: &HeaderMap,
+        signer: &S,
         decode_error: ErrorDecoder,
     ) -> Result<Bytes, GatewayError> {
         let limit = self.timeouts.first_byte.min(Duration::from_secs(30));
         let start = Instant::now();
-        let req = self.request(Method::GET, url, headers, Bytes::new(), false);
+        let req = self.request(Method::GET, url, signer, Bytes::new(), None)?;
         let resp = self.send(req, url, start, limit).await?;
         self.read(resp, start + limit, limit, decode_error).await
     }
 
-    /// POSTs a streaming request. Returns once the upstream answered 2xx with an event
-    /// stream; every SSE frame is then decoded by `decoder` and handed on as soon as it
-    /// arrives (nothing is buffered beyond one frame). The stream fails with `timeout`
-    /// when the upstream is silent longer than the idle timeout, and with whatever
-    /// `decoder.finish()` says when the body ends.
-    pub async fn post_sse(
+    /// POSTs a streaming request. Returns once the upstream answered 2xx with a body
+    /// of `framing`'s media type; the body is then cut into frames by `framing`, each
+    /// decoded by `decoder` and handed on as soon as it arrives (nothing is buffered
+    /// beyond one frame). The stream fails with `timeout` when the upstream is silent
+    /// longer than the idle timeout, and with whatever `decoder.finish()` says when the
+    /// body ends.
+    pub async fn post_stream<S, F, D>(
         &self,
         url: &Uri,
-        headers: &HeaderMap,
+        signer: &S,
         body: impl Into<Bytes>,
         decode_error: ErrorDecoder,
-        decoder: Box<dyn StreamDecoder>,
-    ) -> Result<ChatStream, GatewayError> {
+        framing: F,
+        decoder: D,
+    ) -> Result<ChatStream, GatewayError>
+    where
+        S: Signer + ?Sized,
+        F: Framing,
+        D: StreamDecoder + 'static,
+    {
         let start = Instant::now();
-        let req = self.request(Method::POST, url, headers, body.into(), true);
+        let req = self.request(Method::POST, url, signer, body.into(), Some(F::MEDIA_TYPE))?;
         let resp = self.send(req, url, start, self.timeouts.first_byte).await?;
         let status = resp.status().as_u16();
         // An error body is read under the total timeout, so a stalled one cannot hang.
@@ -162,12 +264,12 @@ impl UpstreamClient {
                 .failure(resp, total, self.timeouts.total, decode_error)
                 .await);
         }
-        let is_sse = resp
+        let is_stream = resp
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("text/event-stream"));
-        if !is_sse {
+            .is_some_and(|ct| ct.starts_with(F::MEDIA_TYPE));
+        if !is_stream {
             // A 2xx that is not a stream is usually a JSON error from a proxy in between.
             let (parts, body) = resp.into_parts();
             let bytes = self.collect(body, total, self.timeouts.total).await?;
@@ -180,8 +282,9 @@ impl UpstreamClient {
             );
             return Err(self.tag(err, status));
         }
-        Ok(sse_chunks(
+        Ok(framed_chunks(
             BodyDataStream::new(resp.into_body()),
+            framing,
             decoder,
             self.timeouts.idle,
             self.provider.clone(),
@@ -189,32 +292,34 @@ impl UpstreamClient {
         ))
     }
 
-    /// The request: the adapter's headers (copied, not the map cloned), then ours.
-    fn request(
+    /// The request: signed by `signer` first (for the fixed headers of today's
+    /// protocols: copied, not the map cloned), then our own headers; `accept` is the
+    /// media type of a stream request.
+    fn request<S: Signer + ?Sized>(
         &self,
         method: Method,
         url: &Uri,
-        headers: &HeaderMap,
+        signer: &S,
         body: Bytes,
-        stream: bool,
-    ) -> Request<Full<Bytes>> {
+        accept: Option<&'static str>,
+    ) -> Result<Request<Full<Bytes>>, GatewayError> {
+        let mut h = HeaderMap::new();
+        h.reserve(signer.header_count() + 3);
+        signer
+            .sign(&method, url, &mut h, &body)
+            .map_err(|e| e.with_provider(&self.provider))?;
+        h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        if method == Method::POST {
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Some(media_type) = accept {
+                h.insert(ACCEPT, HeaderValue::from_static(media_type));
+            }
+        }
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = url.clone();
-        let h = req.headers_mut();
-        h.reserve(headers.len() + 3);
-        for (name, value) in headers {
-            h.append(name.clone(), value.clone());
-        }
-        h.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        if req.method() == Method::POST {
-            let h = req.headers_mut();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            if stream {
-                h.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
-            }
-        }
-        req
+        *req.headers_mut() = h;
+        Ok(req)
     }
 
     /// Sends `req`; the response headers must arrive within `limit` of `start`.
@@ -380,9 +485,12 @@ pub fn transport_error(provider: &str, e: &(dyn std::error::Error + 'static)) ->
     GatewayError::new(code, msg).with_provider(provider)
 }
 
-fn sse_chunks<S, E>(
+/// The chunks of a streamed body: cut into frames by `framing`, each decoded by
+/// `decoder`.
+fn framed_chunks<S, E, F, D>(
     body: S,
-    decoder: Box<dyn StreamDecoder>,
+    framing: F,
+    decoder: D,
     idle: Duration,
     provider: String,
     secrets: Secrets,
@@ -390,11 +498,13 @@ fn sse_chunks<S, E>(
 where
     S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: std::error::Error + 'static,
+    F: Framing,
+    D: StreamDecoder + 'static,
 {
-    struct St<S> {
+    struct St<S, F, D> {
         body: std::pin::Pin<Box<S>>,
-        sse: SseDecoder,
-        decoder: Box<dyn StreamDecoder>,
+        framing: F,
+        decoder: D,
         pending: std::collections::VecDeque<SseFrame>,
         frames: Vec<SseFrame>,
         done: bool,
@@ -404,7 +514,7 @@ where
     }
     let st = St {
         body: Box::pin(body),
-        sse: SseDecoder::new(),
+        framing,
         decoder,
         pending: Default::default(),
         frames: Vec::new(),
@@ -414,7 +524,7 @@ where
         secrets,
     };
     // Mid-stream errors (an upstream error frame among them) leave masked, like the rest.
-    let fail = |st: &St<S>, e: GatewayError| -> GatewayError {
+    let fail = |st: &St<S, F, D>, e: GatewayError| -> GatewayError {
         upstream_error(&st.provider, &st.secrets, e)
     };
     Box::pin(futures::stream::unfold(st, move |mut st| async move {
@@ -453,7 +563,7 @@ where
                 }
                 Ok(Some(Ok(bytes))) => {
                     let mut frames = std::mem::take(&mut st.frames);
-                    let res = st.sse.feed(&bytes, &mut frames);
+                    let res = st.framing.feed(&bytes, &mut frames);
                     st.pending.extend(frames.drain(..));
                     st.frames = frames;
                     if let Err(e) = res {
@@ -476,7 +586,7 @@ where
                 }
                 Ok(None) => {
                     let mut frames = Vec::new();
-                    if let Err(e) = st.sse.finish(&mut frames) {
+                    if let Err(e) = st.framing.finish(&mut frames) {
                         st.done = true;
                         let e = fail(
                             &st,
@@ -653,6 +763,19 @@ mod tests {
         assert!(lower.contains("\r\ncontent-length: 7\r\n"), "{req}");
         assert!(!lower.contains("\r\naccept:"), "{req}");
         assert!(req.ends_with("\r\n\r\n{\"a\":1}"), "{req}");
+        // The signer's headers come first, then ours: the order upstreams have always
+        // seen (the signing hook runs before ax's constant headers are set).
+        let names: Vec<&str> = lower
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert_eq!(
+            names[..3],
+            ["x-api-key", "user-agent", "content-type"],
+            "{req}"
+        );
 
         // A GET carries the user agent but no content type.
         c.get(&url, &keyed_headers(), by_status).await.unwrap();
@@ -764,14 +887,15 @@ mod tests {
         .await;
         let c = client(Duration::from_secs(5), Duration::from_secs(5));
         let url = parse_url(&format!("{base}/s")).unwrap();
-        let decoder = Box::new(crate::openai::OpenAiStreamDecoder::new());
+        let decoder = crate::openai::OpenAiStreamDecoder::new();
         // The stream itself ends without `[DONE]`; only the request matters here.
         let _ = c
-            .post_sse(
+            .post_stream(
                 &url,
                 &HeaderMap::new(),
                 Bytes::from_static(b"{}"),
                 by_status,
+                SseDecoder::new(),
                 decoder,
             )
             .await;
@@ -833,9 +957,16 @@ mod tests {
         .await;
         let c = client(Duration::from_secs(5), Duration::from_secs(5));
         let url = parse_url(&format!("{base}/s")).unwrap();
-        let decoder = Box::new(crate::openai::OpenAiStreamDecoder::new());
+        let decoder = crate::openai::OpenAiStreamDecoder::new();
         let Ok(mut stream) = c
-            .post_sse(&url, &keyed_headers(), Bytes::new(), by_status, decoder)
+            .post_stream(
+                &url,
+                &keyed_headers(),
+                Bytes::new(),
+                by_status,
+                SseDecoder::new(),
+                decoder,
+            )
             .await
         else {
             panic!("the stream did not start");
@@ -865,9 +996,16 @@ mod tests {
         assert_eq!(e.message, "no response headers within 200 ms");
         assert!(started.elapsed() < Duration::from_secs(5));
 
-        let decoder = Box::new(crate::openai::OpenAiStreamDecoder::new());
+        let decoder = crate::openai::OpenAiStreamDecoder::new();
         let Err(e) = c
-            .post_sse(&url, &keyed_headers(), Bytes::new(), by_status, decoder)
+            .post_stream(
+                &url,
+                &keyed_headers(),
+                Bytes::new(),
+                by_status,
+                SseDecoder::new(),
+                decoder,
+            )
             .await
         else {
             panic!("a stream without headers succeeded");

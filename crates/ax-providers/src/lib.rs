@@ -8,6 +8,7 @@
 //! their own base URL. The [`registry`] lists every kind with its environment variables,
 //! its own settings, its defaults and its builder.
 
+pub mod adapter;
 pub mod anthropic;
 mod bounded;
 pub mod codec;

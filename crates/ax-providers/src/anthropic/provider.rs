@@ -1,32 +1,34 @@
-//! The adapter: an [`ax_core::Provider`] for api.anthropic.com (or anything speaking the
-//! Messages API at another base URL). All I/O of the module is here; everything else
-//! is pure.
+//! The upstream side of the Anthropic protocol for the generic adapter: api.anthropic.com
+//! (or anything speaking the Messages API at another base URL). The calls themselves
+//! (all the module's I/O) are [`UpstreamAdapter`]'s; this file says where they go and
+//! how they are signed.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use ax_core::{
-    ChatOutcome, ChatRequest, ChatStream, EmbeddingRequest, EmbeddingResponse, ErrorCode,
-    GatewayError, Provider, ProviderKind, RawBody, WireFormat,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ErrorCode, GatewayError,
+    Provider, WireFormat,
 };
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Uri};
-use secrecy::ExposeSecret;
 
 use super::error::decode_error;
 use super::request::encode_request;
 use super::response::decode_response;
 use super::stream::AnthropicStreamDecoder;
+use crate::adapter::{
+    Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
+};
 use crate::config::ProviderConfig;
-use crate::http::{UpstreamClient, parse_url};
+use crate::sse::SseDecoder;
 
 /// The `anthropic-version` header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
-/// A provider speaking the Anthropic Messages API (kind `anthropic`).
+/// The Anthropic Messages protocol, upstream side (kind `anthropic`).
 #[derive(Debug)]
-pub struct AnthropicProvider {
-    cfg: ProviderConfig,
-    client: UpstreamClient,
+pub struct Anthropic {
     /// `x-api-key` (marked sensitive) and `anthropic-version`, built once.
     headers: HeaderMap,
     /// Parsed once at start-up, never per call.
@@ -34,56 +36,12 @@ pub struct AnthropicProvider {
     models_url: Uri,
 }
 
-impl AnthropicProvider {
-    /// Builds the adapter and its pooled HTTP client. An API key is required; it goes in
-    /// `x-api-key` and never into an error message.
-    pub fn new(cfg: ProviderConfig) -> Result<Self, GatewayError> {
-        let config_error = |msg: &str| {
-            GatewayError::new(
-                ErrorCode::AuthenticationError,
-                format!("provider `{}`: {msg}", cfg.name),
-            )
-            .with_provider(&cfg.name)
-        };
-        let key = cfg
-            .api_key
-            .as_ref()
-            .map(|k| k.expose_secret())
-            .filter(|k| !k.is_empty())
-            .ok_or_else(|| config_error("no API key configured (set ANTHROPIC_API_KEY)"))?;
-        let mut key = HeaderValue::from_str(key).map_err(|_| {
-            config_error("the API key contains characters not allowed in an HTTP header")
-        })?;
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert("x-api-key", key);
-        headers.insert(
-            "anthropic-version",
-            HeaderValue::from_static(ANTHROPIC_VERSION),
-        );
-        let base = cfg.base_without("/v1").to_owned();
-        let url = |path: &str| {
-            parse_url(&format!("{base}{path}")).map_err(|e| config_error(&format!("base_url: {e}")))
-        };
-        let (messages_url, models_url) = (url("/v1/messages")?, url("/v1/models")?);
-        let client = UpstreamClient::new(&cfg.name, cfg.timeouts, cfg.api_key.as_ref())?;
-        Ok(Self {
-            messages_url,
-            models_url,
-            cfg,
-            client,
-            headers,
-        })
-    }
-
-    fn tag(&self, e: GatewayError) -> GatewayError {
-        e.with_provider(&self.cfg.name)
-    }
-}
+/// A provider speaking the Anthropic Messages API.
+pub type AnthropicProvider = UpstreamAdapter<Anthropic>;
 
 /// Builds the Anthropic adapter for `cfg`.
 pub fn build(cfg: ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
-    Ok(Arc::new(AnthropicProvider::new(cfg)?))
+    AnthropicProvider::build(cfg)
 }
 
 /// What `embed` answers: Anthropic has no embeddings API. `invalid_request` (not
@@ -98,68 +56,83 @@ pub fn embeddings_unsupported(provider: &str) -> GatewayError {
     .with_provider(provider)
 }
 
-#[async_trait]
-impl Provider for AnthropicProvider {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
+impl Protocol for Anthropic {
+    const FORMAT: WireFormat = WireFormat::Anthropic;
+    type Signer = HeaderMap;
+    type Framing = SseDecoder;
+    type StreamDecoder = AnthropicStreamDecoder;
 
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Anthropic
-    }
-
-    fn default_model(&self) -> &str {
-        &self.cfg.default_model
-    }
-
-    async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatOutcome, GatewayError> {
-        let body = encode_request(request, model, false, &self.cfg).map_err(|e| self.tag(e))?;
-        let bytes = self
-            .client
-            .post_json(&self.messages_url, &self.headers, body, decode_error)
-            .await?;
-        let mut response = decode_response(&bytes).map_err(|e| self.client.upstream_error(e))?;
-        if response.model.is_empty() {
-            response.model = model.to_owned();
-        }
-        Ok(ChatOutcome {
-            response,
-            raw: Some(RawBody {
-                format: WireFormat::Anthropic,
-                bytes,
-            }),
+    /// An API key is required; it goes in `x-api-key` and never into an error message.
+    fn new(cfg: &ProviderConfig) -> Result<Self, GatewayError> {
+        let key = api_key(cfg)
+            .ok_or_else(|| config_error(cfg, "no API key configured (set ANTHROPIC_API_KEY)"))?;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-api-key", secret_header(cfg, key)?);
+        headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
+        let base = cfg.base_without("/v1");
+        Ok(Self {
+            messages_url: upstream_url(cfg, base, "/v1/messages")?,
+            models_url: upstream_url(cfg, base, "/v1/models")?,
+            headers,
         })
     }
 
-    async fn chat_stream(
-        &self,
-        request: &ChatRequest,
-        model: &str,
-    ) -> Result<ChatStream, GatewayError> {
-        let body = encode_request(request, model, true, &self.cfg).map_err(|e| self.tag(e))?;
-        self.client
-            .post_sse(
-                &self.messages_url,
-                &self.headers,
-                body,
-                decode_error,
-                Box::new(AnthropicStreamDecoder::new()),
-            )
-            .await
+    fn signer(&self) -> &HeaderMap {
+        &self.headers
     }
 
-    async fn embed(
+    fn chat_url(&self, _model: &str, _stream: bool) -> Result<Cow<'_, Uri>, GatewayError> {
+        Ok(Cow::Borrowed(&self.messages_url))
+    }
+
+    fn probe_url(&self) -> &Uri {
+        &self.models_url
+    }
+
+    /// Fails (`invalid_request`) on tool-call arguments that are not a JSON object.
+    fn encode_chat(
+        cfg: &ProviderConfig,
+        request: &ChatRequest,
+        model: &str,
+        stream: bool,
+    ) -> Result<Bytes, GatewayError> {
+        encode_request(request, model, stream, cfg)
+    }
+
+    fn decode_chat(body: &[u8]) -> Result<ChatResponse, GatewayError> {
+        decode_response(body)
+    }
+
+    fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayError {
+        decode_error(status, headers, body)
+    }
+
+    fn stream_decoder() -> AnthropicStreamDecoder {
+        AnthropicStreamDecoder::new()
+    }
+
+    /// Anthropic has no embeddings API: [`embeddings_unsupported`], nothing sent.
+    fn encode_embeddings(
         &self,
+        cfg: &ProviderConfig,
+        _request: &EmbeddingRequest,
+        _model: &str,
+    ) -> Result<(Cow<'_, Uri>, Vec<u8>), GatewayError> {
+        Err(embeddings_unsupported(&cfg.name))
+    }
+
+    /// Never called: [`encode_embeddings`](Self::encode_embeddings) sends nothing.
+    fn decode_embeddings(
+        _body: &[u8],
         _request: &EmbeddingRequest,
         _model: &str,
     ) -> Result<EmbeddingResponse, GatewayError> {
-        Err(embeddings_unsupported(&self.cfg.name))
-    }
-
-    async fn probe(&self) -> Result<(), GatewayError> {
-        self.client
-            .get(&self.models_url, &self.headers, decode_error)
-            .await
-            .map(|_| ())
+        Err(GatewayError::new(
+            ErrorCode::ServerError,
+            "Anthropic has no embeddings API",
+        ))
     }
 }

@@ -1,31 +1,32 @@
-//! The adapter: an [`ax_core::Provider`] for the Gemini API
-//! (generativelanguage.googleapis.com). All I/O of the module is here; everything else
-//! is pure.
+//! The upstream side of the Gemini protocol for the generic adapter
+//! (generativelanguage.googleapis.com). The calls themselves (all the module's I/O) are
+//! [`UpstreamAdapter`]'s; this file says where they go and how they are signed.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use ax_core::{
-    ChatOutcome, ChatRequest, ChatStream, EmbeddingRequest, EmbeddingResponse, ErrorCode,
-    GatewayError, Provider, ProviderKind, RawBody, WireFormat,
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, GatewayError, Provider,
+    WireFormat,
 };
-use http::{HeaderMap, HeaderValue, Uri};
-use secrecy::ExposeSecret;
+use bytes::Bytes;
+use http::{HeaderMap, Uri};
 
 use super::embeddings::{decode_embedding_response, encode_embedding_request, resource_name};
 use super::error::decode_error;
 use super::request::encode_request;
 use super::response::decode_response;
 use super::stream::GeminiStreamDecoder;
+use crate::adapter::{
+    Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
+};
 use crate::config::ProviderConfig;
-use crate::http::{UpstreamClient, parse_url};
+use crate::sse::SseDecoder;
 
-/// A provider speaking the Gemini API.
+/// The Gemini wire protocol, upstream side (kind `gemini`).
 #[derive(Debug)]
-pub struct GeminiProvider {
-    cfg: ProviderConfig,
-    client: UpstreamClient,
+pub struct Gemini {
     /// `x-goog-api-key` (marked sensitive), built once.
     headers: HeaderMap,
     /// `{base}/v1beta`.
@@ -34,47 +35,15 @@ pub struct GeminiProvider {
     models_url: Uri,
 }
 
-impl GeminiProvider {
-    /// Builds the adapter and its pooled HTTP client. An API key is required.
-    pub fn new(cfg: ProviderConfig) -> Result<Self, GatewayError> {
-        let config_error = |msg: &str| {
-            GatewayError::new(
-                ErrorCode::AuthenticationError,
-                format!("provider `{}`: {msg}", cfg.name),
-            )
-            .with_provider(&cfg.name)
-        };
-        let mut headers = HeaderMap::new();
-        match &cfg.api_key {
-            Some(key) if !key.expose_secret().is_empty() => {
-                let mut v = HeaderValue::from_str(key.expose_secret()).map_err(|_| {
-                    config_error("the API key contains characters not allowed in an HTTP header")
-                })?;
-                v.set_sensitive(true);
-                headers.insert("x-goog-api-key", v);
-            }
-            _ => {
-                return Err(config_error(
-                    "no API key configured (set GEMINI_API_KEY or GOOGLE_API_KEY)",
-                ));
-            }
-        }
-        // Accept a base URL given with or without an API version.
-        let base = cfg.base_without("/v1beta");
-        let base = base.strip_suffix("/v1").unwrap_or(base).to_owned();
-        let api = format!("{base}/v1beta");
-        let models_url = parse_url(&format!("{api}/models?pageSize=1"))
-            .map_err(|e| config_error(&format!("base_url: {e}")))?;
-        let client = UpstreamClient::new(&cfg.name, cfg.timeouts, cfg.api_key.as_ref())?;
-        Ok(Self {
-            api,
-            models_url,
-            cfg,
-            client,
-            headers,
-        })
-    }
+/// A provider speaking the Gemini API.
+pub type GeminiProvider = UpstreamAdapter<Gemini>;
 
+/// Builds the Gemini adapter for `cfg`.
+pub fn build(cfg: ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
+    GeminiProvider::build(cfg)
+}
+
+impl Gemini {
     /// `{base}/v1beta/models/{model}:{method}`, the model name percent-encoded where
     /// a URL path needs it. One parse per call; the base was checked at start-up.
     fn url(&self, model: &str, method: &str) -> Result<Uri, GatewayError> {
@@ -94,94 +63,94 @@ impl GeminiProvider {
         url.push_str(method);
         url.parse::<Uri>().map_err(|e| {
             GatewayError::invalid_param("model", format!("model `{model}` cannot go in a URL: {e}"))
-                .with_provider(&self.cfg.name)
         })
     }
 }
 
-/// Builds the Gemini adapter for `cfg`.
-pub fn build(cfg: ProviderConfig) -> Result<Arc<dyn Provider>, GatewayError> {
-    Ok(Arc::new(GeminiProvider::new(cfg)?))
-}
+impl Protocol for Gemini {
+    const FORMAT: WireFormat = WireFormat::Gemini;
+    type Signer = HeaderMap;
+    type Framing = SseDecoder;
+    type StreamDecoder = GeminiStreamDecoder;
 
-#[async_trait]
-impl Provider for GeminiProvider {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Gemini
-    }
-
-    fn default_model(&self) -> &str {
-        &self.cfg.default_model
-    }
-
-    async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatOutcome, GatewayError> {
-        let body = encode_request(request, model, false, &self.cfg);
-        let bytes = self
-            .client
-            .post_json(
-                &self.url(model, "generateContent")?,
-                &self.headers,
-                body,
-                decode_error,
+    /// An API key is required.
+    fn new(cfg: &ProviderConfig) -> Result<Self, GatewayError> {
+        let key = api_key(cfg).ok_or_else(|| {
+            config_error(
+                cfg,
+                "no API key configured (set GEMINI_API_KEY or GOOGLE_API_KEY)",
             )
-            .await?;
-        let mut response = decode_response(&bytes).map_err(|e| self.client.upstream_error(e))?;
-        if response.model.is_empty() {
-            response.model = model.to_owned();
-        }
-        Ok(ChatOutcome {
-            response,
-            raw: Some(RawBody {
-                format: WireFormat::Gemini,
-                bytes,
-            }),
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert("x-goog-api-key", secret_header(cfg, key)?);
+        // Accept a base URL given with or without an API version.
+        let base = cfg.base_without("/v1beta");
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        let api = format!("{base}/v1beta");
+        let models_url = upstream_url(cfg, &api, "/models?pageSize=1")?;
+        Ok(Self {
+            headers,
+            api,
+            models_url,
         })
     }
 
-    async fn chat_stream(
-        &self,
+    fn signer(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The model is in the path; a stream asks for SSE (`alt=sse`: Gemini's default
+    /// stream is one JSON array, not events).
+    fn chat_url(&self, model: &str, stream: bool) -> Result<Cow<'_, Uri>, GatewayError> {
+        let method = if stream {
+            "streamGenerateContent?alt=sse"
+        } else {
+            "generateContent"
+        };
+        self.url(model, method).map(Cow::Owned)
+    }
+
+    fn probe_url(&self) -> &Uri {
+        &self.models_url
+    }
+
+    fn encode_chat(
+        cfg: &ProviderConfig,
         request: &ChatRequest,
         model: &str,
-    ) -> Result<ChatStream, GatewayError> {
-        let body = encode_request(request, model, true, &self.cfg);
-        self.client
-            .post_sse(
-                &self.url(model, "streamGenerateContent?alt=sse")?,
-                &self.headers,
-                body,
-                decode_error,
-                Box::new(GeminiStreamDecoder::new()),
-            )
-            .await
+        stream: bool,
+    ) -> Result<Bytes, GatewayError> {
+        Ok(encode_request(request, model, stream, cfg))
     }
 
-    async fn embed(
+    fn decode_chat(body: &[u8]) -> Result<ChatResponse, GatewayError> {
+        decode_response(body)
+    }
+
+    fn decode_error(status: u16, headers: &HeaderMap, body: &[u8]) -> GatewayError {
+        decode_error(status, headers, body)
+    }
+
+    fn stream_decoder() -> GeminiStreamDecoder {
+        GeminiStreamDecoder::new()
+    }
+
+    /// One input is `:embedContent`, several `:batchEmbedContents`.
+    fn encode_embeddings(
         &self,
+        _cfg: &ProviderConfig,
+        request: &EmbeddingRequest,
+        model: &str,
+    ) -> Result<(Cow<'_, Uri>, Vec<u8>), GatewayError> {
+        let (method, body) = encode_embedding_request(request, model);
+        Ok((Cow::Owned(self.url(model, method.as_str())?), body))
+    }
+
+    fn decode_embeddings(
+        body: &[u8],
         request: &EmbeddingRequest,
         model: &str,
     ) -> Result<EmbeddingResponse, GatewayError> {
-        let (method, body) = encode_embedding_request(request, model);
-        let bytes = self
-            .client
-            .post_json(
-                &self.url(model, method.as_str())?,
-                &self.headers,
-                body,
-                decode_error,
-            )
-            .await?;
-        decode_embedding_response(&bytes, request.input.texts().len(), model)
-            .map_err(|e| self.client.upstream_error(e))
-    }
-
-    async fn probe(&self) -> Result<(), GatewayError> {
-        self.client
-            .get(&self.models_url, &self.headers, decode_error)
-            .await
-            .map(|_| ())
+        decode_embedding_response(body, request.input.texts().len(), model)
     }
 }

@@ -83,7 +83,7 @@ pub use embeddings::{
     encode_embedding_response,
 };
 pub use error::{ERROR_CODES_IN, ERROR_CODES_OUT, ERROR_TYPES_IN, decode_error, encode_error};
-pub use provider::{OpenAiProvider, build};
+pub use provider::{OpenAi, OpenAiProvider, build};
 pub use request::encode_request;
 pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
 pub use stream::{OpenAiStreamDecoder, OpenAiStreamEncoder};
