@@ -7,8 +7,8 @@
 //! unified model, so any client codec pairs with any upstream.
 
 use ax_core::{
-    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ErrorCode, GatewayError,
-    RequestLimits, RequestMetadata, StreamChunk, StreamEvent, WireFormat,
+    AnthropicHeaders, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ErrorCode,
+    GatewayError, RequestLimits, RequestMetadata, StreamChunk, StreamEvent, WireFormat,
 };
 use bytes::Bytes;
 
@@ -26,6 +26,10 @@ pub struct DecodeOptions {
     pub metadata: RequestMetadata,
     /// The request-shape limits, enforced while the body is parsed.
     pub limits: RequestLimits,
+    /// The client's `anthropic-version` / `anthropic-beta` headers
+    /// ([`crate::anthropic::client_headers`]); the Anthropic decoder keeps them for an
+    /// Anthropic upstream, the others ignore them.
+    pub anthropic: Option<AnthropicHeaders>,
 }
 
 /// Turns unified stream events into client SSE bytes. Stateful: it tracks open content

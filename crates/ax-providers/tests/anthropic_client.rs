@@ -8,7 +8,7 @@
 )]
 
 use ax_core::{
-    ChatRequest, ContentPart, ErrorCode, FinishReason, GatewayError, ImageSource, Message,
+    ChatRequest, ContentPart, DocumentSource, ErrorCode, FinishReason, GatewayError, ImageSource, Message,
     ProviderKind, ReasoningConfig, RequestMetadata, ResponseFormat, Role, ToolChoice,
 };
 use ax_providers::anthropic::{AnthropicCodec, decode_response, encode_request};
@@ -102,10 +102,15 @@ fn docs_multi_turn_and_images() {
                 },
                 detail: None
             },
-            // `file` sources and documents have no unified form (fast path only).
+            // `file` sources have no unified form (fast path only); documents do.
+            ContentPart::Document {
+                source: DocumentSource::Text { text: "x".into() },
+                title: None
+            },
             ContentPart::text("Compare these images."),
         ]
     );
+    assert_eq!(r.dropped_fields, ["messages[2].content[2].source (file)"]);
 }
 
 /// The SDK's tool runner round (tests/lib/tools/…/a8ac789b…json, second request).
@@ -376,9 +381,9 @@ fn rejections_name_the_field() {
             "expected an array",
         ),
         (
-            with(&["messages"], json!([{"role": "system", "content": "x"}])),
+            with(&["messages"], json!([{"role": "tool", "content": "x"}])),
             "messages[0].role",
-            "top-level `system`",
+            "unknown role `tool`",
         ),
         (
             with(&["messages"], json!([{"role": "user"}])),

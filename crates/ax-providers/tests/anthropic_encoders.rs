@@ -162,6 +162,7 @@ fn rich_request() -> ChatRequest {
             ..Default::default()
         },
         raw: None,
+        ..Default::default()
     }
 }
 

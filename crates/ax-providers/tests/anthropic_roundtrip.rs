@@ -278,6 +278,7 @@ fn request() -> impl Strategy<Value = ChatRequest> {
                         ..Default::default()
                     },
                     raw: None,
+                    ..Default::default()
                 }
             },
         )

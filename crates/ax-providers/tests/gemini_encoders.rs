@@ -208,6 +208,7 @@ fn rich_request() -> ChatRequest {
         include_usage: false,
         metadata: Default::default(),
         raw: None,
+        ..Default::default()
     }
 }
 

@@ -334,6 +334,7 @@ fn chat_request() -> impl Strategy<Value = ChatRequest> {
                     include_usage: stream,
                     metadata: RequestMetadata::default(),
                     raw: None,
+                    ..Default::default()
                 }
             },
         )

@@ -125,6 +125,7 @@ fn rich_request() -> ChatRequest {
             ..Default::default()
         },
         raw: None,
+        ..Default::default()
     }
 }
 

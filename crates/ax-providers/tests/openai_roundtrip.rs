@@ -175,7 +175,8 @@ fn request(kind: ProviderKind) -> impl Strategy<Value = ChatRequest> {
         .prop_map(
             |(messages, tools, tool_choice, parallel, params, rf, reasoning, stream, user)| {
                 ChatRequest {
-                    model: "gpt-4o".into(),
+                    // A reasoning model: gpt-4o is not sent `reasoning_effort`.
+                    model: "o4-mini".into(),
                     messages,
                     tools,
                     tool_choice,
@@ -190,6 +191,7 @@ fn request(kind: ProviderKind) -> impl Strategy<Value = ChatRequest> {
                         ..Default::default()
                     },
                     raw: None,
+                    ..Default::default()
                 }
             },
         )

@@ -3,7 +3,8 @@
 //! upstream because translation always goes A → unified → B, never A → B.
 //!
 //! Conventions every codec relies on:
-//! - system prompts are `Role::System` messages at the front of `messages`;
+//! - system prompts are `Role::System` messages, usually at the front of `messages`
+//!   (an Anthropic client may put them anywhere; see [`ChatRequest::messages`]);
 //! - tool call arguments are JSON *text* (what OpenAI sends), parsed only by codecs
 //!   whose wire format wants an object;
 //! - `Usage::input_tokens` is the whole prompt, cached tokens included (OpenAI
@@ -17,8 +18,9 @@ mod usage;
 
 pub use embedding::{Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse};
 pub use request::{
-    ChatRequest, ContentPart, GenerationParams, ImageSource, Message, RawRequest, ReasoningConfig,
-    RequestMetadata, ResponseFormat, Role, ToolChoice, ToolDefinition,
+    AnthropicHeaders, ChatRequest, ContentPart, DocumentSource, EFFORT_BUDGETS, GenerationParams,
+    ImageSource, MAX_DROPPED_FIELDS, Message, RawRequest, ReasoningConfig, RequestMetadata,
+    ResponseFormat, Role, ToolChoice, ToolDefinition,
 };
 pub use response::{ChatResponse, FinishReason};
 pub use stream::StreamEvent;

@@ -37,6 +37,29 @@ pub enum ImageSource {
     },
 }
 
+/// Where a document comes from (Anthropic `document` blocks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DocumentSource {
+    /// Inline base64 data (Anthropic sends PDFs this way: `application/pdf`).
+    Base64 {
+        /// MIME type, e.g. `application/pdf`.
+        media_type: String,
+        /// Base64 payload without a `data:` prefix.
+        data: String,
+    },
+    /// A URL the provider fetches itself.
+    Url {
+        /// The URL.
+        url: String,
+    },
+    /// Plain text (`text/plain`).
+    Text {
+        /// The document's text.
+        text: String,
+    },
+}
+
 /// One piece of a message.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -53,6 +76,14 @@ pub enum ContentPart {
         /// OpenAI `detail` hint (`low`, `high`, `auto`), kept when present.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+    },
+    /// A document input (a PDF or a plain-text document), in user turns.
+    Document {
+        /// Where the document is.
+        source: DocumentSource,
+        /// Its title, when the client gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
     },
     /// A tool call made by the assistant.
     ToolCall {
@@ -191,9 +222,53 @@ pub struct ReasoningConfig {
     /// Token budget for reasoning (Anthropic `budget_tokens`, Gemini `thinkingBudget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_tokens: Option<u32>,
-    /// OpenAI `reasoning_effort` (`low`, `medium`, `high`, …).
+    /// OpenAI `reasoning_effort` (`low`, `medium`, `high`, …), Anthropic
+    /// `output_config.effort`, Gemini `thinkingLevel` (lower-cased).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effort: Option<String>,
+}
+
+/// Effort names ↔ thinking budgets, for formats that have only one of the two (OpenAI
+/// `reasoning_effort` has names, Gemini `thinkingBudget` and Anthropic `budget_tokens`
+/// have numbers). LiteLLM uses the same order of magnitude. `xhigh` and `max` (Anthropic
+/// `output_config.effort`) get the `high` budget: Gemini Flash models accept no more.
+pub const EFFORT_BUDGETS: &[(&str, u32)] = &[
+    ("none", 0),
+    ("minimal", 512),
+    ("low", 1024),
+    ("medium", 8192),
+    ("high", 24576),
+    ("xhigh", 24576),
+    ("max", 24576),
+];
+
+impl ReasoningConfig {
+    /// The budget for an effort name (case-insensitive); `None` for unknown names.
+    pub fn budget_for_effort(effort: &str) -> Option<u32> {
+        EFFORT_BUDGETS
+            .iter()
+            .find(|(e, _)| e.eq_ignore_ascii_case(effort))
+            .map(|(_, b)| *b)
+    }
+
+    /// The effort name for a budget: the row with the largest budget it reaches, the
+    /// first name of a tie (`high`, not `xhigh`); 0 is `none`, and any budget below
+    /// `minimal`'s is `minimal` (some thinking was asked for).
+    pub fn effort_for_budget(budget: u32) -> &'static str {
+        let mut name = "none";
+        let mut reached = 0;
+        for (e, b) in EFFORT_BUDGETS {
+            if *b <= budget && *b > reached {
+                name = e;
+                reached = *b;
+            }
+        }
+        if budget > 0 && reached == 0 {
+            "minimal"
+        } else {
+            name
+        }
+    }
 }
 
 /// Sampling and length parameters.
@@ -252,12 +327,30 @@ pub struct RawRequest {
     pub bytes: bytes::Bytes,
 }
 
+/// The Anthropic protocol headers an Anthropic-format client sent, for an Anthropic
+/// upstream (which otherwise gets ax's fixed `anthropic-version` and no beta).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AnthropicHeaders {
+    /// `anthropic-version`, when the client sent one.
+    pub version: Option<String>,
+    /// The `anthropic-beta` names, in order (one header may list several, comma
+    /// separated; the header may also come several times).
+    pub betas: Vec<String>,
+}
+
+/// At most this many entries in [`ChatRequest::dropped_fields`]; a last entry
+/// `+N more` counts the rest, so a body of ten thousand unknown keys logs one short list.
+pub const MAX_DROPPED_FIELDS: usize = 32;
+
 /// A chat request in the unified model.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatRequest {
     /// The model as the client named it (`provider/model`, a route, or a bare name).
     pub model: String,
-    /// The conversation; system messages first.
+    /// The conversation. System messages usually come first, but may sit anywhere
+    /// (Anthropic `system`-role entries inside `messages`): encoders whose format has
+    /// one system instruction (Anthropic `system`, Gemini `systemInstruction`) merge
+    /// them there, in order; OpenAI keeps each in place.
     pub messages: Vec<Message>,
     /// Functions the model may call.
     pub tools: Vec<ToolDefinition>,
@@ -279,6 +372,16 @@ pub struct ChatRequest {
     pub metadata: RequestMetadata,
     /// The client's body, for the same-format fast path.
     pub raw: Option<RawRequest>,
+    /// What the client sent that a translation to another format drops, for the log:
+    /// JSON paths of fields and blocks the unified model does not carry
+    /// (`context_management`, `messages[2].content[0].cache_control`, an unknown
+    /// top-level key, …) and `anthropic-beta: <name>` for betas with no equivalent
+    /// elsewhere. At most [`MAX_DROPPED_FIELDS`] entries. The same-format fast path
+    /// forwards all of it, so the list means nothing there.
+    pub dropped_fields: Vec<String>,
+    /// The Anthropic headers of an Anthropic-format client, sent on to an Anthropic
+    /// upstream.
+    pub anthropic: Option<AnthropicHeaders>,
 }
 
 impl ChatRequest {
@@ -299,6 +402,13 @@ impl ChatRequest {
             match p {
                 ContentPart::Text { text } => text.len(),
                 ContentPart::Image { .. } => 1000,
+                ContentPart::Document { source, .. } => match source {
+                    // Base64 is 4 characters per 3 bytes; a PDF page is a few thousand
+                    // tokens whichever way it is sent.
+                    DocumentSource::Base64 { data, .. } => data.len(),
+                    DocumentSource::Url { .. } => 4000,
+                    DocumentSource::Text { text } => text.len(),
+                },
                 ContentPart::ToolCall {
                     name, arguments, ..
                 } => name.len() + arguments.len(),
@@ -322,5 +432,59 @@ impl ChatRequest {
     /// The estimated prompt size in tokens (about four characters per token).
     pub fn estimated_input_tokens(&self) -> u64 {
         (self.prompt_chars() as u64).div_ceil(4).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_effort_has_a_budget_and_back() {
+        for (effort, budget) in EFFORT_BUDGETS {
+            assert_eq!(ReasoningConfig::budget_for_effort(effort), Some(*budget));
+            assert_eq!(
+                ReasoningConfig::budget_for_effort(&effort.to_ascii_uppercase()),
+                Some(*budget)
+            );
+        }
+        assert_eq!(ReasoningConfig::budget_for_effort("extreme"), None);
+        // Each distinct budget names the first effort that has it.
+        for (budget, effort) in [
+            (0, "none"),
+            (1, "minimal"),
+            (512, "minimal"),
+            (1023, "minimal"),
+            (1024, "low"),
+            (8191, "low"),
+            (8192, "medium"),
+            (24576, "high"),
+            (31999, "high"),
+            (u32::MAX, "high"),
+        ] {
+            assert_eq!(
+                ReasoningConfig::effort_for_budget(budget),
+                effort,
+                "{budget}"
+            );
+        }
+    }
+
+    #[test]
+    fn documents_count_toward_the_prompt_estimate() {
+        let req = ChatRequest {
+            messages: vec![Message {
+                role: Role::User,
+                content: vec![ContentPart::Document {
+                    source: DocumentSource::Text {
+                        text: "x".repeat(400),
+                    },
+                    title: None,
+                }],
+                name: None,
+            }],
+            ..Default::default()
+        };
+        assert_eq!(req.prompt_chars(), 408);
     }
 }

@@ -87,7 +87,7 @@ pub use error::{ERROR_TYPES_IN, ERROR_TYPES_OUT, MESSAGE_REFINEMENTS, decode_err
 pub use provider::{
     ANTHROPIC_VERSION, Anthropic, AnthropicProvider, build, embeddings_unsupported,
 };
-pub use request::encode_request;
+pub use request::{TRANSLATED_BETAS, client_headers, encode_request};
 pub use response::{
     STOP_REASONS_IN, STOP_REASONS_OUT, USAGE_FIELDS, decode_response, encode_response,
 };

@@ -271,7 +271,8 @@ pub(crate) fn blocks_out(parts: &[ContentPart]) -> Vec<OutBlock<'_>> {
                 kind: "image",
                 source: image_source_out(source),
             })),
-            ContentPart::ToolResult { .. } => None,
+            // Answers carry neither.
+            ContentPart::ToolResult { .. } | ContentPart::Document { .. } => None,
         })
         .collect()
 }

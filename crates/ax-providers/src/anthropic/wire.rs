@@ -84,6 +84,7 @@ pub(crate) enum OutBlock<'a> {
     ToolResult(OutToolResult<'a>),
     Thinking(OutThinking<'a>),
     RedactedThinking(OutRedactedThinking<'a>),
+    Document(OutDocument<'a>),
 }
 
 /// `{"type": "text", "text"}`.
@@ -107,6 +108,36 @@ pub(crate) struct OutImage<'a> {
 #[serde(untagged)]
 pub(crate) enum OutImageSource<'a> {
     Base64 {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        media_type: &'a str,
+        data: &'a str,
+    },
+    Url {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        url: &'a str,
+    },
+}
+
+/// `{"type": "document", "source", "title"}` (`types/document_block_param.py`).
+#[derive(Debug, Serialize)]
+pub(crate) struct OutDocument<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub source: OutDocumentSource<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<&'a str>,
+}
+
+/// `source` of a document block: `base64_pdf_source_param.py`, `url_pdf_source_param.py`,
+/// `plain_text_source_param.py`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum OutDocumentSource<'a> {
+    /// `{"type": "base64", "media_type", "data"}`; also `{"type": "text", "media_type":
+    /// "text/plain", "data"}`.
+    Data {
         #[serde(rename = "type")]
         kind: &'static str,
         media_type: &'a str,

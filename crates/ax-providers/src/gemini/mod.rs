@@ -93,7 +93,9 @@ use crate::registry::{
 pub use embeddings::{EmbedMethod, decode_embedding_response, encode_embedding_request};
 pub use error::{AX_ERROR_DOMAIN, ERROR_CODES_OUT, ERROR_STATUSES_IN, decode_error, encode_error};
 pub use provider::{Gemini, GeminiProvider, build};
-pub use request::{EFFORT_BUDGETS, SAFETY_CATEGORIES, encode_request};
+pub use request::{
+    EFFORT_BUDGETS, NO_THINKING_MODELS, SAFETY_CATEGORIES, encode_request, takes_thinking_config,
+};
 pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
 pub use stream::{GeminiStreamDecoder, GeminiStreamEncoder};
 

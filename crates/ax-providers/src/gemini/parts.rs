@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 
-use ax_core::{ContentPart, GatewayError, ImageSource};
+use ax_core::{ContentPart, DocumentSource, GatewayError, ImageSource};
 use serde_json::{Map, Value};
 
 use super::fields::{invalid, type_name};
@@ -226,6 +226,31 @@ pub(crate) fn mime_from_url(url: &str) -> Option<&'static str> {
     })
 }
 
+/// A document: base64 data as `inlineData`, a URL as `fileData` (Anthropic URL
+/// documents are PDFs), plain text as a text part.
+pub(crate) fn document_part(source: &DocumentSource) -> OutPart<'_> {
+    match source {
+        DocumentSource::Base64 { media_type, data } => OutPart {
+            inline_data: Some(OutBlob {
+                mime_type: Cow::Borrowed(media_type),
+                data: Cow::Borrowed(data),
+            }),
+            ..Default::default()
+        },
+        DocumentSource::Url { url } => OutPart {
+            file_data: Some(OutFileData {
+                mime_type: Some("application/pdf"),
+                file_uri: Cow::Borrowed(url),
+            }),
+            ..Default::default()
+        },
+        DocumentSource::Text { text } => OutPart {
+            text: Some(Cow::Borrowed(text)),
+            ..Default::default()
+        },
+    }
+}
+
 /// A unified image as a Gemini part: inline data stays inline, a `data:` URL becomes
 /// inline data, any other URL becomes `fileData`.
 pub(crate) fn image_part(source: &ImageSource) -> OutPart<'_> {
@@ -336,6 +361,7 @@ pub(crate) fn encode_parts<'a>(
                 }
             }
             ContentPart::Image { source, .. } => out.push(image_part(source)),
+            ContentPart::Document { source, .. } => out.push(document_part(source)),
             ContentPart::ToolCall {
                 id,
                 name,

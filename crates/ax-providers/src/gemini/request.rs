@@ -122,6 +122,9 @@ fn decode_wire(wire: InRequest, opts: DecodeOptions) -> Result<ChatRequest, Gate
         include_usage: stream,
         metadata: opts.metadata,
         raw: None,
+        // Listed by the Anthropic decoder only.
+        dropped_fields: Vec::new(),
+        anthropic: None,
     })
 }
 
@@ -414,7 +417,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
                 }
             }),
         safety_settings: safety,
-        generation_config: generation_config(req),
+        generation_config: generation_config(req, model),
     };
     serde_json::to_vec(&body).unwrap_or_default().into()
 }
@@ -478,17 +481,24 @@ fn encode_tools(tools: &[ToolDefinition]) -> Vec<OutTool<'_>> {
     }]
 }
 
-/// OpenAI-style effort names → a thinking budget (LiteLLM uses the same order of
-/// magnitude); unknown names send none.
-pub const EFFORT_BUDGETS: &[(&str, u32)] = &[
-    ("none", 0),
-    ("minimal", 512),
-    ("low", 1024),
-    ("medium", 8192),
-    ("high", 24576),
-];
+/// OpenAI-style effort names → a thinking budget: the unified model's table
+/// ([`ax_core::EFFORT_BUDGETS`]); unknown names send none.
+pub const EFFORT_BUDGETS: &[(&str, u32)] = ax_core::EFFORT_BUDGETS;
 
-fn generation_config(req: &ChatRequest) -> OutGenerationConfig<'_> {
+/// Model families that refuse `thinkingConfig` ("Unable to submit request because
+/// thinking is not supported by this model.", googleapis/js-genai#681 for
+/// `gemini-2.0-flash`): a translated request's thinking is not sent to them. A deny
+/// list, so a new thinking model works the day it ships.
+pub const NO_THINKING_MODELS: &[&str] = &["gemini-1.", "gemini-2.0-"];
+
+/// Whether `model` (an upstream model name, `models/` prefix or not) takes
+/// `thinkingConfig`.
+pub fn takes_thinking_config(model: &str) -> bool {
+    let base = model.strip_prefix("models/").unwrap_or(model);
+    !NO_THINKING_MODELS.iter().any(|p| base.starts_with(p))
+}
+
+fn generation_config<'a>(req: &'a ChatRequest, model: &str) -> OutGenerationConfig<'a> {
     let p = &req.params;
     let (mime, schema, json_schema) = match &req.response_format {
         None => (None, None, None),
@@ -503,15 +513,20 @@ fn generation_config(req: &ChatRequest) -> OutGenerationConfig<'_> {
             }
         }
     };
-    let budget = req.reasoning.as_ref().and_then(|r| {
-        r.budget_tokens.or_else(|| {
-            let effort = r.effort.as_deref()?;
-            EFFORT_BUDGETS
-                .iter()
-                .find(|(e, _)| e.eq_ignore_ascii_case(effort))
-                .map(|(_, b)| *b)
+    let budget = req
+        .reasoning
+        .as_ref()
+        .and_then(|r| {
+            r.budget_tokens
+                .or_else(|| ReasoningConfig::budget_for_effort(r.effort.as_deref()?))
         })
-    });
+        .filter(|_| {
+            let takes = takes_thinking_config(model);
+            if !takes {
+                tracing::debug!(model, "thinkingConfig not sent: the model does not think");
+            }
+            takes
+        });
     OutGenerationConfig {
         stop_sequences: &p.stop,
         temperature: p.temperature,

@@ -409,8 +409,9 @@ fn push_events(
             events.push(StreamEvent::ToolCallStart { index, id, name });
             events.push(StreamEvent::ToolCallDelta { index, arguments });
         }
-        // Generated images and tool results have no stream event.
+        // Generated images and tool results have no stream event (and answers carry
+        // no documents).
         ContentPart::Image { .. } => *content_seen = true,
-        ContentPart::ToolResult { .. } => {}
+        ContentPart::ToolResult { .. } | ContentPart::Document { .. } => {}
     }
 }

@@ -84,7 +84,7 @@ pub use embeddings::{
 };
 pub use error::{ERROR_CODES_IN, ERROR_CODES_OUT, ERROR_TYPES_IN, decode_error, encode_error};
 pub use provider::{OpenAi, OpenAiProvider, build};
-pub use request::encode_request;
+pub use request::{NO_REASONING_MODELS, check_request, encode_request, takes_reasoning_effort};
 pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
 pub use stream::{OpenAiStreamDecoder, OpenAiStreamEncoder};
 

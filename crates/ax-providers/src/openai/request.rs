@@ -4,14 +4,15 @@
 use std::borrow::Cow;
 
 use ax_core::{
-    ChatRequest, ContentPart, GatewayError, GenerationParams, ImageSource, Message, ProviderKind,
-    RawRequest, ReasoningConfig, ResponseFormat, Role, ToolChoice, ToolDefinition, WireFormat,
+    ChatRequest, ContentPart, DocumentSource, GatewayError, GenerationParams, ImageSource, Message,
+    ProviderKind, RawRequest, ReasoningConfig, ResponseFormat, Role, ToolChoice, ToolDefinition,
+    WireFormat,
 };
 use serde_json::{Map, Value};
 
 use super::fields::{Obj, index, invalid, join, type_name};
 use super::wire::{
-    OutContent, OutFunctionCall, OutFunctionDef, OutImageUrl, OutJsonSchema, OutMessage,
+    OutContent, OutFile, OutFunctionCall, OutFunctionDef, OutImageUrl, OutJsonSchema, OutMessage,
     OutNamedFunction, OutPart, OutRequest, OutResponseFormat, OutStreamOptions, OutTool,
     OutToolCall, OutToolChoice,
 };
@@ -132,6 +133,9 @@ fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatReque
         include_usage: stream && include_usage,
         metadata,
         raw: None,
+        // Listed by the Anthropic decoder only.
+        dropped_fields: Vec::new(),
+        anthropic: None,
     })
 }
 
@@ -563,13 +567,85 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
         presence_penalty: p.presence_penalty,
         frequency_penalty: p.frequency_penalty,
         user: req.metadata.user_id.as_deref(),
-        reasoning_effort: req.reasoning.as_ref().and_then(|r| r.effort.as_deref()),
+        reasoning_effort: reasoning_effort(req, model),
         stream: stream.then_some(true),
         stream_options: stream.then_some(OutStreamOptions {
             include_usage: true,
         }),
     };
     serde_json::to_vec(&body).unwrap_or_default().into()
+}
+
+/// Model families that do not reason and refuse `reasoning_effort` ("Unrecognized
+/// request argument supplied: reasoning_effort", or "Unsupported parameter:
+/// 'reasoning_effort' is not supported with this model."): a translated request's
+/// thinking is not sent to them. A deny list rather than an allow list, so a new
+/// reasoning model works the day it ships; `ft:` fine-tunes count as their base.
+pub const NO_REASONING_MODELS: &[&str] = &["gpt-4", "gpt-3.5", "chatgpt-4o", "gpt-5-chat"];
+
+/// Whether `model` (an upstream model name) takes `reasoning_effort`.
+pub fn takes_reasoning_effort(model: &str) -> bool {
+    let base = model.strip_prefix("ft:").unwrap_or(model);
+    !NO_REASONING_MODELS.iter().any(|p| base.starts_with(p))
+}
+
+/// `reasoning_effort` for a translated request: the effort the client named (Anthropic's
+/// `max`, which OpenAI does not have, as `xhigh`), else the effort for its thinking
+/// budget ([`ReasoningConfig::effort_for_budget`]; a zero budget, thinking off, sends
+/// none). Nothing for a model that does not reason ([`takes_reasoning_effort`]).
+fn reasoning_effort<'a>(req: &'a ChatRequest, model: &str) -> Option<&'a str> {
+    let r = req.reasoning.as_ref()?;
+    let effort = match (r.effort.as_deref(), r.budget_tokens) {
+        (Some(e), _) if e.eq_ignore_ascii_case("max") => "xhigh",
+        (Some(e), _) => e,
+        (None, Some(b)) if b > 0 => ReasoningConfig::effort_for_budget(b),
+        _ => return None,
+    };
+    if !takes_reasoning_effort(model) {
+        tracing::debug!(
+            model,
+            effort,
+            "reasoning_effort not sent: the model does not reason"
+        );
+        return None;
+    }
+    Some(effort)
+}
+
+/// What an OpenAI upstream cannot be sent from a translated request, refused before the
+/// call: a document given by URL (Chat Completions takes PDFs only as `file_data` or an
+/// uploaded `file_id`, never a URL). `invalid_request` naming the block. A same-format
+/// request is never refused here: it goes as the client sent it.
+pub fn check_request(req: &ChatRequest) -> Result<(), GatewayError> {
+    if req
+        .raw
+        .as_ref()
+        .is_some_and(|r| r.format == WireFormat::OpenAi)
+    {
+        return Ok(());
+    }
+    let url = req
+        .messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .find_map(|p| match p {
+            ContentPart::Document {
+                source: DocumentSource::Url { url },
+                ..
+            } => Some(url),
+            _ => None,
+        });
+    if let Some(url) = url {
+        return Err(GatewayError::invalid_param(
+            "messages",
+            format!(
+                "the `document` block with the URL source {url} cannot be sent to an OpenAI \
+                 upstream: Chat Completions takes PDFs only as base64 data (send it as a \
+                 `base64` source)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn fast_path(raw: &RawRequest, model: &str, stream: bool) -> Bytes {
@@ -693,6 +769,10 @@ fn joined_refs<'a>(parts: &[&'a ContentPart]) -> Option<Cow<'a, str>> {
     }
 }
 
+/// The file name a document without a title is sent under (Chat Completions wants
+/// one with `file_data`).
+const DOCUMENT_NAME: &str = "document.pdf";
+
 /// Content for system/user messages: a single text part is a plain string (what every
 /// OpenAI-compatible server understands); otherwise an array of text and image parts.
 fn rich_content<'a>(parts: &[&'a ContentPart]) -> OutContent<'a> {
@@ -717,6 +797,17 @@ fn rich_content<'a>(parts: &[&'a ContentPart]) -> OutContent<'a> {
                         detail: detail.as_deref(),
                     },
                 }),
+                ContentPart::Document { source, title } => match source {
+                    DocumentSource::Base64 { media_type, data } => Some(OutPart::File {
+                        file: OutFile {
+                            filename: title.as_deref().unwrap_or(DOCUMENT_NAME),
+                            file_data: format!("data:{media_type};base64,{data}"),
+                        },
+                    }),
+                    DocumentSource::Text { text } => Some(OutPart::Text { text }),
+                    // Refused by `check_request` before anything is sent.
+                    DocumentSource::Url { .. } => None,
+                },
                 _ => None,
             })
             .collect(),

@@ -91,6 +91,15 @@ pub(crate) enum OutContent<'a> {
 pub(crate) enum OutPart<'a> {
     Text { text: &'a str },
     ImageUrl { image_url: OutImageUrl<'a> },
+    File { file: OutFile<'a> },
+}
+
+/// `file` of a file part (openai-python `chat_completion_content_part_param.py`
+/// `FileFile`): Chat Completions takes PDFs as a `data:` URL with a file name.
+#[derive(Debug, Serialize)]
+pub(crate) struct OutFile<'a> {
+    pub filename: &'a str,
+    pub file_data: String,
 }
 
 /// `image_url` of an image part.
