@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ax_mock_upstream::{MockConfig, MockUpstream};
 use ax_server::{Config, RunningServer, ServeOptions};
-use ax_store::{ProviderConfigStore as _, Store};
+use ax_store::{ProviderConfig, ProviderConfigStore as _, Store};
 use serde_json::{Value, json};
 
 const ADMIN_KEY: &str = "admin-key-for-stored-configs";
@@ -49,6 +49,13 @@ targets = ["openai"]
     )
 }
 
+/// A fresh SQLite database URL in a directory that lives as long as the guard.
+fn temp_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("ax.db").display());
+    (dir, db)
+}
+
 async fn start(db: &str) -> RunningServer {
     let env: BTreeMap<String, String> = [("AX_ADMIN_KEY".to_owned(), ADMIN_KEY.to_owned())].into();
     let config = Config::from_toml_str(&toml(db), &env).expect("config");
@@ -71,6 +78,27 @@ async fn put(server: &RunningServer, name: &str, body: Value) -> (u16, Value) {
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
+/// The stored `openai` row as it is in the store now.
+async fn openai_row(store: &Store) -> ProviderConfig {
+    store
+        .provider_config("openai")
+        .await
+        .unwrap()
+        .unwrap()
+        .config
+}
+
+/// Stores one key of the `openai` row's `config_json` (no PUT field writes it), with
+/// the server down; migrates first so a fresh database has the seeded row.
+async fn store_openai_config_json(db: &str, key: &str, value: &str) {
+    let store = Store::connect(db).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut row = openai_row(&store).await;
+    row.config_json.insert(key.into(), value.into());
+    store.upsert_provider_config(&row).await.unwrap();
+    store.close().await;
+}
+
 async fn chat(server: &RunningServer, model: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let mut req = reqwest::Client::new()
         .post(format!("http://{}{CHAT}", server.addr))
@@ -82,11 +110,19 @@ async fn chat(server: &RunningServer, model: &str, headers: &[(&str, &str)]) -> 
     req.send().await.unwrap()
 }
 
+/// The plan a chat for `model` would follow (`x-ax-dry-run`).
+async fn dry_run(server: &RunningServer, model: &str) -> Value {
+    chat(server, model, &[("x-ax-dry-run", "true")])
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn stored_settings_are_applied_at_the_next_start() {
     let upstream = MockUpstream::start(MockConfig::default()).with_key("sk-test");
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("ax.db").display());
+    let (_dir, db) = temp_db();
 
     // First run: the operator stores settings through the admin API.
     let server = start(&db).await;
@@ -105,28 +141,12 @@ async fn stored_settings_are_applied_at_the_next_start() {
     let (s, row) = put(&server, "b", json!({"priority": 1})).await;
     assert_eq!(s, 200, "{row}");
     // Not yet in effect: the running server keeps its configuration.
-    let plan: Value = chat(&server, "shared-x", &[("x-ax-dry-run", "true")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let plan = dry_run(&server, "shared-x").await;
     assert_eq!(plan["plan"][0]["provider"], "a", "{plan}");
     server.shutdown().await.unwrap();
 
     // The kind's own settings come from config_json (no PUT field writes it).
-    {
-        let store = Store::connect(&db).await.unwrap();
-        let mut row = store
-            .provider_config("openai")
-            .await
-            .unwrap()
-            .unwrap()
-            .config;
-        row.config_json
-            .insert("organization".into(), "org-stored".into());
-        store.upsert_provider_config(&row).await.unwrap();
-        store.close().await;
-    }
+    store_openai_config_json(&db, "organization", "org-stored").await;
 
     // Second run: the stored row is the provider's configuration.
     let server = start(&db).await;
@@ -147,11 +167,7 @@ async fn stored_settings_are_applied_at_the_next_start() {
     assert_eq!(r.status(), 429);
     assert_eq!(upstream.hits(CHAT), 1);
     // priority: b (1) now comes before a (10) for the models both serve.
-    let plan: Value = chat(&server, "shared-x", &[("x-ax-dry-run", "true")])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let plan = dry_run(&server, "shared-x").await;
     assert_eq!(plan["plan"][0]["provider"], "b", "{plan}");
     server.shutdown().await.unwrap();
     upstream.shutdown().await;
@@ -161,8 +177,7 @@ async fn stored_settings_are_applied_at_the_next_start() {
 /// nothing (their `timeout_ms` was 60 s, never applied, while calls had 600 s).
 #[tokio::test]
 async fn the_seeded_rows_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("ax.db").display());
+    let (_dir, db) = temp_db();
     let store = Store::connect(&db).await.unwrap();
     store.migrate().await.unwrap();
     let rows: Vec<_> = store
@@ -196,8 +211,7 @@ async fn the_seeded_rows_change_nothing() {
 
 #[tokio::test]
 async fn a_row_the_start_would_refuse_is_refused_when_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("ax.db").display());
+    let (_dir, db) = temp_db();
     let server = start(&db).await;
     for (body, field) in [
         (json!({"api_url": "ftp://example.com"}), "api_url"),
@@ -220,12 +234,7 @@ async fn a_row_the_start_would_refuse_is_refused_when_written() {
     // Nothing was stored: the seeded row is as it was, and the next start works.
     server.shutdown().await.unwrap();
     let store = Store::connect(&db).await.unwrap();
-    let row = store
-        .provider_config("openai")
-        .await
-        .unwrap()
-        .unwrap()
-        .config;
+    let row = openai_row(&store).await;
     assert_eq!(row.api_url.as_deref(), Some("https://api.openai.com"));
     assert!(row.rate_limit_tpm.is_none());
     store.close().await;
@@ -234,22 +243,8 @@ async fn a_row_the_start_would_refuse_is_refused_when_written() {
 
 #[tokio::test]
 async fn a_stored_row_with_a_key_of_another_kind_stops_the_start_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("ax.db").display());
-    {
-        let store = Store::connect(&db).await.unwrap();
-        store.migrate().await.unwrap();
-        let mut row = store
-            .provider_config("openai")
-            .await
-            .unwrap()
-            .unwrap()
-            .config;
-        row.config_json
-            .insert("safety_threshold".into(), "BLOCK_NONE".into());
-        store.upsert_provider_config(&row).await.unwrap();
-        store.close().await;
-    }
+    let (_dir, db) = temp_db();
+    store_openai_config_json(&db, "safety_threshold", "BLOCK_NONE").await;
     let env = BTreeMap::new();
     let config = Config::from_toml_str(&toml(&db), &env).unwrap();
     let e = ax_server::start(config, ServeOptions::default(), std::future::pending())
