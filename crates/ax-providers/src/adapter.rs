@@ -76,6 +76,14 @@ pub trait Protocol: fmt::Debug + Send + Sync + Sized + 'static {
         stream: bool,
     ) -> Result<Bytes, GatewayError>;
 
+    /// Headers a chat request carries for itself (Anthropic: the client's
+    /// `anthropic-version` and `anthropic-beta`), set after the signer ran and
+    /// replacing what it set under the same names. None by default.
+    fn chat_headers(request: &ChatRequest) -> HeaderMap {
+        let _ = request;
+        HeaderMap::new()
+    }
+
     /// Reads a 2xx chat answer; an error in it is `Err`.
     fn decode_chat(body: &[u8]) -> Result<ChatResponse, GatewayError>;
 
@@ -157,9 +165,13 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
             .protocol
             .chat_url(model, false)
             .map_err(|e| self.tag(e))?;
+        let signer = WithHeaders {
+            signer: self.protocol.signer(),
+            headers: P::chat_headers(request),
+        };
         let bytes = self
             .client
-            .post_json(&url, self.protocol.signer(), body, P::decode_error)
+            .post_json(&url, &signer, body, P::decode_error)
             .await?;
         let mut response = P::decode_chat(&bytes).map_err(|e| self.client.upstream_error(e))?;
         if response.model.is_empty() {
@@ -184,10 +196,14 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
             .protocol
             .chat_url(model, true)
             .map_err(|e| self.tag(e))?;
+        let signer = WithHeaders {
+            signer: self.protocol.signer(),
+            headers: P::chat_headers(request),
+        };
         self.client
             .post_stream(
                 &url,
-                self.protocol.signer(),
+                &signer,
                 body,
                 P::decode_error,
                 P::Framing::new(),
@@ -226,6 +242,37 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
             )
             .await
             .map(|_| ())
+    }
+}
+
+/// A protocol's signer, then a request's own headers ([`Protocol::chat_headers`]),
+/// each replacing a header of the same name. An empty map adds nothing and allocates
+/// nothing.
+struct WithHeaders<'a, S: ?Sized> {
+    signer: &'a S,
+    headers: HeaderMap,
+}
+
+impl<S: Signer + ?Sized> Signer for WithHeaders<'_, S> {
+    fn sign(
+        &self,
+        method: &http::Method,
+        url: &Uri,
+        headers: &mut HeaderMap,
+        body: &[u8],
+    ) -> Result<(), GatewayError> {
+        self.signer.sign(method, url, headers, body)?;
+        for name in self.headers.keys() {
+            headers.remove(name);
+        }
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        Ok(())
+    }
+
+    fn header_count(&self) -> usize {
+        self.signer.header_count() + self.headers.len()
     }
 }
 

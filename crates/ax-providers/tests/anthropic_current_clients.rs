@@ -216,3 +216,109 @@ fn tool_choice_none_and_disabled_parallel_use() {
         json!({"functionCallingConfig": {"mode": "NONE"}})
     );
 }
+
+mod adapter {
+    //! The Anthropic adapter sends the client's `anthropic-version` and betas (and its
+    //! own fixed version when the client sent none), once each.
+
+    use std::time::Duration;
+
+    use ax_core::Provider;
+    use ax_providers::anthropic::{AnthropicProvider, client_headers};
+    use secrecy::SecretString;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+
+    async fn sent_headers(client: &[(&str, &str)]) -> http::HeaderMap {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v1/messages"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(
+                include_bytes!("fixtures/anthropic/response_text.json").to_vec(),
+                "application/json",
+            ))
+            .mount(&server)
+            .await;
+        let mut cfg = ProviderConfig::new("claude", ProviderKind::Anthropic);
+        cfg.base_url = server.uri();
+        cfg.api_key = Some(SecretString::from("sk-ant-test".to_owned()));
+        cfg.timeouts.idle = Duration::from_secs(5);
+        let provider = AnthropicProvider::new(cfg).unwrap();
+
+        let mut h = http::HeaderMap::new();
+        for (k, v) in client {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        let opts = DecodeOptions {
+            anthropic: client_headers(&h),
+            ..DecodeOptions::default()
+        };
+        let req = AnthropicCodec
+            .decode_request(CLAUDE_CODE.as_bytes(), opts)
+            .unwrap();
+        provider.chat(&req, "claude-sonnet-4-5").await.unwrap();
+        let got = server.received_requests().await.unwrap();
+        let mut out = http::HeaderMap::new();
+        for (k, v) in got[0].headers.iter() {
+            out.append(
+                http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+        }
+        out
+    }
+
+    fn all<'a>(h: &'a http::HeaderMap, name: &str) -> Vec<&'a str> {
+        h.get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_clients_version_and_betas_reach_anthropic() {
+        let h = sent_headers(&[
+            ("anthropic-version", "2023-01-01"),
+            (
+                "anthropic-beta",
+                "claude-code-20250219,interleaved-thinking-2025-05-14",
+            ),
+            ("anthropic-beta", "context-management-2025-06-27"),
+        ])
+        .await;
+        assert_eq!(all(&h, "anthropic-version"), ["2023-01-01"]);
+        assert_eq!(
+            all(&h, "anthropic-beta"),
+            ["claude-code-20250219,interleaved-thinking-2025-05-14,context-management-2025-06-27"]
+        );
+        assert_eq!(all(&h, "x-api-key"), ["sk-ant-test"]);
+    }
+
+    #[tokio::test]
+    async fn without_client_headers_the_fixed_version_and_no_beta() {
+        let h = sent_headers(&[]).await;
+        assert_eq!(all(&h, "anthropic-version"), ["2023-06-01"]);
+        assert!(h.get("anthropic-beta").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_url_document_is_refused_before_any_openai_call() {
+        let server = MockServer::start().await;
+        let mut cfg = ProviderConfig::new("openai", ProviderKind::OpenAi);
+        cfg.base_url = format!("{}/v1", server.uri());
+        cfg.api_key = Some(SecretString::from("sk-test".to_owned()));
+        let provider = ax_providers::openai::OpenAiProvider::new(cfg).unwrap();
+        let req = with_user_content(json!([
+            {"type": "document", "source": {"type": "url", "url": "https://example.com/a.pdf"}}
+        ]));
+        let e = provider.chat(&req, "gpt-4o").await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidRequest);
+        assert_eq!(e.provider.as_deref(), Some("openai"));
+        assert!(server.received_requests().await.unwrap().is_empty());
+    }
+}

@@ -102,6 +102,29 @@ impl Protocol for Anthropic {
         encode_request(request, model, stream, cfg)
     }
 
+    /// The client's `anthropic-version` (instead of [`ANTHROPIC_VERSION`]) and its
+    /// betas as one `anthropic-beta`, when an Anthropic-format client sent them. A value
+    /// that cannot be a header is not sent (the fixed version stays).
+    fn chat_headers(request: &ChatRequest) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let Some(client) = &request.anthropic else {
+            return h;
+        };
+        if let Some(v) = client
+            .version
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            h.insert("anthropic-version", v);
+        }
+        if !client.betas.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&client.betas.join(","))
+        {
+            h.insert("anthropic-beta", v);
+        }
+        h
+    }
+
     fn decode_chat(body: &[u8]) -> Result<ChatResponse, GatewayError> {
         decode_response(body)
     }

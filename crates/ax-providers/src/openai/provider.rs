@@ -14,7 +14,7 @@ use http::{HeaderMap, HeaderValue, Uri};
 
 use super::embeddings::{decode_embedding_response, encode_embedding_request};
 use super::error::decode_error;
-use super::request::encode_request;
+use super::request::{check_request, encode_request};
 use super::response::decode_response;
 use super::stream::OpenAiStreamDecoder;
 use crate::adapter::{
@@ -92,12 +92,14 @@ impl Protocol for OpenAi {
         &self.models_url
     }
 
+    /// Refuses (`invalid_request`) what Chat Completions cannot take ([`check_request`]).
     fn encode_chat(
         cfg: &ProviderConfig,
         request: &ChatRequest,
         model: &str,
         stream: bool,
     ) -> Result<Bytes, GatewayError> {
+        check_request(request)?;
         Ok(encode_request(request, model, stream, cfg))
     }
 
