@@ -485,23 +485,9 @@ fn apply_fallback_chain(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
+    use crate::config::tests::{env, provider};
 
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
-    fn provider<'a>(c: &'a Config, name: &str) -> &'a ProviderEntry {
-        c.providers
-            .iter()
-            .find(|p| p.routing.name == name)
-            .unwrap_or_else(|| panic!("{name}"))
-    }
 
     #[test]
     fn stored_settings_apply_where_env_and_toml_are_silent() {

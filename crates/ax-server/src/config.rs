@@ -906,14 +906,23 @@ pub fn is_http_url(url: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    /// A process environment of `pairs`.
+    pub(crate) fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    /// The provider `name` of `c`; fails the test when there is none.
+    pub(crate) fn provider<'a>(c: &'a Config, name: &str) -> &'a ProviderEntry {
+        c.providers
+            .iter()
+            .find(|p| p.routing.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
     }
 
     #[test]
@@ -1091,12 +1100,7 @@ mod tests {
             &env(&[("OPENAI_ORGANIZATION", "org-env"), ("OPENAI_API_KEY", "k")]),
         )
         .unwrap();
-        let p = |name: &str| {
-            c.providers
-                .iter()
-                .find(|p| p.routing.name == name)
-                .unwrap_or_else(|| panic!("{name}"))
-        };
+        let p = |name: &str| provider(&c, name);
         assert_eq!(
             p("openai").adapter.organization.as_deref(),
             Some("org-toml")
