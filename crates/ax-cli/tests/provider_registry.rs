@@ -11,14 +11,9 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
-
 use ax_mock_upstream::{MockConfig, MockUpstream};
 use ax_store::{ProviderConfigStore as _, Store};
-use common::{CLEARED, ax, db_url, json_of};
+use common::{ax, db_url, json_of, serve_command, stderr_until_listening};
 
 const MASTER: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -49,40 +44,11 @@ fn configure(db: &str, provider: &str, key: &str) {
 
 /// What `ax serve` writes to stderr until it listens (then it is killed).
 fn serve_until_listening(db: &str, env: &[(&str, &str)]) -> String {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ax"));
-    for k in CLEARED {
-        cmd.env_remove(k);
-    }
+    let mut cmd = serve_command(db);
     cmd.env("AX_LOG", "warn")
         .env("NO_COLOR", "1")
-        .env("AX_DATABASE_URL", db)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn ax serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = String::new();
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.starts_with("ax listening on ") {
-                let _ = tx.send(seen.clone());
-            }
-        }
-        let _ = tx.send(seen);
-    });
-    let seen = rx.recv_timeout(Duration::from_secs(60));
-    let _ = child.kill();
-    let _ = child.wait();
-    let seen = seen.expect("ax serve wrote nothing");
-    assert!(seen.contains("ax listening on "), "did not start: {seen}");
-    seen
+        .envs(env.iter().copied());
+    stderr_until_listening(cmd)
 }
 
 #[test]

@@ -9,12 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::Duration;
-
-use common::{CLEARED, Server, ax, dead_url, json_of};
+use common::{Server, ax, dead_url, json_of};
 use serde_json::Value;
 
 /// The check named `name` of an `ax doctor --json` report.
@@ -109,35 +104,10 @@ fn doctor_reports_and_checks_the_listen_address_it_was_given() {
 #[test]
 fn serve_writes_no_colour_codes_to_a_piped_stderr() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ax"));
-    for k in CLEARED {
-        cmd.env_remove(k);
-    }
+    let mut cmd = common::serve_command(&common::db_url(dir.path(), "ax.db"));
     // NO_COLOR unset: a piped stderr alone must turn colours off.
-    cmd.env_remove("NO_COLOR")
-        .env("AX_LOG", "info")
-        .env("AX_DATABASE_URL", common::db_url(dir.path(), "ax.db"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn ax serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = String::new();
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.starts_with("ax listening on ") {
-                let _ = tx.send(seen.clone());
-            }
-        }
-    });
-    let seen = rx.recv_timeout(Duration::from_secs(60));
-    let _ = child.kill();
-    let _ = child.wait();
-    let seen = seen.expect("ax serve did not start");
+    cmd.env_remove("NO_COLOR").env("AX_LOG", "info");
+    let seen = common::stderr_until_listening(cmd);
     // The mock warning (WARN) and the start line (INFO) are tracing log lines.
     assert!(seen.contains("WARN"), "{seen}");
     assert!(seen.contains("INFO"), "{seen}");

@@ -128,31 +128,15 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ax serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        // Reads the address, then keeps draining stderr so the server never blocks.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = line.strip_prefix("ax listening on ")
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let url = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("ax serve did not start");
-            }
+        let (mut child, rx) = spawn_serve(cmd);
+        let seen = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        let Some(url) = seen
+            .lines()
+            .find_map(|l| l.strip_prefix(LISTENING))
+            .map(|addr| addr.trim().to_owned())
+        else {
+            let _ = child.kill();
+            panic!("ax serve did not start");
         };
         Server {
             child,
@@ -175,6 +159,65 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `ax serve --listen 127.0.0.1:0` on the store `db`, as a plain process with a clean
+/// environment; the caller sets `AX_LOG`, colours and the rest.
+pub fn serve_command(db: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ax"));
+    for k in CLEARED {
+        cmd.env_remove(k);
+    }
+    cmd.env("AX_DATABASE_URL", db)
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    cmd
+}
+
+/// The line with which `ax serve` says where it listens.
+const LISTENING: &str = "ax listening on ";
+
+/// Spawns `cmd` (an `ax serve`) with stderr piped. A thread drains stderr for as long
+/// as the process runs, so it never blocks on a full pipe, and sends what it wrote up
+/// to its [`LISTENING`] line, or all of it when it stopped before saying that.
+fn spawn_serve(mut cmd: std::process::Command) -> (Child, mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ax serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Some(String::new());
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let Some(text) = seen.as_mut() else { continue };
+            text.push_str(&line);
+            text.push('\n');
+            if line.starts_with(LISTENING)
+                && let Some(text) = seen.take()
+            {
+                let _ = tx.send(text);
+            }
+        }
+        // Stopped before listening: what it said is the reason.
+        if let Some(text) = seen {
+            let _ = tx.send(text);
+        }
+    });
+    (child, rx)
+}
+
+/// Runs `cmd` (an `ax serve`) until it says it listens, then kills it; returns what it
+/// wrote to stderr up to then. Fails the test when it stops or stays silent first.
+pub fn stderr_until_listening(cmd: std::process::Command) -> String {
+    let (mut child, rx) = spawn_serve(cmd);
+    let seen = rx.recv_timeout(Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = seen.expect("ax serve wrote nothing");
+    assert!(seen.contains(LISTENING), "did not start: {seen}");
+    seen
 }
 
 /// `minutes` minutes ago.
