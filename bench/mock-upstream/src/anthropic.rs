@@ -245,11 +245,14 @@ pub(crate) fn messages(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
             "messages: at least one message is required",
         );
     }
-    if let Some(bad) = conv.bad_role(role::USER | role::ASSISTANT) {
+    // `MessageParam.role: Literal["user", "assistant", "system"]` (anthropic-sdk-python
+    // `types/message_param.py` since 2b82676, 2026-05-28: mid-conversation system
+    // entries).
+    if let Some(bad) = conv.bad_role(role::USER | role::ASSISTANT | role::SYSTEM) {
         return bad_request(
             Format::Anthropic,
             &format!(
-                "messages: Input tag '{bad}' found using 'role' does not match any of the expected tags: 'user', 'assistant'"
+                "messages: Input tag '{bad}' found using 'role' does not match any of the expected tags: 'user', 'assistant', 'system'"
             ),
         );
     }

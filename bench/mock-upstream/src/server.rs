@@ -158,7 +158,7 @@ impl<'a> Route<'a> {
                     "generateContent"
                 };
                 strict::gemini_model(model, gemini_version(path), method)
-                    .or_else(|| strict::gemini_generate(body))
+                    .or_else(|| strict::gemini_generate(model, body))
             }
             Route::GeminiEmbed => {
                 strict::gemini_model(gemini_model_of(path), gemini_version(path), "embedContent")

@@ -326,7 +326,35 @@ pub(crate) fn openai_chat(body: &[u8]) -> Option<Refusal> {
             None,
         ));
     }
+    if let Some(r) = openai_reasoning(&m) {
+        return Some(r);
+    }
     openai_tool_messages(array_of(&Value::Object(m), "messages"))
+}
+
+/// Model families that do not reason: Chat Completions refuses `reasoning_effort` for
+/// them, as an unknown argument ("Unrecognized request argument supplied:
+/// reasoning_effort" for `gpt-4.1-nano`, PsycherosAI/Psycheros#41; "reasoning_effort
+/// \"medium\" was provided, but model gpt-4o-2024-11-20 does not support reasoning
+/// effort", github/copilot-cli#3394). The same prefixes as ax's `NO_REASONING_MODELS`;
+/// `ft:` fine-tunes count as their base.
+const OPENAI_NON_REASONING: &[&str] = &["gpt-4", "gpt-3.5", "chatgpt-4o", "gpt-5-chat"];
+
+fn openai_reasoning(m: &Map<String, Value>) -> Option<Refusal> {
+    m.get("reasoning_effort").filter(|v| !v.is_null())?;
+    let model = m.get("model").and_then(Value::as_str).unwrap_or("");
+    let base = model.strip_prefix("ft:").unwrap_or(model);
+    OPENAI_NON_REASONING
+        .iter()
+        .any(|p| base.starts_with(p))
+        .then(|| {
+            openai(
+                400,
+                "Unrecognized request argument supplied: reasoning_effort",
+                None,
+                None,
+            )
+        })
 }
 
 /// `role: "tool"` messages answer the `tool_calls` of the assistant message before them
@@ -736,8 +764,28 @@ fn part_name<'v>(part: &'v Value, kind: &str) -> Option<&'v str> {
         .map(|f| str_of(f, "name").unwrap_or(""))
 }
 
-/// Strict checks of `generateContent` / `streamGenerateContent`.
-pub(crate) fn gemini_generate(body: &[u8]) -> Option<Refusal> {
+/// Gemini models that do not think: `thinkingConfig` is refused for them with "Unable
+/// to submit request because thinking is not supported by this model." (400
+/// `INVALID_ARGUMENT`, googleapis/js-genai#681 for `gemini-2.0-flash`). The same
+/// prefixes as ax's `NO_THINKING_MODELS`.
+const GEMINI_NON_THINKING: &[&str] = &["gemini-1.", "gemini-2.0-"];
+
+/// Whether `generationConfig` asks for thinking: a `thinkingConfig` with a budget above
+/// 0, a level, or thoughts included. (The report quoted above sent a budget; whether a
+/// budget of 0, "no thinking", is refused too is not known, so it passes.)
+fn asks_for_thinking(g: &Map<String, Value>) -> bool {
+    let Some(t) = g.get("thinkingConfig").or_else(|| g.get("thinking_config")) else {
+        return false;
+    };
+    let field = |camel: &str, snake: &str| t.get(camel).or_else(|| t.get(snake));
+    field("thinkingBudget", "thinking_budget").is_some_and(|b| b.as_i64() != Some(0))
+        || field("thinkingLevel", "thinking_level").is_some_and(|l| !l.is_null())
+        || field("includeThoughts", "include_thoughts").and_then(Value::as_bool) == Some(true)
+}
+
+/// Strict checks of `generateContent` / `streamGenerateContent` for `model` (from the
+/// URL).
+pub(crate) fn gemini_generate(model: &str, body: &[u8]) -> Option<Refusal> {
     let m = object(body)?;
     if let Some(r) = gemini_unknown(&m, GEMINI_FIELDS, None) {
         return Some(r);
@@ -745,10 +793,15 @@ pub(crate) fn gemini_generate(body: &[u8]) -> Option<Refusal> {
     let generation = m
         .get("generationConfig")
         .or_else(|| m.get("generation_config"));
-    if let Some(Value::Object(g)) = generation
-        && let Some(r) = gemini_unknown(g, GEMINI_GENERATION_FIELDS, Some("generation_config"))
-    {
-        return Some(r);
+    if let Some(Value::Object(g)) = generation {
+        if let Some(r) = gemini_unknown(g, GEMINI_GENERATION_FIELDS, Some("generation_config")) {
+            return Some(r);
+        }
+        if asks_for_thinking(g) && GEMINI_NON_THINKING.iter().any(|p| model.starts_with(p)) {
+            return Some(gemini_400(
+                "Unable to submit request because thinking is not supported by this model.",
+            ));
+        }
     }
     gemini_function_turns(array_of(&Value::Object(m), "contents"))
 }
@@ -840,6 +893,41 @@ mod tests {
         assert_eq!(camel("generation_config"), "generationConfig");
         assert_eq!(camel("top_p"), "topP");
         assert_eq!(camel("contents"), "contents");
+    }
+
+    #[test]
+    fn reasoning_only_for_models_that_reason() {
+        let body = |model: &str| {
+            format!(
+                r#"{{"model":"{model}","messages":[{{"role":"user","content":"x"}}],"reasoning_effort":"low"}}"#
+            )
+        };
+        for model in [
+            "gpt-4o",
+            "gpt-4.1-nano",
+            "ft:gpt-4o-mini:org::1",
+            "gpt-3.5-turbo",
+        ] {
+            let r = openai_chat(body(model).as_bytes()).expect(model);
+            assert_eq!(
+                r.message(),
+                "Unrecognized request argument supplied: reasoning_effort"
+            );
+        }
+        for model in ["o4-mini", "gpt-5", "o3"] {
+            assert!(openai_chat(body(model).as_bytes()).is_none(), "{model}");
+        }
+        let gem = br#"{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"thinkingConfig":{"thinkingBudget":1024}}}"#;
+        assert!(
+            gemini_generate("gemini-2.0-flash", gem)
+                .unwrap()
+                .message()
+                .contains("thinking is not supported")
+        );
+        assert!(gemini_generate("gemini-2.5-flash", gem).is_none());
+        let plain =
+            br#"{"contents":[{"parts":[{"text":"x"}]}],"generationConfig":{"temperature":1}}"#;
+        assert!(gemini_generate("gemini-2.0-flash", plain).is_none());
     }
 
     #[test]

@@ -87,7 +87,7 @@ async fn missing_max_tokens_and_bad_role_are_invalid() {
     assert_eq!(status, 400);
     assert_eq!(v["error"]["type"], "invalid_request_error");
     let (status, _, _) = json(t.anthropic(&body(
-        json!({"messages": [{"role": "system", "content": "x"}]}),
+        json!({"messages": [{"role": "tool", "content": "x"}]}),
     )))
     .await;
     assert_eq!(status, 400);

@@ -156,8 +156,9 @@ async fn openai_refuses_unknown_fields_and_accepts_every_real_one() {
         "Unrecognized request argument supplied: x_future",
     );
     // Newer fields the SDK sends (completion_create_params.py) pass.
+    // A reasoning model: `reasoning_effort` is refused for gpt-4o-mini.
     let real = oai_chat(json!({
-        "store": false, "metadata": {"k": "v"}, "modalities": ["text"],
+        "model": "o4-mini", "store": false, "metadata": {"k": "v"}, "modalities": ["text"],
         "prediction": {"type": "content", "content": "x"}, "service_tier": "auto",
         "reasoning_effort": "low", "max_completion_tokens": 64, "parallel_tool_calls": true,
         "web_search_options": {}, "verbosity": "low", "safety_identifier": "u",
