@@ -10,35 +10,46 @@
 //! # Client side ([`AnthropicCodec`])
 //! `decode_request` reads `model`, `max_tokens` (**required**, as Anthropic requires it:
 //! a body without it is `invalid_request` naming `max_tokens`), `system` (a string or
-//! text blocks → one `Role::System` message first), `messages` (roles `user` and
-//! `assistant`; content a string or blocks: `text`, `image` with a `base64` or `url`
-//! source, `tool_use` (its `input` object becomes JSON-text arguments),
-//! `tool_result` (its own `Role::Tool` message, named after the matching `tool_use`
-//! when there is one), `thinking` (→ `Reasoning` with its `signature`),
-//! `redacted_thinking` (→ `Reasoning` with `redacted`)), `tools` (client tools),
-//! `tool_choice` (`auto`/`any`/`tool`/`none`; `disable_parallel_tool_use` → the negated
+//! text blocks → one `Role::System` message first), `messages` (roles `user`,
+//! `assistant` and `system`; content a string or blocks: `text`, `image` with a
+//! `base64` or `url` source, `document` (a `base64` or `url` PDF or a `text` source →
+//! `ContentPart::Document` with its `title`; a `content` source → its text and image
+//! blocks), `tool_use` (its `input` object becomes JSON-text arguments), `tool_result`
+//! (its own `Role::Tool` message, named after the matching `tool_use` when there is
+//! one), `thinking` (→ `Reasoning` with its `signature`), `redacted_thinking` (→
+//! `Reasoning` with `redacted`), `mid_conv_system` (its text blocks → a `Role::System`
+//! message where it stands); a `system`-role entry is a `Role::System` message in
+//! place), `tools` (client tools, with `strict`), `tool_choice`
+//! (`auto`/`any`/`tool`/`none`; `disable_parallel_tool_use` → the negated
 //! `parallel_tool_calls`), `stop_sequences`, `temperature`, `top_p`, `top_k`,
 //! `metadata.user_id` (→ `metadata.user_id` unless the `x-ax-user-id` header set it),
 //! `thinking` (`enabled` → a budget; `adaptive` → reasoning with no budget; `disabled`
 //! → none), `output_config.effort` (→ reasoning effort), `output_config.format` (→ a
 //! JSON-schema response format named `response`), `stream` (`include_usage` follows it:
-//! Anthropic streams always carry usage). The body is kept as `raw`.
+//! Anthropic streams always carry usage), and from the headers ([`client_headers`],
+//! through `DecodeOptions::anthropic`) `anthropic-version` and `anthropic-beta` (→
+//! `ChatRequest::anthropic`). The body is kept as `raw`.
 //!
 //! **Not carried by the unified model** (kept in `raw`, so a same-format upstream gets
-//! them unchanged; dropped when translating to another format): `cache_control` on any
-//! block, tool or system entry (and so the block form of `system`); `citations` and
-//! `document`, `search_result`, `container_upload` blocks; `file` image sources; server
-//! tools (`web_search_…`, `code_execution_…`, `bash_…`, …) and their `server_tool_use`
-//! / result blocks in history; `container`, `context_management`, `mcp_servers`,
-//! `service_tier`, `inference_geo`, top-level `cache_control`, `anthropic-beta`
-//! headers; the exact JSON text of `tool_use.input` (re-serialized, so key order and
-//! spacing may change); the split of one user turn into tool results and text (kept as
-//! separate unified messages, merged again for Anthropic).
+//! them unchanged; dropped when translating to another format, and each listed in
+//! `ChatRequest::dropped_fields` by its path): `cache_control` on any block, tool or
+//! system entry, and top-level; `citations`, and a document's `context`;
+//! `search_result`, `container_upload`, `tool_addition` / `tool_removal` blocks; `file`
+//! image and document sources; server tools (`web_search_…`, `code_execution_…`,
+//! `bash_…`, …) and their `server_tool_use` / result blocks in history; `container`,
+//! `context_management`, `mcp_servers`, `service_tier`, `inference_geo`, beta-only
+//! fields (`speed`, `diagnostics`, …), `thinking.display`, any field or block type
+//! unknown to ax; betas without an equivalent elsewhere (all but
+//! [`TRANSLATED_BETAS`]). Not listed: the exact JSON text of `tool_use.input`
+//! (re-serialized, so key order and spacing may change) and the split of one user turn
+//! into tool results and text (kept as separate unified messages, merged again for
+//! Anthropic).
 //!
 //! # Upstream side
 //! [`encode_request`] (fast path or translation), [`decode_response`],
 //! [`AnthropicStreamDecoder`], [`decode_error`]; the adapter [`AnthropicProvider`] calls
-//! `{base}/v1/messages` with `x-api-key` and `anthropic-version: 2023-06-01`, and
+//! `{base}/v1/messages` with `x-api-key` and `anthropic-version` (the client's, else
+//! [`ANTHROPIC_VERSION`]) plus the client's betas as one `anthropic-beta`, and
 //! `GET {base}/v1/models` as its probe. Anthropic has no embeddings API: `embed` fails
 //! with `invalid_request` ([`embeddings_unsupported`]).
 //!
@@ -48,8 +59,8 @@
 //! results as `tool_result` blocks first in user turns (Anthropic rejects text before
 //! them), tool-call arguments as `input` objects
 //! (arguments that are not a JSON object are `invalid_request` naming the call),
-//! `thinking: {type: enabled, budget_tokens}` for a reasoning budget, and
-//! `output_config.format` for a JSON-schema response format. It drops what Anthropic
+//! `thinking: {type: enabled, budget_tokens}` for a reasoning budget, documents as
+//! `document` blocks, and `output_config.format` for a JSON-schema response format. It drops what Anthropic
 //! cannot take: `seed`, `presence_penalty`, `frequency_penalty`, a JSON-object (schema
 //! less) response format, a reasoning `effort` without a budget (not every model accepts
 //! `output_config.effort`), tool `strict`, message `name`s, image `detail`, images in

@@ -49,7 +49,8 @@
 //! Translation drops what Gemini cannot take: message `name`s, `parallel_tool_calls`,
 //! image `detail`, images inside tool results, opaque (redacted) reasoning, reasoning
 //! signatures that are not base64 (Gemini's are bytes), a reasoning `effort` that is not
-//! in [`EFFORT_BUDGETS`], `strict` and the schema name of a JSON-schema response
+//! in [`EFFORT_BUDGETS`], `thinkingConfig` for models that refuse it
+//! ([`NO_THINKING_MODELS`]: gemini-1.x and 2.0), `strict` and the schema name of a JSON-schema response
 //! format, call ids Gemini did not issue (its API rejects foreign `functionCall.id`s;
 //! calls and results are matched by name and order instead — see the `parts` module
 //! docs), the JSON-Schema keywords listed in the `schema` module docs, and a

@@ -31,9 +31,14 @@
 //! `Authorization: Bearer` (omitted for a keyless openai-compatible server) and
 //! `OpenAI-Organization` when configured. Translation drops what OpenAI cannot take:
 //! reasoning parts of earlier assistant turns (and their signatures), images inside tool
-//! results, `is_error` of tool results, `top_k` for kind `openai`, and a reasoning
-//! budget without an `effort` (no `reasoning_effort` is invented: non-reasoning models
-//! reject it).
+//! results, `is_error` of tool results, `top_k` for kind `openai`, and reasoning for
+//! models that refuse `reasoning_effort` ([`NO_REASONING_MODELS`]: gpt-4o and the
+//! other non-reasoning families). Otherwise `reasoning_effort` is the client's effort
+//! (Anthropic's `max` as `xhigh`) or the one for its thinking budget
+//! ([`ax_core::ReasoningConfig::effort_for_budget`]). Documents go as `file` parts
+//! (base64 PDFs as `data:` URLs, with their title or `document.pdf` as the file name)
+//! or text parts; a document given by URL cannot go (Chat Completions takes no file
+//! URL): [`check_request`] refuses it with `invalid_request` before the call.
 //!
 //! # Streams
 //! [`OpenAiStreamEncoder`] turns events from any upstream into chunks (same `id` and
