@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ax_core::lifecycle::Event;
-use ax_core::ErrorCode;
+use ax_core::{ErrorCode, WireFormat};
 use ax_providers::{DecodeOptions, client_codec};
 use ax_core::ChatRequest;
 use ax_router::{ChatOp, Op, RequestOptions, Router};
@@ -26,9 +26,15 @@ pub(super) async fn serve(
     extras: &Arc<LogExtras>,
 ) -> Served {
     let format = call.format;
+    // Anthropic clients' `anthropic-version` and `anthropic-beta`, for an Anthropic
+    // upstream.
+    let anthropic = match format {
+        WireFormat::Anthropic => ax_providers::anthropic::client_headers(&call.headers),
+        _ => None,
+    };
     let flight = gw.start(format, &call.headers, call.identity, extras);
     let json_array = path.json_array;
-    let (flight, request) = match decode(gw, flight, call.body, path, extras) {
+    let (flight, request) = match decode(gw, flight, call.body, path, anthropic, extras) {
         Ok(decoded) => decoded,
         Err(refused) => return *refused,
     };
@@ -92,6 +98,7 @@ fn decode(
     mut flight: Flight,
     body: Result<Bytes, ax_core::GatewayError>,
     path: ChatPath,
+    anthropic: Option<ax_core::AnthropicHeaders>,
     extras: &LogExtras,
 ) -> Result<(Flight, ChatRequest), Box<Served>> {
     let store_bodies = gw.settings.store_bodies;
@@ -115,6 +122,7 @@ fn decode(
         path_stream: path.stream,
         metadata: flight.meta.metadata.clone(),
         limits: gw.settings.request_limits,
+        anthropic,
     };
     // The decoded request shares `body` (no second copy of up to 10 MiB).
     let mut request = match client_codec(flight.format).decode_shared(&body, opts) {
