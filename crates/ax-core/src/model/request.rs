@@ -338,8 +338,8 @@ pub struct AnthropicHeaders {
     pub betas: Vec<String>,
 }
 
-/// At most this many entries in [`ChatRequest::dropped_fields`]; a last entry
-/// `+N more` counts the rest, so a body of ten thousand unknown keys logs one short list.
+/// At most this many paths in [`ChatRequest::dropped_fields`]; one more entry, `+N more`,
+/// counts the rest, so a body of ten thousand unknown keys logs one short list.
 pub const MAX_DROPPED_FIELDS: usize = 32;
 
 /// A chat request in the unified model.
@@ -376,8 +376,8 @@ pub struct ChatRequest {
     /// JSON paths of fields and blocks the unified model does not carry
     /// (`context_management`, `messages[2].content[0].cache_control`, an unknown
     /// top-level key, …) and `anthropic-beta: <name>` for betas with no equivalent
-    /// elsewhere. At most [`MAX_DROPPED_FIELDS`] entries. The same-format fast path
-    /// forwards all of it, so the list means nothing there.
+    /// elsewhere. At most [`MAX_DROPPED_FIELDS`] of them, then `+N more`. The
+    /// same-format fast path forwards all of it, so the list means nothing there.
     pub dropped_fields: Vec<String>,
     /// The Anthropic headers of an Anthropic-format client, sent on to an Anthropic
     /// upstream.
