@@ -85,27 +85,38 @@ pub trait ClientCodec: Send + Sync {
         true
     }
 
-    /// Decodes an embeddings request; the flag says whether vectors go back base64.
-    /// Formats without an embeddings endpoint refuse with `not_found`.
+    /// Decodes an embeddings request (`path_model`: the model named by the URL, where
+    /// the format puts it there), with how its answer must be shaped. Formats without
+    /// an embeddings endpoint refuse with `not_found`.
     fn decode_embeddings(
         &self,
         _body: &[u8],
+        _path_model: Option<&str>,
         _limits: &RequestLimits,
-    ) -> Result<(EmbeddingRequest, bool), GatewayError> {
+    ) -> Result<(EmbeddingRequest, EmbeddingReply), GatewayError> {
         Err(GatewayError::new(
             ErrorCode::NotFound,
             format!("embeddings are not served in the {} format", self.format()),
         ))
     }
 
-    /// Encodes embeddings (`base64`: vectors as base64 of little-endian `f32`s).
-    fn encode_embeddings(&self, response: &EmbeddingResponse, base64: bool) -> Vec<u8> {
-        let _ = (response, base64);
+    /// Encodes embeddings in the shape the request asked for.
+    fn encode_embeddings(&self, response: &EmbeddingResponse, reply: EmbeddingReply) -> Vec<u8> {
+        let _ = (response, reply);
         self.encode_error(&GatewayError::new(
             ErrorCode::NotFound,
             format!("embeddings are not served in the {} format", self.format()),
         ))
     }
+}
+
+/// How an embeddings answer goes back, as its request decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbeddingReply {
+    /// Vectors as base64 of little-endian `f32`s (OpenAI `encoding_format: "base64"`).
+    pub base64: bool,
+    /// A list answer for a list request (Gemini `batchEmbedContents`).
+    pub batch: bool,
 }
 
 /// The client codec for `format`.

@@ -27,7 +27,9 @@ use std::sync::Arc;
 
 use ax_core::{ErrorCode, GatewayError, Provider};
 
-pub use codec::{ClientCodec, DecodeOptions, StreamDecoder, StreamEncoder, client_codec};
+pub use codec::{
+    ClientCodec, DecodeOptions, EmbeddingReply, StreamDecoder, StreamEncoder, client_codec,
+};
 pub use config::{ProviderConfig, Timeouts};
 pub use mock::MockSettings;
 pub use registry::{KindSettings, ProviderKindSpec, SettingsError, SettingsMap};

@@ -570,7 +570,9 @@ impl<'r> Executor<'r> {
         let targets = &plan.targets;
         let mut start = 0;
         if let (Some(after), [first, second, ..]) = (plan.hedge_after, targets.as_slice()) {
-            match self.hedged(op, first, second, after, run, tracked).await {
+            // Boxed: the hedging race is a large future that most plans never run, and
+            // inline it would be copied with every request's future.
+            match Box::pin(self.hedged(op, first, second, after, run, tracked)).await {
                 Hedge::NotStarted => {}
                 Hedge::Done(step) => match self.conclude(step, run, tracked) {
                     Some(result) => return result,

@@ -6,6 +6,11 @@
 //!
 //! Gemini reports no token counts for embeddings; unless an answer carries
 //! `usageMetadata`, usage is left empty (the router can then estimate and say so).
+//!
+//! The client side is the mirror: a Gemini client's `:embedContent` body
+//! (`{content: {parts: [{text}]}, outputDimensionality?, taskType?, title?}`) or
+//! `:batchEmbedContents` body (`{requests: [{model, content, …}]}`), answered with
+//! `{embedding: {values}}` or `{embeddings: [{values}]}`. The model comes from the URL.
 
 use ax_core::{Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse, GatewayError};
 use serde_json::{Value, json};
@@ -13,6 +18,8 @@ use serde_json::{Value, json};
 use super::fields::{bad_upstream, parse_upstream};
 use super::response::usage_in;
 use super::wire::InEmbedResponse;
+use crate::codec::EmbeddingReply;
+use crate::fields::{index, invalid, join, type_name};
 
 /// Which endpoint an embeddings body is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +114,120 @@ pub fn decode_embedding_response(
     })
 }
 
+/// The text of one client `content` (`{parts: [{text}]}`), at `path`; its text parts
+/// are embedded together, as the API does.
+fn content_text(content: Option<&Value>, path: &str) -> Result<String, GatewayError> {
+    let content = content.ok_or_else(|| invalid(path, "is required"))?;
+    let parts = content
+        .get("parts")
+        .and_then(Value::as_array)
+        .ok_or_else(|| invalid(&join(path, "parts"), "must be an array of parts"))?;
+    if parts.is_empty() {
+        return Err(invalid(&join(path, "parts"), "must not be empty"));
+    }
+    let mut text = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        match part.get("text") {
+            Some(Value::String(t)) => text.push_str(t),
+            _ => {
+                return Err(invalid(
+                    &join(&index(&join(path, "parts"), i), "text"),
+                    "only text parts can be embedded through this gateway",
+                ));
+            }
+        }
+    }
+    Ok(text)
+}
+
+fn dimensions(v: &Value, path: &str) -> Result<Option<u32>, GatewayError> {
+    match v.get("outputDimensionality") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|d| u32::try_from(d).ok())
+            .filter(|d| *d > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                invalid(
+                    &join(path, "outputDimensionality"),
+                    "must be a positive integer",
+                )
+            }),
+        Some(other) => Err(invalid(
+            &join(path, "outputDimensionality"),
+            format!("expected an integer, got {}", type_name(other)),
+        )),
+    }
+}
+
+/// Decodes a Gemini client's embeddings body for the model of the URL: one content
+/// (`:embedContent`) or a list of requests (`:batchEmbedContents`).
+pub(crate) fn decode_client_request(
+    body: &[u8],
+    path_model: Option<&str>,
+    limits: &ax_core::RequestLimits,
+) -> Result<(EmbeddingRequest, EmbeddingReply), GatewayError> {
+    let model = path_model
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| invalid("model", "the URL names no model"))?;
+    let value = crate::bounded::parse(body, crate::bounded::Shape::Gemini, limits)?;
+    if !value.is_object() {
+        return Err(invalid("", "the body must be a JSON object"));
+    }
+    let (input, dims, batch) = match value.get("requests") {
+        Some(Value::Array(requests)) => {
+            if requests.is_empty() {
+                return Err(invalid("requests", "must not be empty"));
+            }
+            let mut texts = Vec::with_capacity(requests.len());
+            let mut dims = None;
+            for (i, r) in requests.iter().enumerate() {
+                let path = index("requests", i);
+                texts.push(content_text(r.get("content"), &join(&path, "content"))?);
+                dims = dims.or(dimensions(r, &path)?);
+            }
+            (EmbeddingInput::Batch(texts), dims, true)
+        }
+        Some(other) => {
+            return Err(invalid(
+                "requests",
+                format!("expected an array, got {}", type_name(other)),
+            ));
+        }
+        None => (
+            EmbeddingInput::Single(content_text(value.get("content"), "content")?),
+            dimensions(&value, "")?,
+            false,
+        ),
+    };
+    let request = EmbeddingRequest {
+        model: model.to_owned(),
+        input,
+        dimensions: dims,
+        user: None,
+    };
+    Ok((
+        request,
+        EmbeddingReply {
+            base64: false,
+            batch,
+        },
+    ))
+}
+
+/// A Gemini client's embeddings answer: `{embedding: {values}}` for `:embedContent`,
+/// `{embeddings: [{values}]}` for `:batchEmbedContents`.
+pub(crate) fn encode_client_response(resp: &EmbeddingResponse, reply: EmbeddingReply) -> Vec<u8> {
+    let values = |e: &Embedding| json!({"values": e.vector});
+    let body = if reply.batch {
+        json!({"embeddings": resp.data.iter().map(values).collect::<Vec<_>>()})
+    } else {
+        json!({"embedding": resp.data.first().map(values).unwrap_or_else(|| json!({"values": []}))})
+    };
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +278,68 @@ mod tests {
         assert_eq!(e.code, ErrorCode::ServerError);
         let e = decode_embedding_response(br#"{}"#, 1, "m").unwrap_err();
         assert_eq!(e.code, ErrorCode::ServerError);
+    }
+
+    #[test]
+    fn client_bodies_single_and_batch() {
+        let limits = ax_core::RequestLimits::default();
+        let (r, reply) = decode_client_request(
+            br#"{"content": {"parts": [{"text": "he"}, {"text": "llo"}]}, "taskType": "RETRIEVAL_QUERY", "outputDimensionality": 8}"#,
+            Some("text-embedding-004"),
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(r.model, "text-embedding-004");
+        assert_eq!(r.input, EmbeddingInput::Single("hello".into()));
+        assert_eq!(r.dimensions, Some(8));
+        assert!(!reply.batch);
+        let (r, reply) = decode_client_request(
+            br#"{"requests": [{"model": "models/m", "content": {"parts": [{"text": "a"}]}}, {"model": "models/m", "content": {"parts": [{"text": "b"}]}}]}"#,
+            Some("m"),
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(r.input, EmbeddingInput::Batch(vec!["a".into(), "b".into()]));
+        assert!(reply.batch);
+        let e = decode_client_request(
+            br#"{"content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": ""}}]}}"#,
+            Some("m"),
+            &limits,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("content.parts[0].text"), "{}", e.message);
+        assert!(decode_client_request(br#"{}"#, Some("m"), &limits).is_err());
+        assert!(decode_client_request(br#"{"requests": []}"#, Some("m"), &limits).is_err());
+
+        let resp = EmbeddingResponse {
+            model: "m".into(),
+            data: vec![
+                Embedding {
+                    index: 0,
+                    vector: vec![0.5],
+                },
+                Embedding {
+                    index: 1,
+                    vector: vec![1.0],
+                },
+            ],
+            usage: ax_core::Usage::default(),
+        };
+        let batch: Value = serde_json::from_slice(&encode_client_response(
+            &resp,
+            EmbeddingReply {
+                base64: false,
+                batch: true,
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            batch,
+            json!({"embeddings": [{"values": [0.5]}, {"values": [1.0]}]})
+        );
+        let single: Value =
+            serde_json::from_slice(&encode_client_response(&resp, EmbeddingReply::default()))
+                .unwrap();
+        assert_eq!(single, json!({"embedding": {"values": [0.5]}}));
     }
 }

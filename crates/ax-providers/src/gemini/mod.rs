@@ -166,4 +166,21 @@ impl ClientCodec for GeminiCodec {
     fn encode_error(&self, error: &GatewayError) -> Vec<u8> {
         error::encode_error(error)
     }
+
+    fn decode_embeddings(
+        &self,
+        body: &[u8],
+        path_model: Option<&str>,
+        limits: &ax_core::RequestLimits,
+    ) -> Result<(ax_core::EmbeddingRequest, crate::codec::EmbeddingReply), GatewayError> {
+        embeddings::decode_client_request(body, path_model, limits)
+    }
+
+    fn encode_embeddings(
+        &self,
+        response: &ax_core::EmbeddingResponse,
+        reply: crate::codec::EmbeddingReply,
+    ) -> Vec<u8> {
+        embeddings::encode_client_response(response, reply)
+    }
 }

@@ -192,12 +192,22 @@ impl ClientCodec for OpenAiCodec {
     fn decode_embeddings(
         &self,
         body: &[u8],
+        _path_model: Option<&str>,
         limits: &ax_core::RequestLimits,
-    ) -> Result<(ax_core::EmbeddingRequest, bool), GatewayError> {
-        embeddings::decode_embedding_request(body, limits)
+    ) -> Result<(ax_core::EmbeddingRequest, crate::codec::EmbeddingReply), GatewayError> {
+        let (request, base64) = embeddings::decode_embedding_request(body, limits)?;
+        let reply = crate::codec::EmbeddingReply {
+            base64,
+            batch: false,
+        };
+        Ok((request, reply))
     }
 
-    fn encode_embeddings(&self, response: &ax_core::EmbeddingResponse, base64: bool) -> Vec<u8> {
-        embeddings::encode_embedding_response(response, base64)
+    fn encode_embeddings(
+        &self,
+        response: &ax_core::EmbeddingResponse,
+        reply: crate::codec::EmbeddingReply,
+    ) -> Vec<u8> {
+        embeddings::encode_embedding_response(response, reply.base64)
     }
 }

@@ -3,92 +3,102 @@
 
 use std::sync::Arc;
 
+use ax_core::ChatRequest;
 use ax_core::lifecycle::Event;
 use ax_core::{ErrorCode, WireFormat};
 use ax_providers::{DecodeOptions, client_codec};
-use ax_core::ChatRequest;
-use ax_router::{ChatOp, Op, RequestOptions, Router};
+use ax_router::{ChatOp, RequestOptions, Router};
 use bytes::Bytes;
 
 use super::record::{LogExtras, loggable_body};
 use super::stream::{Delivery, stream_response};
-use super::{Call, ChatPath, Flight, Gateway, Served, failed, served_headers, set_header};
+use super::{ChatPath, Flight, Gateway, Parts, Served, failed, record, served_headers, set_header};
 use crate::config::LogDurability;
 use crate::request_meta::names;
 
 /// Output tokens assumed for the admission estimate when the request sets no cap.
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 256;
 
-pub(super) async fn serve(
-    gw: &Arc<Gateway>,
-    call: Call,
-    path: ChatPath,
-    extras: &Arc<LogExtras>,
-) -> Served {
+/// Serves one chat call, start to end (the acknowledged-durability wait included).
+pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Served {
+    let extras = &Arc::new(LogExtras::default());
     let format = call.format;
-    // Anthropic clients' `anthropic-version` and `anthropic-beta`, for an Anthropic
-    // upstream.
-    let anthropic = match format {
-        WireFormat::Anthropic => ax_providers::anthropic::client_headers(&call.headers),
-        _ => None,
-    };
-    let flight = gw.start(format, &call.headers, call.identity, extras);
-    let json_array = path.json_array;
-    let (flight, request) = match decode(gw, flight, call.body, path, anthropic, extras) {
-        Ok(decoded) => decoded,
-        Err(refused) => return *refused,
-    };
-    let estimate = request.estimated_input_tokens()
-        + request
-            .params
-            .max_tokens
-            .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-    let flight = match gw.admit(flight, &request.model, estimate, extras).await {
-        Ok(flight) => flight,
-        Err(refused) => return refused,
-    };
-    let router = Arc::clone(gw.router());
-    let route_opts = flight.route_options();
-    if flight.meta.dry_run {
-        return dry_run(&router, flight, &request.model, &route_opts);
-    }
-    let plan = match router.plan_for(Op::Chat, &request.model, &route_opts) {
-        Ok(plan) => plan,
-        Err(e) => return flight.refuse(e),
-    };
-    let Flight { mut tracked, .. } = flight;
-    tracked.apply(Event::ValidationPassed);
-
-    let codec = client_codec(format);
-    if request.stream {
-        let delivery = Delivery {
-            ack: (gw.settings.log_durability == LogDurability::Acknowledged)
-                .then(|| Arc::clone(extras)),
-            json_array,
+    let served = 'served: {
+        // Anthropic clients' `anthropic-version` and `anthropic-beta`, for an Anthropic
+        // upstream.
+        let anthropic = match format {
+            WireFormat::Anthropic => ax_providers::anthropic::client_headers(&call.headers),
+            _ => None,
         };
-        return stream_response(router, codec, request, plan, route_opts, tracked, delivery)
-            .await;
-    }
-    match router
-        .execute(&ChatOp::new(&request), plan, &route_opts, &mut tracked)
-        .await
-    {
-        Ok(outcome) => {
-            // The upstream's own bytes when the client speaks its format.
-            let bytes: Bytes = match outcome.raw {
-                Some(raw) if raw.format == format => raw.bytes,
-                _ => Bytes::from(codec.encode_response(&outcome.response)),
-            };
-            if let Ok(mut slot) = extras.response.lock() {
-                *slot = gw.settings.store_bodies.then(|| loggable_body(&bytes));
-            }
-            let mut served = Served::json(bytes);
-            served_headers(&mut served.headers, tracked.context());
-            tracked.finish();
-            served
+        let flight = gw.start(format, &call.headers, call.identity, extras);
+        let json_array = path.json_array;
+        let (flight, request) = match decode(gw, flight, call.body, path, anthropic, extras) {
+            Ok(decoded) => decoded,
+            Err(refused) => break 'served *refused,
+        };
+        let estimate = request.estimated_input_tokens()
+            + request
+                .params
+                .max_tokens
+                .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
+        if let Err(e) = gw
+            .admit(
+                format,
+                flight.identity.as_deref(),
+                &request.model,
+                estimate,
+                extras,
+            )
+            .await
+        {
+            break 'served flight.refuse(e);
         }
-        Err(e) => failed(tracked, format, e),
-    }
+        let router = Arc::clone(gw.router());
+        let route_opts = flight.route_options();
+        if flight.meta.dry_run {
+            break 'served dry_run(&router, flight, &request.model, &route_opts);
+        }
+        let plan = match router.plan_for(ax_router::Op::Chat, &request.model, &route_opts) {
+            Ok(plan) => plan,
+            Err(e) => break 'served flight.refuse(e),
+        };
+        let Flight { mut tracked, .. } = flight;
+        tracked.apply(Event::ValidationPassed);
+
+        let codec = client_codec(format);
+        if request.stream {
+            let delivery = Delivery {
+                ack: (gw.settings.log_durability == LogDurability::Acknowledged)
+                    .then(|| Arc::clone(extras)),
+                json_array,
+            };
+            return stream_response(router, codec, request, plan, route_opts, tracked, delivery)
+                .await;
+        }
+        match router
+            .execute(&ChatOp::new(&request), plan, &route_opts, &mut tracked)
+            .await
+        {
+            Ok(outcome) => {
+                // The upstream's own bytes when the client speaks its format.
+                let bytes: Bytes = match outcome.raw {
+                    Some(raw) if raw.format == format => raw.bytes,
+                    _ => Bytes::from(codec.encode_response(&outcome.response)),
+                };
+                if let Ok(mut slot) = extras.response.lock() {
+                    *slot = gw.settings.store_bodies.then(|| loggable_body(&bytes));
+                }
+                let mut served = Served::json(bytes);
+                served_headers(&mut served.headers, tracked.context());
+                tracked.finish();
+                served
+            }
+            Err(e) => failed(tracked, format, e),
+        }
+    };
+    // Acknowledged durability: an answer built whole (success or error) goes out once
+    // its log record has committed; a stream holds its last frames itself.
+    record::acknowledged(gw.settings.log_durability, extras, format, served).await
 }
 
 /// Decodes the body in the client's format (under the request-shape limits) and keeps

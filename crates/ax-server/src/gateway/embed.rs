@@ -8,16 +8,31 @@ use ax_providers::client_codec;
 use ax_router::{EmbedOp, Op};
 
 use super::record::LogExtras;
-use super::{Call, Flight, Gateway, Served, failed, served_headers};
+use super::{EmbedPath, Flight, Gateway, Parts, Served, failed, record, served_headers};
 
-pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>) -> Served {
-    let Call {
+/// Serves one embeddings call, start to end (the acknowledged-durability wait
+/// included).
+pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: EmbedPath) -> Served {
+    let extras = &Arc::new(LogExtras::default());
+    let Parts {
         format,
         headers,
         identity,
         body,
-        ..
     } = call;
+    let served = run(gw, format, headers, identity, body, path, extras).await;
+    record::acknowledged(gw.settings.log_durability, extras, format, served).await
+}
+
+async fn run(
+    gw: &Arc<Gateway>,
+    format: ax_core::WireFormat,
+    headers: http::HeaderMap,
+    identity: Option<Arc<crate::auth::Identity>>,
+    body: Result<bytes::Bytes, ax_core::GatewayError>,
+    path: EmbedPath,
+    extras: &Arc<LogExtras>,
+) -> Served {
     let codec = client_codec(format);
     let settings = gw.settings;
     let mut flight = gw.start(format, &headers, identity, extras);
@@ -26,16 +41,25 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>
         Ok(b) => b,
         Err(e) => return flight.refuse(e),
     };
-    let (request, base64) = match codec.decode_embeddings(&bytes, &settings.request_limits) {
-        Ok(r) => r,
-        Err(e) => return flight.refuse(e),
-    };
+    let (request, reply) =
+        match codec.decode_embeddings(&bytes, path.model.as_deref(), &settings.request_limits) {
+            Ok(r) => r,
+            Err(e) => return flight.refuse(e),
+        };
     let chars: u64 = request.input.texts().iter().map(|t| t.len() as u64).sum();
     let estimate = chars.div_ceil(4).max(1);
-    let flight = match gw.admit(flight, &request.model, estimate, extras).await {
-        Ok(flight) => flight,
-        Err(refused) => return refused,
-    };
+    if let Err(e) = gw
+        .admit(
+            format,
+            flight.identity.as_deref(),
+            &request.model,
+            estimate,
+            extras,
+        )
+        .await
+    {
+        return flight.refuse(e);
+    }
     let router = Arc::clone(gw.router());
     let opts = flight.route_options();
     // One plan validates the request and runs it.
@@ -50,7 +74,7 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Call, extras: &Arc<LogExtras>
         .await
     {
         Ok(resp) => {
-            let mut served = Served::json(codec.encode_embeddings(&resp, base64));
+            let mut served = Served::json(codec.encode_embeddings(&resp, reply));
             // Who served it, as for chat: `x-ax-request-id`, `-provider`, `-model`, …
             served_headers(&mut served.headers, tracked.context());
             tracked.finish();

@@ -28,6 +28,7 @@ pub mod record;
 pub mod stages;
 mod stream;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use ax_core::lifecycle::{Context, Event};
@@ -36,12 +37,13 @@ use ax_router::admission::Admission;
 use ax_router::{RequestOptions, Router, Tracked};
 use ax_store::LogWriter;
 use bytes::Bytes;
+use futures::future::Either;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-pub use answer::{ByteStream, Payload, Served, insert_retry_after};
 use crate::auth::{Identity, Refusal};
 use crate::config::LogDurability;
 use crate::request_meta::{GatewayHeaders, names};
+pub use answer::{ByteStream, Payload, Served, insert_retry_after};
 use record::{LogExtras, MetricLabels};
 pub use stages::{Exchange, Stage};
 
@@ -84,8 +86,15 @@ impl std::fmt::Debug for Gateway {
 pub enum Op {
     /// A chat completion, streamed or not, in any format.
     Chat(ChatPath),
-    /// Embeddings.
-    Embed,
+    /// Embeddings, in any format that has them.
+    Embed(EmbedPath),
+}
+
+/// What an embeddings endpoint's path says beyond the body.
+#[derive(Debug, Clone, Default)]
+pub struct EmbedPath {
+    /// The model from the path (Gemini `:embedContent`, `:batchEmbedContents`).
+    pub model: Option<String>,
 }
 
 /// What a chat endpoint's path says beyond the body (Gemini puts the model and the
@@ -117,6 +126,14 @@ pub struct Call {
     /// The body as the HTTP layer read it under [`Gateway::max_body_bytes`], or why
     /// it could not (413 for a body over the limit): the pipeline answers and logs it.
     pub body: Result<Bytes, GatewayError>,
+}
+
+/// A call without its operation, as an operation's module receives it.
+pub(super) struct Parts {
+    format: WireFormat,
+    headers: HeaderMap,
+    identity: Option<Arc<Identity>>,
+    body: Result<Bytes, GatewayError>,
 }
 
 /// What [`Gateway::new`] needs.
@@ -162,17 +179,28 @@ impl Gateway {
         self.settings.max_body_bytes
     }
 
-    /// Serves one call, start to end.
-    pub async fn serve(self: &Arc<Self>, call: Call) -> Served {
-        let format = call.format;
-        let extras = Arc::new(LogExtras::default());
-        let served = match call.op.clone() {
-            Op::Chat(path) => chat::serve(self, call, path, &extras).await,
-            Op::Embed => embed::serve(self, call, &extras).await,
+    /// Serves one call, start to end. Not an `async fn`: each operation's own future
+    /// is handed back as it is, without a layer around it that would copy it.
+    pub fn serve(self: &Arc<Self>, call: Call) -> impl Future<Output = Served> + Send + '_ {
+        let Call {
+            format,
+            op,
+            headers,
+            identity,
+            body,
+        } = call;
+        let parts = Parts {
+            format,
+            headers,
+            identity,
+            body,
         };
-        // Acknowledged durability: an answer built whole (success or error) goes out
-        // once its log record has committed; a stream holds its last frames itself.
-        record::acknowledged(self.settings.log_durability, &extras, format, served).await
+        match op {
+            Op::Chat(path) => Either::Left(chat::serve(self, parts, path)),
+            // Boxed: embeddings are the rarer operation; inline, their future would
+            // grow every chat request's.
+            Op::Embed(path) => Either::Right(Box::pin(embed::serve(self, parts, path))),
+        }
     }
 
     /// Answers a call the auth layer refused (401, 403), with its one log record.
@@ -199,7 +227,8 @@ impl Gateway {
         identity: Option<Arc<Identity>>,
         extras: &Arc<LogExtras>,
     ) -> Flight {
-        let meta = GatewayHeaders::parse(headers, identity.as_deref().map(|i| i.tenant_slug.as_str()));
+        let meta =
+            GatewayHeaders::parse(headers, identity.as_deref().map(|i| i.tenant_slug.as_str()));
         let mut ctx = Context::new(meta.request_id.clone());
         ctx.conversation_id = meta.metadata.conversation_id.clone();
         ctx.user_id = meta.metadata.user_id.clone();
@@ -220,14 +249,15 @@ impl Gateway {
     /// finish hook.
     async fn admit(
         &self,
-        flight: Flight,
+        format: WireFormat,
+        identity: Option<&Identity>,
         model: &str,
         estimate: u64,
         extras: &LogExtras,
-    ) -> Result<Flight, Served> {
+    ) -> Result<(), GatewayError> {
         let mut ex = Exchange {
-            format: flight.format,
-            identity: flight.identity.as_deref(),
+            format,
+            identity,
             model,
             estimate,
             permit: None,
@@ -242,10 +272,7 @@ impl Gateway {
         if let Some(permit) = ex.permit.take() {
             extras.set_permit(permit);
         }
-        match verdict {
-            Ok(()) => Ok(flight),
-            Err(e) => Err(flight.refuse(e)),
-        }
+        verdict
     }
 }
 

@@ -22,8 +22,8 @@ use ax_core::{ErrorCode, GatewayError, WireFormat};
 use ax_router::admission::{Permit, Usage as AdmissionUsage};
 use ax_router::complete_detached;
 use ax_store::{Commit, LogRecord, StoreError};
-use futures::{StreamExt, TryStreamExt};
 use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use metrics::SharedString;
 
 use super::{Gateway, Payload, Served};
@@ -247,13 +247,18 @@ impl Gateway {
             .and_then(|m| pricing::cost_usd(m, &ctx.usage));
         if let Some(permit) = extras.take_permit() {
             // What the request really used replaces the admission estimate.
-            complete_detached(self.admission.settle(
-                permit,
-                AdmissionUsage {
-                    tokens: ctx.usage.input_tokens.saturating_add(ctx.usage.output_tokens),
-                    cost_usd: cost,
-                },
-            ));
+            complete_detached(
+                self.admission.settle(
+                    permit,
+                    AdmissionUsage {
+                        tokens: ctx
+                            .usage
+                            .input_tokens
+                            .saturating_add(ctx.usage.output_tokens),
+                        cost_usd: cost,
+                    },
+                ),
+            );
         }
         let Some(writer) = self.writer.as_ref() else {
             return;

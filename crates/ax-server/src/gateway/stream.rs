@@ -8,8 +8,8 @@ use ax_core::{ChatRequest, StreamChunk, StreamEvent};
 use ax_providers::{ClientCodec, StreamEncoder};
 use ax_router::{ChatStreamOp, RequestOptions, RoutedStream, Tracked};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
 use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::record::{LogExtras, not_committed};
 use super::{Payload, Served, failed, served_headers};

@@ -4,7 +4,7 @@ use ax_core::WireFormat;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 use crate::auth::Caller;
 use crate::gateway::{ChatPath, Op};

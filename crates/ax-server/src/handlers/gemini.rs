@@ -1,4 +1,5 @@
-//! `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent`, also
+//! `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent`,
+//! `:embedContent` and `:batchEmbedContents`, also
 //! under `/v1/models/…`. The model may contain `/` (`openai/gpt-4o-mini`), so the path
 //! tail is parsed by hand: everything up to the last `:` is the model.
 
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::gateway::{ChatPath, Op};
+use crate::gateway::{ChatPath, EmbedPath, Op};
 use crate::state::AppState;
 
 /// The action named after the model in a Gemini path.
@@ -20,6 +21,10 @@ pub enum GeminiAction {
     Generate,
     /// `streamGenerateContent`.
     StreamGenerate,
+    /// `embedContent` (one input).
+    EmbedContent,
+    /// `batchEmbedContents` (several inputs).
+    BatchEmbedContents,
 }
 
 /// Splits `models/{model}:{action}` tails.
@@ -35,11 +40,14 @@ pub fn parse_tail(tail: &str) -> Result<(String, GeminiAction), GatewayError> {
     let action = match action {
         "generateContent" => GeminiAction::Generate,
         "streamGenerateContent" => GeminiAction::StreamGenerate,
+        "embedContent" => GeminiAction::EmbedContent,
+        "batchEmbedContents" => GeminiAction::BatchEmbedContents,
         other => {
             return Err(GatewayError::new(
                 ax_core::ErrorCode::NotFound,
                 format!(
-                    "unsupported action `{other}` (supported: generateContent, streamGenerateContent)"
+                    "unsupported action `{other}` (supported: generateContent, \
+                     streamGenerateContent, embedContent, batchEmbedContents)"
                 ),
             ));
         }
@@ -59,35 +67,30 @@ pub async fn generate(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let path = match parse_tail(&tail) {
+    let op = match parse_tail(&tail) {
+        Ok((model, GeminiAction::EmbedContent | GeminiAction::BatchEmbedContents)) => {
+            Op::Embed(EmbedPath { model: Some(model) })
+        }
         Ok((model, action)) => {
             let stream = action == GeminiAction::StreamGenerate;
             // Without `alt=sse` the REST API streams one JSON array of responses.
             let sse = uri
                 .query()
                 .is_some_and(|q| q.split('&').any(|p| p == "alt=sse"));
-            ChatPath {
+            Op::Chat(ChatPath {
                 model: Some(model),
                 stream: Some(stream),
                 error: None,
                 json_array: stream && !sse,
-            }
+            })
         }
         // Still one log row: the pipeline answers the path error like a bad body.
-        Err(e) => ChatPath {
+        Err(e) => Op::Chat(ChatPath {
             error: Some(e),
             ..ChatPath::default()
-        },
+        }),
     };
-    super::serve(
-        &state,
-        WireFormat::Gemini,
-        Op::Chat(path),
-        identity,
-        headers,
-        body,
-    )
-    .await
+    super::serve(&state, WireFormat::Gemini, op, identity, headers, body).await
 }
 
 /// Answers a path that is not a Gemini model path with a Gemini-shaped 404.
@@ -112,6 +115,13 @@ mod tests {
         assert_eq!(
             parse_tail("openai/gpt-4o-mini:streamGenerateContent").unwrap(),
             ("openai/gpt-4o-mini".into(), GeminiAction::StreamGenerate)
+        );
+        assert_eq!(
+            parse_tail("models/text-embedding-004:batchEmbedContents").unwrap(),
+            (
+                "text-embedding-004".into(),
+                GeminiAction::BatchEmbedContents
+            )
         );
         assert!(parse_tail("x:countTokens").is_err());
         assert!(parse_tail("nothing").is_err());

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::gateway::{ChatPath, Op};
+use crate::gateway::{ChatPath, EmbedPath, Op};
 use crate::state::AppState;
 
 /// OpenAI Chat Completions, streaming or not.
@@ -42,7 +42,7 @@ pub async fn embeddings(
     super::serve(
         &state,
         WireFormat::OpenAi,
-        Op::Embed,
+        Op::Embed(EmbedPath::default()),
         identity,
         headers,
         body,
