@@ -107,6 +107,11 @@ impl RoutedStream {
         self.tracked.context()
     }
 
+    /// The request's context, to add what the caller learned (tags for the log).
+    pub fn context_mut(&mut self) -> &mut Context {
+        self.tracked.context_mut()
+    }
+
     /// The wire format of the provider that answered (`None` for the mock): a client
     /// of the same format may receive each chunk's `raw` frame unchanged.
     pub fn wire_format(&self) -> Option<WireFormat> {

@@ -87,7 +87,23 @@ async fn a_claude_code_request_is_served_by_openai() {
             assert!(!has_key(&sent, dropped), "{dropped} in {sent}");
         }
     }
-    gw.stop().await;
+    // Each log row lists what the translation dropped, streamed or not.
+    let logs = gw.stop().await;
+    assert_eq!(logs.len(), 2);
+    for row in &logs {
+        assert!(
+            row.tags.iter().any(|t| t == "dropped:context_management"),
+            "{:?}",
+            row.tags
+        );
+        assert!(
+            row.tags
+                .iter()
+                .any(|t| t.starts_with("dropped:") && t.ends_with("cache_control")),
+            "{:?}",
+            row.tags
+        );
+    }
 }
 
 #[tokio::test]
@@ -139,6 +155,8 @@ async fn a_claude_code_request_reaches_anthropic_unchanged_with_its_headers() {
         assert_eq!(headers["anthropic-beta"], BETAS);
         assert_eq!(headers.get_all("anthropic-version").iter().count(), 1);
     }
+    // The same-format path drops nothing, so its rows list nothing.
+    // (Checked on the rows below, after the last request.)
     // Without the client's headers: the fixed version, no beta.
     let resp = gw
         .post(
@@ -152,7 +170,12 @@ async fn a_claude_code_request_reaches_anthropic_unchanged_with_its_headers() {
     let headers = gw.claude.last_headers("/v1/messages").unwrap();
     assert_eq!(headers["anthropic-version"], "2023-06-01");
     assert!(headers.get("anthropic-beta").is_none());
-    gw.stop().await;
+    let logs = gw.stop().await;
+    assert!(
+        logs.iter()
+            .all(|row| row.tags.iter().all(|t| !t.starts_with("dropped:"))),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]

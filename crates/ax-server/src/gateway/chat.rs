@@ -83,7 +83,10 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
                 // The upstream's own bytes when the client speaks its format.
                 let bytes: Bytes = match outcome.raw {
                     Some(raw) if raw.format == format => raw.bytes,
-                    _ => Bytes::from(codec.encode_response(&outcome.response)),
+                    _ => {
+                        note_dropped(tracked.context_mut(), &request.dropped_fields);
+                        Bytes::from(codec.encode_response(&outcome.response))
+                    }
                 };
                 if let Ok(mut slot) = extras.response.lock() {
                     *slot = gw.settings.store_bodies.then(|| loggable_body(&bytes));
@@ -99,6 +102,12 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
     // Acknowledged durability: an answer built whole (success or error) goes out once
     // its log record has committed; a stream holds its last frames itself.
     record::acknowledged(gw.settings.log_durability, extras, format, served).await
+}
+
+/// Lists in the log row (as `dropped:<path>` tags) what the translation to another
+/// format left out of the client's request; a same-format answer drops nothing.
+pub(super) fn note_dropped(ctx: &mut ax_core::lifecycle::Context, dropped: &[String]) {
+    ctx.tags.extend(dropped.iter().map(|f| format!("dropped:{f}")));
 }
 
 /// Decodes the body in the client's format (under the request-shape limits) and keeps

@@ -47,6 +47,10 @@ pub(super) async fn stream_response(
     let mut headers = HeaderMap::new();
     served_headers(&mut headers, routed.context());
     let passthrough = routed.wire_format() == Some(format);
+    let mut routed = routed;
+    if !passthrough {
+        super::chat::note_dropped(routed.context_mut(), &request.dropped_fields);
+    }
 
     // Drive the routed stream, turning each chunk into client bytes.
     let stream = async_stream_body(routed, encoder, passthrough, include_usage, codec, ack);
