@@ -8,8 +8,8 @@
 )]
 
 use ax_core::{
-    ChatRequest, ContentPart, DocumentSource, ErrorCode, FinishReason, GatewayError, ImageSource, Message,
-    ProviderKind, ReasoningConfig, RequestMetadata, ResponseFormat, Role, ToolChoice,
+    ChatRequest, ContentPart, DocumentSource, ErrorCode, FinishReason, GatewayError, ImageSource,
+    Message, ProviderKind, ReasoningConfig, RequestMetadata, ResponseFormat, Role, ToolChoice,
 };
 use ax_providers::anthropic::{AnthropicCodec, decode_response, encode_request};
 use ax_providers::{ClientCodec, DecodeOptions, ProviderConfig};

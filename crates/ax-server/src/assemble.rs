@@ -488,7 +488,6 @@ mod tests {
     use super::*;
     use crate::config::tests::{env, provider};
 
-
     #[test]
     fn stored_settings_apply_where_env_and_toml_are_silent() {
         let mut c = Config::from_toml_str(

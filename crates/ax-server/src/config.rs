@@ -13,9 +13,7 @@ use std::time::Duration;
 use ax_core::ProviderKind;
 use ax_providers::ProviderConfig;
 use ax_providers::registry::{self, EnvProvider, KeyUse, ProviderKindSpec, SettingsMap};
-use ax_router::{
-    ProviderSettings, RouteConfig, RouterConfig, RouterError, Strategy, TargetRef,
-};
+use ax_router::{ProviderSettings, RouteConfig, RouterConfig, RouterError, Strategy, TargetRef};
 use secrecy::SecretString;
 use serde::Deserialize;
 

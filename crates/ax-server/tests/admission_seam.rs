@@ -63,7 +63,10 @@ impl Admission for Fake {
                 });
             }
             Ok(Permit {
-                grants: scopes.into_iter().map(|s| Grant::new(s, estimate)).collect(),
+                grants: scopes
+                    .into_iter()
+                    .map(|s| Grant::new(s, estimate))
+                    .collect(),
             })
         })
     }
@@ -120,7 +123,10 @@ async fn every_scope_is_asked_and_settled_with_the_real_usage() {
         asked,
         vec![vec![Kind::Key, Kind::Tenant], vec![Kind::Provider]]
     );
-    assert_eq!(fake.asked.lock().unwrap()[1], vec![Scope::Provider("openai".into())]);
+    assert_eq!(
+        fake.asked.lock().unwrap()[1],
+        vec![Scope::Provider("openai".into())]
+    );
     let logs = gw.stop().await;
     let row = &logs[0];
     let used = (row.input_tokens.unwrap() + row.output_tokens.unwrap()) as u64;
@@ -151,7 +157,10 @@ async fn a_refusing_scope_ends_the_request_in_the_clients_format() {
             assert_eq!(r.headers()["retry-after"], "7");
             let body: serde_json::Value = r.json().await.unwrap();
             let text = body.to_string();
-            assert!(text.contains(&format!("fake refusal of {refused:?}")), "{text}");
+            assert!(
+                text.contains(&format!("fake refusal of {refused:?}")),
+                "{text}"
+            );
             match client {
                 Client::OpenAi => assert_eq!(body["error"]["code"], "rate_limit_exceeded"),
                 Client::Anthropic => assert_eq!(body["type"], "error"),

@@ -20,13 +20,23 @@ async fn gemini_clients_embed_through_any_embedding_upstream() {
 
     // A Gemini upstream, natively.
     let r = gw
-        .post("/v1beta/models/gemini/text-embedding-004:embedContent", &single, &[])
+        .post(
+            "/v1beta/models/gemini/text-embedding-004:embedContent",
+            &single,
+            &[],
+        )
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-ax-provider"], "gemini");
     let body: Value = r.json().await.unwrap();
-    assert!(!body["embedding"]["values"].as_array().unwrap().is_empty(), "{body}");
-    let up = gw.gemini.last_body("/v1beta/models/text-embedding-004:embedContent").expect("gemini upstream called");
+    assert!(
+        !body["embedding"]["values"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+    let up = gw
+        .gemini
+        .last_body("/v1beta/models/text-embedding-004:embedContent")
+        .expect("gemini upstream called");
     assert_eq!(up["content"]["parts"][0]["text"], "hello");
     assert_eq!(up["outputDimensionality"], 8);
 
@@ -44,7 +54,10 @@ async fn gemini_clients_embed_through_any_embedding_upstream() {
     let list = body["embeddings"].as_array().unwrap();
     assert_eq!(list.len(), 2, "{body}");
     assert!(!list[1]["values"].as_array().unwrap().is_empty());
-    let up = gw.openai.last_body("/v1/embeddings").expect("openai upstream called");
+    let up = gw
+        .openai
+        .last_body("/v1/embeddings")
+        .expect("openai upstream called");
     assert_eq!(up["model"], "text-embedding-3-small");
     assert_eq!(up["input"], json!(["a", "b"]));
 
@@ -62,7 +75,10 @@ async fn gemini_clients_embed_through_any_embedding_upstream() {
 
     let logs = gw.stop().await;
     assert_eq!(logs.len(), 3);
-    assert!(logs.iter().all(|l| l.tags.contains(&"embeddings".to_owned())));
+    assert!(
+        logs.iter()
+            .all(|l| l.tags.contains(&"embeddings".to_owned()))
+    );
     assert_eq!(logs[0].provider.as_deref(), Some("gemini"));
     assert_eq!(logs[1].provider.as_deref(), Some("openai"));
     assert_eq!(logs[2].error_code.as_deref(), Some("invalid_request"));

@@ -39,10 +39,16 @@ async fn two_gateways_share_circuits_through_one_provider_state() {
         .send_with(&a, "claude/claude-sonnet-4-5", false, &no_fallback)
         .await;
     assert_eq!(r.status(), 502, "{}", r.text().await.unwrap());
-    assert_eq!(a.provider_status("claude").await["circuit"]["state"], "open");
+    assert_eq!(
+        a.provider_status("claude").await["circuit"]["state"],
+        "open"
+    );
 
     // B never failed, yet skips claude without calling its own (healthy) upstream.
-    assert_eq!(b.provider_status("claude").await["circuit"]["state"], "open");
+    assert_eq!(
+        b.provider_status("claude").await["circuit"]["state"],
+        "open"
+    );
     let r = Client::Anthropic
         .send_with(&b, "claude/claude-sonnet-4-5", false, &no_fallback)
         .await;
@@ -59,7 +65,10 @@ async fn two_gateways_share_circuits_through_one_provider_state() {
         .await
         .unwrap();
     assert_eq!(reset.status(), 200);
-    assert_eq!(a.provider_status("claude").await["circuit"]["state"], "closed");
+    assert_eq!(
+        a.provider_status("claude").await["circuit"]["state"],
+        "closed"
+    );
     a.claude.set_default(MockConfig::default());
     let r = Client::Anthropic
         .send_with(&a, "claude/claude-sonnet-4-5", false, &no_fallback)

@@ -107,7 +107,8 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
 /// Lists in the log row (as `dropped:<path>` tags) what the translation to another
 /// format left out of the client's request; a same-format answer drops nothing.
 pub(super) fn note_dropped(ctx: &mut ax_core::lifecycle::Context, dropped: &[String]) {
-    ctx.tags.extend(dropped.iter().map(|f| format!("dropped:{f}")));
+    ctx.tags
+        .extend(dropped.iter().map(|f| format!("dropped:{f}")));
 }
 
 /// Decodes the body in the client's format (under the request-shape limits) and keeps
