@@ -41,16 +41,8 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
                 .params
                 .max_tokens
                 .map_or(DEFAULT_OUTPUT_ESTIMATE, u64::from);
-        if let Err(e) = gw
-            .admit(
-                format,
-                flight.identity.as_deref(),
-                &request.model,
-                estimate,
-                extras,
-            )
-            .await
-        {
+        let ex = flight.exchange(&request.model, estimate);
+        if let Err(e) = gw.admit(ex, extras).await {
             break 'served flight.refuse(e);
         }
         let router = Arc::clone(gw.router());

@@ -48,16 +48,8 @@ async fn run(
         };
     let chars: u64 = request.input.texts().iter().map(|t| t.len() as u64).sum();
     let estimate = chars.div_ceil(4).max(1);
-    if let Err(e) = gw
-        .admit(
-            format,
-            flight.identity.as_deref(),
-            &request.model,
-            estimate,
-            extras,
-        )
-        .await
-    {
+    let ex = flight.exchange(&request.model, estimate);
+    if let Err(e) = gw.admit(ex, extras).await {
         return flight.refuse(e);
     }
     let router = Arc::clone(gw.router());

@@ -247,21 +247,7 @@ impl Gateway {
     /// Runs the stage list for a decoded request; the first refusal ends it. What
     /// a stage holds for the request's end (the admission permit) is kept for the
     /// finish hook.
-    async fn admit(
-        &self,
-        format: WireFormat,
-        identity: Option<&Identity>,
-        model: &str,
-        estimate: u64,
-        extras: &LogExtras,
-    ) -> Result<(), GatewayError> {
-        let mut ex = Exchange {
-            format,
-            identity,
-            model,
-            estimate,
-            permit: None,
-        };
+    async fn admit(&self, mut ex: Exchange<'_>, extras: &LogExtras) -> Result<(), GatewayError> {
         let mut verdict = Ok(());
         for stage in &self.stages {
             verdict = stage.before(&mut ex).await;
@@ -285,6 +271,17 @@ struct Flight {
 }
 
 impl Flight {
+    /// What the stages see of this request once decoded.
+    fn exchange<'a>(&'a self, model: &'a str, estimate: u64) -> Exchange<'a> {
+        Exchange {
+            format: self.format,
+            identity: self.identity.as_deref(),
+            model,
+            estimate,
+            permit: None,
+        }
+    }
+
     /// Routing options from the headers and the caller's key.
     fn route_options(&self) -> RequestOptions {
         RequestOptions {
