@@ -17,22 +17,8 @@ use ax_providers::anthropic::{AnthropicCodec, encode_request};
 use ax_providers::{ClientCodec, ProviderConfig};
 use serde_json::{Value, json};
 
-/// Pretty JSON with object keys sorted, whatever serde_json's map order.
-fn canon(bytes: &[u8]) -> String {
-    fn sort(v: Value) -> Value {
-        match v {
-            Value::Object(m) => {
-                let sorted: std::collections::BTreeMap<String, Value> =
-                    m.into_iter().map(|(k, v)| (k, sort(v))).collect();
-                Value::Object(sorted.into_iter().collect())
-            }
-            Value::Array(a) => Value::Array(a.into_iter().map(sort).collect()),
-            other => other,
-        }
-    }
-    let v: Value = serde_json::from_slice(bytes).expect("encoder output is JSON");
-    serde_json::to_string_pretty(&sort(v)).unwrap()
-}
+mod common;
+use common::canon;
 
 fn cfg() -> ProviderConfig {
     ProviderConfig::new("claude", ProviderKind::Anthropic)
