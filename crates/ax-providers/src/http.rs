@@ -736,6 +736,18 @@ mod tests {
         h
     }
 
+    /// Starts an OpenAI-decoded SSE stream: the call every streaming test makes.
+    async fn openai_stream(
+        c: &UpstreamClient,
+        url: &Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<ChatStream, GatewayError> {
+        let decoder = crate::openai::OpenAiStreamDecoder::new();
+        c.post_stream(url, headers, body, by_status, SseDecoder::new(), decoder)
+            .await
+    }
+
     #[tokio::test]
     async fn sends_user_agent_content_type_and_the_adapter_headers() {
         let (base, mut rx) = server(
@@ -887,18 +899,8 @@ mod tests {
         .await;
         let c = client(Duration::from_secs(5), Duration::from_secs(5));
         let url = parse_url(&format!("{base}/s")).unwrap();
-        let decoder = crate::openai::OpenAiStreamDecoder::new();
         // The stream itself ends without `[DONE]`; only the request matters here.
-        let _ = c
-            .post_stream(
-                &url,
-                &HeaderMap::new(),
-                Bytes::from_static(b"{}"),
-                by_status,
-                SseDecoder::new(),
-                decoder,
-            )
-            .await;
+        let _ = openai_stream(&c, &url, &HeaderMap::new(), Bytes::from_static(b"{}")).await;
         let req = rx.recv().await.unwrap().to_ascii_lowercase();
         assert!(req.contains("\r\naccept: text/event-stream\r\n"), "{req}");
         assert!(
@@ -957,18 +959,7 @@ mod tests {
         .await;
         let c = client(Duration::from_secs(5), Duration::from_secs(5));
         let url = parse_url(&format!("{base}/s")).unwrap();
-        let decoder = crate::openai::OpenAiStreamDecoder::new();
-        let Ok(mut stream) = c
-            .post_stream(
-                &url,
-                &keyed_headers(),
-                Bytes::new(),
-                by_status,
-                SseDecoder::new(),
-                decoder,
-            )
-            .await
-        else {
+        let Ok(mut stream) = openai_stream(&c, &url, &keyed_headers(), Bytes::new()).await else {
             panic!("the stream did not start");
         };
         let mut errors = Vec::new();
@@ -996,18 +987,7 @@ mod tests {
         assert_eq!(e.message, "no response headers within 200 ms");
         assert!(started.elapsed() < Duration::from_secs(5));
 
-        let decoder = crate::openai::OpenAiStreamDecoder::new();
-        let Err(e) = c
-            .post_stream(
-                &url,
-                &keyed_headers(),
-                Bytes::new(),
-                by_status,
-                SseDecoder::new(),
-                decoder,
-            )
-            .await
-        else {
+        let Err(e) = openai_stream(&c, &url, &keyed_headers(), Bytes::new()).await else {
             panic!("a stream without headers succeeded");
         };
         assert_eq!(e.code, ErrorCode::Timeout);
