@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 use super::fields::{Obj, index, invalid, type_name};
 use super::response::{image_source_out, input_object};
 use super::wire::{
-    OutBlock, OutContent, OutDocument, OutDocumentSource, OutImage, OutJsonFormat, OutMessage,
-    OutMetadata, OutOutputConfig, OutRedactedThinking, OutRequest, OutSystem, OutText, OutThinking,
+    OutBlock, OutContent, OutDocument, OutImage, OutJsonFormat, OutMessage, OutMetadata,
+    OutOutputConfig, OutRedactedThinking, OutRequest, OutSource, OutSystem, OutText, OutThinking,
     OutThinkingConfig, OutTool, OutToolChoice, OutToolResult, OutToolUse,
 };
 use crate::codec::DecodeOptions;
@@ -1100,13 +1100,13 @@ fn user_blocks(parts: &[ContentPart]) -> Vec<OutBlock<'_>> {
             ContentPart::Document { source, title } => Some(OutBlock::Document(OutDocument {
                 kind: "document",
                 source: match source {
-                    DocumentSource::Base64 { media_type, data } => OutDocumentSource::Data {
+                    DocumentSource::Base64 { media_type, data } => OutSource::Data {
                         kind: "base64",
                         media_type,
                         data,
                     },
-                    DocumentSource::Url { url } => OutDocumentSource::Url { kind: "url", url },
-                    DocumentSource::Text { text } => OutDocumentSource::Data {
+                    DocumentSource::Url { url } => OutSource::Url { kind: "url", url },
+                    DocumentSource::Text { text } => OutSource::Data {
                         kind: "text",
                         media_type: "text/plain",
                         data: text,

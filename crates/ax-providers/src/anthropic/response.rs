@@ -7,8 +7,8 @@ use serde_json::value::RawValue;
 use super::error::decode_stream_error;
 use super::wire::{
     Empty, InMessage, InRedacted, InText, InThinking, InToolUse, InTyped, InUsage, OutBlock,
-    OutImage, OutImageSource, OutInput, OutOutputDetails, OutRedactedThinking, OutResponse,
-    OutText, OutThinking, OutToolUse, OutUsage,
+    OutImage, OutInput, OutOutputDetails, OutRedactedThinking, OutResponse, OutSource, OutText,
+    OutThinking, OutToolUse, OutUsage,
 };
 
 /// Anthropic `stop_reason` → unified, used when decoding upstream answers. A value not
@@ -278,20 +278,20 @@ pub(crate) fn blocks_out(parts: &[ContentPart]) -> Vec<OutBlock<'_>> {
 }
 
 /// An image source in wire form (a `data:` URL becomes inline base64).
-pub(crate) fn image_source_out(source: &ax_core::ImageSource) -> OutImageSource<'_> {
+pub(crate) fn image_source_out(source: &ax_core::ImageSource) -> OutSource<'_> {
     match source {
-        ax_core::ImageSource::Base64 { media_type, data } => OutImageSource::Base64 {
+        ax_core::ImageSource::Base64 { media_type, data } => OutSource::Data {
             kind: "base64",
             media_type,
             data,
         },
         ax_core::ImageSource::Url { url } => match split_data_url(url) {
-            Some((media_type, data)) => OutImageSource::Base64 {
+            Some((media_type, data)) => OutSource::Data {
                 kind: "base64",
                 media_type,
                 data,
             },
-            None => OutImageSource::Url { kind: "url", url },
+            None => OutSource::Url { kind: "url", url },
         },
     }
 }

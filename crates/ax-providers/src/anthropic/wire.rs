@@ -100,19 +100,24 @@ pub(crate) struct OutText<'a> {
 pub(crate) struct OutImage<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub source: OutImageSource<'a>,
+    pub source: OutSource<'a>,
 }
 
-/// `source` of an image block.
+/// `source` of an image or a document block (`base64_image_source_param.py`,
+/// `url_image_source_param.py`, `base64_pdf_source_param.py`, `url_pdf_source_param.py`,
+/// `plain_text_source_param.py`): both block kinds share these two shapes.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub(crate) enum OutImageSource<'a> {
-    Base64 {
+pub(crate) enum OutSource<'a> {
+    /// `{"type": "base64", "media_type", "data"}`; also a document's `{"type": "text",
+    /// "media_type": "text/plain", "data"}`.
+    Data {
         #[serde(rename = "type")]
         kind: &'static str,
         media_type: &'a str,
         data: &'a str,
     },
+    /// `{"type": "url", "url"}`.
     Url {
         #[serde(rename = "type")]
         kind: &'static str,
@@ -125,29 +130,9 @@ pub(crate) enum OutImageSource<'a> {
 pub(crate) struct OutDocument<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub source: OutDocumentSource<'a>,
+    pub source: OutSource<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<&'a str>,
-}
-
-/// `source` of a document block: `base64_pdf_source_param.py`, `url_pdf_source_param.py`,
-/// `plain_text_source_param.py`.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub(crate) enum OutDocumentSource<'a> {
-    /// `{"type": "base64", "media_type", "data"}`; also `{"type": "text", "media_type":
-    /// "text/plain", "data"}`.
-    Data {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        media_type: &'a str,
-        data: &'a str,
-    },
-    Url {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        url: &'a str,
-    },
 }
 
 /// `{"type": "tool_use", "id", "name", "input"}`.
