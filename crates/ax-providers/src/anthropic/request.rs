@@ -270,10 +270,7 @@ fn decode_system(o: &Obj<'_>, dropped: &mut Dropped) -> Result<Vec<Message>, Gat
                 let path = index("system", i);
                 let bo = Obj::new(b, &path)?;
                 match bo.str_req("type")? {
-                    "text" => {
-                        dropped.extra(&bo, &["type", "text"]);
-                        parts.push(ContentPart::text(bo.str_req("text")?));
-                    }
+                    "text" => parts.push(text_block(&bo, dropped)?),
                     other => {
                         return Err(invalid(
                             &bo.path_of("type"),
@@ -376,10 +373,7 @@ fn decode_assistant_blocks(
         let bpath = index(content_path, i);
         let bo = Obj::new(b, &bpath)?;
         match bo.str_req("type")? {
-            "text" => {
-                cx.dropped.extra(&bo, &["type", "text"]);
-                parts.push(ContentPart::text(bo.str_req("text")?));
-            }
+            "text" => parts.push(text_block(&bo, cx.dropped)?),
             "tool_use" => {
                 cx.dropped.extra(&bo, &["type", "id", "name", "input"]);
                 let id = bo.str_req("id")?.to_owned();
@@ -442,10 +436,7 @@ fn decode_system_blocks(
         let bpath = index(content_path, i);
         let bo = Obj::new(b, &bpath)?;
         match bo.str_req("type")? {
-            "text" => {
-                cx.dropped.extra(&bo, &["type", "text"]);
-                parts.push(ContentPart::text(bo.str_req("text")?));
-            }
+            "text" => parts.push(text_block(&bo, cx.dropped)?),
             "mid_conv_system" => parts.extend(mid_conv_system(&bo, cx.dropped)?),
             other => cx.dropped.block(&bpath, other),
         }
@@ -477,10 +468,7 @@ fn mid_conv_system(bo: &Obj<'_>, dropped: &mut Dropped) -> Result<Vec<ContentPar
         let ipath = index(&path, i);
         let io = Obj::new(item, &ipath)?;
         match io.str_req("type")? {
-            "text" => {
-                dropped.extra(&io, &["type", "text"]);
-                parts.push(ContentPart::text(io.str_req("text")?));
-            }
+            "text" => parts.push(text_block(&io, dropped)?),
             other => dropped.block(&ipath, other),
         }
     }
@@ -498,10 +486,7 @@ fn decode_user_blocks(
         let bpath = index(content_path, i);
         let bo = Obj::new(b, &bpath)?;
         match bo.str_req("type")? {
-            "text" => {
-                cx.dropped.extra(&bo, &["type", "text"]);
-                pending.push(ContentPart::text(bo.str_req("text")?));
-            }
+            "text" => pending.push(text_block(&bo, cx.dropped)?),
             "image" => {
                 if let Some(part) = decode_image(&bo, cx.dropped)? {
                     pending.push(part);
@@ -545,14 +530,24 @@ fn decode_user_blocks(
     Ok(())
 }
 
+/// A `text` block: its text (`citations` and `cache_control` are listed as dropped).
+fn text_block(o: &Obj<'_>, dropped: &mut Dropped) -> Result<ContentPart, GatewayError> {
+    dropped.extra(o, &["type", "text"]);
+    Ok(ContentPart::text(o.str_req("text")?))
+}
+
+/// The `source` object an image or a document block requires, viewed at `spath`.
+fn required_source<'a: 'p, 'p>(bo: &Obj<'a>, spath: &'p str) -> Result<Obj<'p>, GatewayError> {
+    bo.obj_opt("source", spath)?
+        .ok_or_else(|| invalid(spath, "is required"))
+}
+
 /// An `image` block; `None` (listed as dropped) for sources the unified model cannot
 /// hold (`file`).
 fn decode_image(bo: &Obj<'_>, dropped: &mut Dropped) -> Result<Option<ContentPart>, GatewayError> {
     dropped.extra(bo, &["type", "source"]);
     let spath = bo.path_of("source");
-    let Some(so) = bo.obj_opt("source", &spath)? else {
-        return Err(invalid(&spath, "is required"));
-    };
+    let so = required_source(bo, &spath)?;
     let source = match so.str_req("type")? {
         "base64" => ImageSource::Base64 {
             media_type: so.str_req("media_type")?.to_owned(),
@@ -579,9 +574,7 @@ fn decode_document(bo: &Obj<'_>, dropped: &mut Dropped) -> Result<Vec<ContentPar
     dropped.extra(bo, &["type", "source", "title"]);
     let title = bo.str_opt("title")?.map(str::to_owned);
     let spath = bo.path_of("source");
-    let Some(so) = bo.obj_opt("source", &spath)? else {
-        return Err(invalid(&spath, "is required"));
-    };
+    let so = required_source(bo, &spath)?;
     let source = match so.str_req("type")? {
         "base64" => DocumentSource::Base64 {
             media_type: so.str_req("media_type")?.to_owned(),
@@ -604,10 +597,7 @@ fn decode_document(bo: &Obj<'_>, dropped: &mut Dropped) -> Result<Vec<ContentPar
                         let ipath = index(&cpath, i);
                         let io = Obj::new(item, &ipath)?;
                         match io.str_req("type")? {
-                            "text" => {
-                                dropped.extra(&io, &["type", "text"]);
-                                parts.push(ContentPart::text(io.str_req("text")?));
-                            }
+                            "text" => parts.push(text_block(&io, dropped)?),
                             "image" => parts.extend(decode_image(&io, dropped)?),
                             other => dropped.block(&ipath, other),
                         }
@@ -647,10 +637,7 @@ fn decode_tool_result_content(
                 let ipath = index(&path, i);
                 let io = Obj::new(item, &ipath)?;
                 match io.str_req("type")? {
-                    "text" => {
-                        dropped.extra(&io, &["type", "text"]);
-                        parts.push(ContentPart::text(io.str_req("text")?));
-                    }
+                    "text" => parts.push(text_block(&io, dropped)?),
                     "image" => {
                         if let Some(part) = decode_image(&io, dropped)? {
                             parts.push(part);
