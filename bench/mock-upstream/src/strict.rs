@@ -150,9 +150,11 @@ pub(crate) fn openai_auth(h: &HeaderMap, keys: &Keys) -> Option<Refusal> {
 }
 
 /// The `anthropic-version` values the API accepts: the versioning page
-/// (docs.claude.com/en/api/versioning) lists `2023-06-01` (current) and `2023-01-01`;
-/// anthropic-sdk-python `_client.py` sends `"anthropic-version": "2023-06-01"`.
-const ANTHROPIC_VERSIONS: [&str; 2] = ["2023-06-01", "2023-01-01"];
+/// (docs.claude.com/en/api/versioning) lists `2023-06-01` and `2023-01-01`; the
+/// official SDK the tests pin (anthropic-sdk-python 2.12.0, `_constants.py`
+/// `ANTHROPIC_API_VERSION`) sends `2026-10-21`, which ax now forwards as the client
+/// sent it.
+const ANTHROPIC_VERSIONS: [&str; 3] = ["2026-10-21", "2023-06-01", "2023-01-01"];
 
 /// Anthropic: `x-api-key: <key>` (anthropic-sdk-python `_client.py` `_api_key_auth`) or
 /// `Authorization: Bearer <token>` (`_bearer_auth`, for auth tokens); a missing key is a
