@@ -16,6 +16,9 @@ pub enum WireFormat {
     Anthropic,
     /// Google Gemini generateContent.
     Gemini,
+    /// The OpenAI Responses API (`/v1/responses`): a client format of its own, passed
+    /// through to an OpenAI upstream's `/v1/responses` and translated for the others.
+    Responses,
 }
 
 impl WireFormat {
@@ -25,6 +28,7 @@ impl WireFormat {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
             Self::Gemini => "gemini",
+            Self::Responses => "responses",
         }
     }
 }

@@ -125,5 +125,6 @@ pub fn client_codec(format: WireFormat) -> &'static dyn ClientCodec {
         WireFormat::OpenAi => &crate::openai::OpenAiCodec,
         WireFormat::Anthropic => &crate::anthropic::AnthropicCodec,
         WireFormat::Gemini => &crate::gemini::GeminiCodec,
+        WireFormat::Responses => &crate::responses::ResponsesCodec,
     }
 }

@@ -20,6 +20,7 @@ pub mod mock;
 pub mod openai;
 mod passthrough;
 pub mod registry;
+pub mod responses;
 pub mod secrets;
 pub mod sse;
 

@@ -140,6 +140,7 @@ fn client_body(format: WireFormat, stream: bool) -> Value {
                 "temperature": TEMPERATURE
             }
         }),
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -173,6 +174,7 @@ fn encode_upstream(req: &ChatRequest, upstream: WireFormat, stream: bool) -> Val
             let cfg = ProviderConfig::new("gemini", ProviderKind::Gemini);
             gemini::encode_request(req, "gemini-2.5-flash", stream, &cfg)
         }
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     };
     serde_json::from_slice(&bytes).expect("upstream body is JSON")
 }
@@ -465,6 +467,9 @@ fn requests_every_pair_complete_and_streamed() {
                     WireFormat::OpenAi => assert_openai_upstream(&body, stream, &ctx),
                     WireFormat::Anthropic => assert_anthropic_upstream(&body, stream, &ctx),
                     WireFormat::Gemini => assert_gemini_upstream(&body, &ctx),
+                    WireFormat::Responses => {
+                        unreachable!("the matrix covers the three chat formats")
+                    }
                 }
                 // The translation path too, for the same-format pair (a request the
                 // server rebuilt, or one from a fallback with another format).
@@ -477,6 +482,9 @@ fn requests_every_pair_complete_and_streamed() {
                         WireFormat::OpenAi => assert_openai_upstream(&body, stream, &ctx),
                         WireFormat::Anthropic => assert_anthropic_upstream(&body, stream, &ctx),
                         WireFormat::Gemini => assert_gemini_upstream(&body, &ctx),
+                        WireFormat::Responses => {
+                            unreachable!("the matrix covers the three chat formats")
+                        }
                     }
                 }
             }
@@ -681,6 +689,7 @@ fn upstream_answer(upstream: WireFormat, e: Ending) -> Value {
                 "responseId": "mAitaLmkHPPlz7IPvtfUqQ4"
             })
         }
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -690,6 +699,7 @@ fn decode_upstream(upstream: WireFormat, body: &Value) -> Result<ChatResponse, G
         WireFormat::OpenAi => openai::decode_response(&bytes),
         WireFormat::Anthropic => anthropic::decode_response(&bytes),
         WireFormat::Gemini => gemini::decode_response(&bytes),
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -773,6 +783,7 @@ fn read_client_answer(client: WireFormat, body: &Value) -> Seen {
             seen.finish = c["finishReason"].as_str().unwrap_or_default().into();
             seen.usage = body["usageMetadata"].clone();
         }
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
     seen
 }
@@ -828,6 +839,7 @@ fn assert_client_usage(client: WireFormat, got: &Value, u: &Usage, ctx: &str) {
                 "{ctx}"
             );
         }
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -836,6 +848,7 @@ fn client_index(client: WireFormat) -> usize {
         WireFormat::OpenAi => 0,
         WireFormat::Anthropic => 1,
         WireFormat::Gemini => 2,
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -1061,6 +1074,7 @@ fn upstream_stream(upstream: WireFormat, e: Ending) -> Vec<u8> {
             // No [DONE]: the stream ends at connection close.
             sse(&frames)
         }
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -1069,6 +1083,7 @@ fn stream_decoder(upstream: WireFormat) -> Box<dyn StreamDecoder> {
         WireFormat::OpenAi => Box::new(openai::OpenAiStreamDecoder::new()),
         WireFormat::Anthropic => Box::new(anthropic::AnthropicStreamDecoder::new()),
         WireFormat::Gemini => Box::new(gemini::GeminiStreamDecoder::new()),
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -1126,6 +1141,7 @@ fn read_client_stream(client: WireFormat, bytes: &[u8], include_usage: bool) -> 
         WireFormat::OpenAi => read_openai_stream(&frames, include_usage, seen),
         WireFormat::Anthropic => read_anthropic_stream(&frames, seen),
         WireFormat::Gemini => read_gemini_stream(&frames, seen),
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -1481,6 +1497,7 @@ fn assert_client_error(client: WireFormat, err: &GatewayError, code: ErrorCode) 
             assert!(body["error"]["type"].is_string(), "{body}");
         }
         WireFormat::Gemini => assert!(body["error"]["status"].is_string(), "{body}"),
+        WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
     }
 }
 
@@ -1733,6 +1750,7 @@ fn anthropic_thinking_reaches_every_client_as_reasoning() {
                 assert_eq!(p["thought"], true, "{out}");
                 assert_eq!(p["text"], "The user wants London's weather.");
             }
+            WireFormat::Responses => unreachable!("the matrix covers the three chat formats"),
         }
         let seen = read_client_answer(client, &out);
         assert_eq!(seen.calls.len(), 1, "{client:?}");
