@@ -382,6 +382,11 @@ pub struct ChatRequest {
     /// The Anthropic headers of an Anthropic-format client, sent on to an Anthropic
     /// upstream.
     pub anthropic: Option<AnthropicHeaders>,
+    /// Why only a same-format upstream can serve this request, when the client asked
+    /// for something no translation carries (a Responses built-in tool such as
+    /// `web_search`): a translating upstream refuses it with `invalid_request` and this
+    /// text instead of silently dropping it.
+    pub passthrough_only: Option<String>,
 }
 
 impl ChatRequest {

@@ -256,6 +256,7 @@ fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatReque
         raw: None,
         dropped_fields: dropped.finish(),
         anthropic: opts.anthropic,
+        passthrough_only: None,
     })
 }
 

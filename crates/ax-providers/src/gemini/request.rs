@@ -125,6 +125,7 @@ fn decode_wire(wire: InRequest, opts: DecodeOptions) -> Result<ChatRequest, Gate
         // Listed by the Anthropic decoder only.
         dropped_fields: Vec::new(),
         anthropic: None,
+        passthrough_only: None,
     })
 }
 

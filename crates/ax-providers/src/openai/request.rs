@@ -136,6 +136,7 @@ fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatReque
         // Listed by the Anthropic decoder only.
         dropped_fields: Vec::new(),
         anthropic: None,
+        passthrough_only: None,
     })
 }
 
