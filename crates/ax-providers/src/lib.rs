@@ -23,6 +23,7 @@ pub mod registry;
 pub mod responses;
 pub mod secrets;
 pub mod sse;
+pub mod tool_ids;
 
 use std::sync::Arc;
 
