@@ -10,7 +10,9 @@ use futures::Stream;
 
 use crate::error::GatewayError;
 use crate::format::{ProviderKind, WireFormat};
-use crate::model::{ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent};
+use crate::model::{
+    ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent, TokenCount,
+};
 
 /// An upstream body exactly as the provider sent it, for the same-format fast path.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,3 +86,16 @@ pub trait Provider: Send + Sync + 'static {
     /// A cheap liveness check (list models or equivalent) for `ax doctor`.
     async fn probe(&self) -> Result<(), GatewayError>;
 }
+
+    /// The input tokens `request` would use with `model` (already stripped of any
+    /// prefix): messages, system prompt and tools. By default the gateway's estimate
+    /// ([`ChatRequest::estimated_input_tokens`]), marked as estimated; providers with a
+    /// count endpoint or a known tokenizer answer exactly.
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<TokenCount, GatewayError> {
+        let _ = model;
+        Ok(TokenCount::estimated(request.estimated_input_tokens()))
+    }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ax_core::{
     ChatOutcome, ChatRequest, ChatResponse, ChatStream, EmbeddingRequest, EmbeddingResponse,
-    ErrorCode, GatewayError, Provider, ProviderKind, RawBody, WireFormat,
+    ErrorCode, GatewayError, Provider, ProviderKind, RawBody, TokenCount, WireFormat,
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Uri};
@@ -116,6 +116,31 @@ pub trait Protocol: fmt::Debug + Send + Sync + Sized + 'static {
 #[derive(Debug)]
 pub struct UpstreamAdapter<P> {
     cfg: ProviderConfig,
+
+    /// How `request`'s input tokens are counted for `model`: asked of the upstream's
+    /// count endpoint (its URL and body), or counted here. By default the gateway's
+    /// estimate, counted here and marked as estimated.
+    fn count_tokens_call(
+        &self,
+        cfg: &ProviderConfig,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<CountCall<'_>, GatewayError> {
+        let _ = (cfg, model);
+        Ok(CountCall::Local(TokenCount::estimated(
+            request.estimated_input_tokens(),
+        )))
+    }
+
+    /// Reads a 2xx answer of the upstream's count endpoint. Never called for a protocol
+    /// whose [`count_tokens_call`](Self::count_tokens_call) counts locally.
+    fn decode_token_count(body: &[u8]) -> Result<TokenCount, GatewayError> {
+        let _ = body;
+        Err(GatewayError::new(
+            ErrorCode::ServerError,
+            format!("the {} protocol has no token count endpoint", Self::FORMAT),
+        ))
+    }
     client: UpstreamClient,
     protocol: P,
 }
@@ -313,6 +338,70 @@ pub fn upstream_url(cfg: &ProviderConfig, base: &str, path: &str) -> Result<Uri,
     parse_url(&format!("{base}{path}")).map_err(|e| config_error(cfg, &format!("base_url: {e}")))
 }
 
+
+    /// The protocol's count: its upstream endpoint (signed and with the request's own
+    /// headers, as a chat call) or its local count.
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<TokenCount, GatewayError> {
+        let call = self
+            .protocol
+            .count_tokens_call(&self.cfg, request, model)
+            .map_err(|e| self.tag(e))?;
+        let (url, body) = match call {
+            CountCall::Local(count) => return Ok(count),
+            CountCall::Blocking(count) => {
+                return tokio::task::spawn_blocking(count).await.map_err(|e| {
+                    self.tag(GatewayError::new(
+                        ErrorCode::ServerError,
+                        format!("token counting failed: {e}"),
+                    ))
+                });
+            }
+            CountCall::Native { url, body } => (url, body),
+        };
+        let signer = WithHeaders {
+            signer: self.protocol.signer(),
+            headers: P::chat_headers(request),
+        };
+        let bytes = self
+            .client
+            .post_json(&url, &signer, body, P::decode_error)
+            .await?;
+        P::decode_token_count(&bytes).map_err(|e| self.client.upstream_error(e))
+    }
+}
+
+/// How a protocol counts a request's input tokens ([`Protocol::count_tokens_call`]).
+pub enum CountCall<'a> {
+    /// POST `body` to the upstream's count endpoint at `url`.
+    Native {
+        /// The count endpoint.
+        url: Cow<'a, Uri>,
+        /// The request body.
+        body: Bytes,
+    },
+    /// Counted here already, no call made.
+    Local(TokenCount),
+    /// Counted here by this function, on the blocking thread pool: a long text would
+    /// hold a runtime worker for too long.
+    Blocking(Box<dyn FnOnce() -> TokenCount + Send + 'static>),
+}
+
+impl fmt::Debug for CountCall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Native { url, body } => f
+                .debug_struct("Native")
+                .field("url", url)
+                .field("body_bytes", &body.len())
+                .finish(),
+            Self::Local(count) => f.debug_tuple("Local").field(count).finish(),
+            Self::Blocking(_) => f.write_str("Blocking"),
+        }
+    }
 #[cfg(test)]
 mod tests {
     //! The adapter driven by a fake protocol whose signer and framing are not today's

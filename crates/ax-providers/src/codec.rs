@@ -8,7 +8,7 @@
 
 use ax_core::{
     AnthropicHeaders, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ErrorCode,
-    GatewayError, RequestLimits, RequestMetadata, StreamChunk, StreamEvent, WireFormat,
+    GatewayError, RequestLimits, RequestMetadata, StreamChunk, StreamEvent, TokenCount, WireFormat,
 };
 use bytes::Bytes;
 
@@ -107,6 +107,23 @@ pub trait ClientCodec: Send + Sync {
             ErrorCode::NotFound,
             format!("embeddings are not served in the {} format", self.format()),
         ))
+    }
+
+    /// Decodes a token counting request (Anthropic `count_tokens`, Gemini
+    /// `:countTokens`): a chat request that need not say how much to generate. By
+    /// default the chat decoder.
+    fn decode_count_tokens(
+        &self,
+        body: &Bytes,
+        opts: DecodeOptions,
+    ) -> Result<ChatRequest, GatewayError> {
+        self.decode_shared(body, opts)
+    }
+
+    /// Encodes a token count. By default `{"input_tokens": N}`, the shape Anthropic's
+    /// and OpenAI's count answers share.
+    fn encode_token_count(&self, count: TokenCount) -> Vec<u8> {
+        format!("{{\"input_tokens\":{}}}", count.input_tokens).into_bytes()
     }
 }
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use ax_core::{
     ChatOutcome, ChatRequest, ChatResponse, ChatStream, ContentPart, Embedding, EmbeddingRequest,
     EmbeddingResponse, ErrorCode, FinishReason, GatewayError, Provider, ProviderKind, Role,
-    StreamChunk, StreamEvent, ToolChoice, Usage,
+    StreamChunk, StreamEvent, TokenCount, ToolChoice, Usage,
 };
 use futures::StreamExt;
 use rand::Rng;
@@ -317,6 +317,17 @@ impl Provider for MockProvider {
     async fn probe(&self) -> Result<(), GatewayError> {
         Ok(())
     }
+
+    /// The input usage a chat answer to `request` would report (the gateway's estimate,
+    /// which is the mock's own tokenizer): exact, as far as the mock goes.
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        _model: &str,
+    ) -> Result<TokenCount, GatewayError> {
+        self.maybe_fail()?;
+        Ok(TokenCount::exact(request.estimated_input_tokens()))
+    }
 }
 
 /// A deterministic unit vector derived from the text (FNV-1a seeded per dimension).
@@ -413,6 +424,15 @@ mod tests {
         let p = MockProvider::new(&cfg);
         let e = p.chat(&req("x"), "m").await.unwrap_err();
         assert_eq!(e.code, ErrorCode::ServerError);
+    }
+
+    #[tokio::test]
+    async fn counts_match_the_usage_of_a_chat_answer() {
+        let p = MockProvider::new(&ProviderConfig::new("mock", ProviderKind::Mock));
+        let r = req("count these words please");
+        let count = p.count_tokens(&r, "m").await.unwrap();
+        let usage = p.chat(&r, "m").await.unwrap().response.usage;
+        assert_eq!(count, TokenCount::exact(usage.input_tokens));
     }
 
     #[test]

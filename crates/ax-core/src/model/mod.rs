@@ -10,12 +10,14 @@
 //! - `Usage::input_tokens` is the whole prompt, cached tokens included (OpenAI
 //!   semantics); see [`Usage`].
 
+mod count;
 mod embedding;
 mod request;
 mod response;
 mod stream;
 mod usage;
 
+pub use count::TokenCount;
 pub use embedding::{Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse};
 pub use request::{
     AnthropicHeaders, ChatRequest, ContentPart, DocumentSource, EFFORT_BUDGETS, GenerationParams,

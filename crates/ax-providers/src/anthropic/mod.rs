@@ -77,6 +77,7 @@
 //! [`MESSAGE_REFINEMENTS`] (`prompt is too long` → `context_length_exceeded`), with the
 //! HTTP status deciding when the body has no known type (529 → `overloaded`).
 
+mod count;
 mod error;
 use crate::fields;
 mod provider;
@@ -94,6 +95,7 @@ use crate::registry::{
     EnvProvider, KeyUse, ProviderKindSpec, SettingsError, SettingsMap, parse_settings,
 };
 
+pub use count::{COUNT_FIELDS, decode_token_count, encode_count_request, encode_token_count};
 pub use error::{ERROR_TYPES_IN, ERROR_TYPES_OUT, MESSAGE_REFINEMENTS, decode_error, encode_error};
 pub use provider::{
     ANTHROPIC_VERSION, Anthropic, AnthropicProvider, build, embeddings_unsupported,
@@ -168,5 +170,18 @@ impl ClientCodec for AnthropicCodec {
 
     fn encode_error(&self, error: &GatewayError) -> Vec<u8> {
         error::encode_error(error)
+    }
+
+    /// A Messages body without `max_tokens` (`POST /v1/messages/count_tokens`).
+    fn decode_count_tokens(
+        &self,
+        body: &bytes::Bytes,
+        opts: DecodeOptions,
+    ) -> Result<ChatRequest, GatewayError> {
+        request::decode_count_request(body, opts)
+    }
+
+    fn encode_token_count(&self, count: ax_core::TokenCount) -> Vec<u8> {
+        count::encode_token_count(count)
     }
 }

@@ -8,17 +8,18 @@ use std::sync::Arc;
 
 use ax_core::{
     ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, ErrorCode, GatewayError,
-    Provider, WireFormat,
+    Provider, TokenCount, WireFormat,
 };
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Uri};
 
+use super::count::{decode_token_count, encode_count_request};
 use super::error::decode_error;
 use super::request::encode_request;
 use super::response::decode_response;
 use super::stream::AnthropicStreamDecoder;
 use crate::adapter::{
-    Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
+    CountCall, Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
 };
 use crate::config::ProviderConfig;
 use crate::sse::SseDecoder;
@@ -34,6 +35,8 @@ pub struct Anthropic {
     /// Parsed once at start-up, never per call.
     messages_url: Uri,
     models_url: Uri,
+    /// `{base}/v1/messages/count_tokens`.
+    count_url: Uri,
 }
 
 /// A provider speaking the Anthropic Messages API.
@@ -76,6 +79,7 @@ impl Protocol for Anthropic {
         Ok(Self {
             messages_url: upstream_url(cfg, base, "/v1/messages")?,
             models_url: upstream_url(cfg, base, "/v1/models")?,
+            count_url: upstream_url(cfg, base, "/v1/messages/count_tokens")?,
             headers,
         })
     }
@@ -157,5 +161,24 @@ impl Protocol for Anthropic {
             ErrorCode::ServerError,
             "Anthropic has no embeddings API",
         ))
+    }
+
+    /// Asked natively: `POST {base}/v1/messages/count_tokens` with the Messages body cut
+    /// down to the count fields ([`encode_count_request`]), with the client's
+    /// `anthropic-version` and betas as for a chat call.
+    fn count_tokens_call(
+        &self,
+        cfg: &ProviderConfig,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<CountCall<'_>, GatewayError> {
+        Ok(CountCall::Native {
+            url: Cow::Borrowed(&self.count_url),
+            body: encode_count_request(request, model, cfg)?,
+        })
+    }
+
+    fn decode_token_count(body: &[u8]) -> Result<TokenCount, GatewayError> {
+        decode_token_count(body)
     }
 }

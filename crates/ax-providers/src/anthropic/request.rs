@@ -131,6 +131,30 @@ pub(crate) fn decode_request(
     body: &bytes::Bytes,
     opts: DecodeOptions,
 ) -> Result<ChatRequest, GatewayError> {
+    decode_body(body, opts, MaxTokens::Required)
+}
+
+/// Decodes a client's `POST /v1/messages/count_tokens` body: a Messages body without
+/// `max_tokens` (`MessageCountTokensParams` has none; one sent anyway is read).
+pub(crate) fn decode_count_request(
+    body: &bytes::Bytes,
+    opts: DecodeOptions,
+) -> Result<ChatRequest, GatewayError> {
+    decode_body(body, opts, MaxTokens::Optional)
+}
+
+/// Whether a body must carry `max_tokens`: a Messages body must, a count body need not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MaxTokens {
+    Required,
+    Optional,
+}
+
+fn decode_body(
+    body: &bytes::Bytes,
+    opts: DecodeOptions,
+    max_tokens: MaxTokens,
+) -> Result<ChatRequest, GatewayError> {
     let value = crate::bounded::parse(body, crate::bounded::Shape::Anthropic, &opts.limits)?;
     let Value::Object(map) = value else {
         return Err(GatewayError::invalid(format!(
@@ -138,7 +162,7 @@ pub(crate) fn decode_request(
             type_name(&value)
         )));
     };
-    let mut req = decode_map(&map, opts)?;
+    let mut req = decode_map(&map, opts, max_tokens)?;
     req.raw = Some(RawRequest {
         format: WireFormat::Anthropic,
         body: map,
@@ -147,7 +171,11 @@ pub(crate) fn decode_request(
     Ok(req)
 }
 
-fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatRequest, GatewayError> {
+fn decode_map(
+    map: &Map<String, Value>,
+    opts: DecodeOptions,
+    need_max_tokens: MaxTokens,
+) -> Result<ChatRequest, GatewayError> {
     let o = Obj { map, path: "" };
     let mut dropped = Dropped::default();
     dropped.extra(&o, CARRIED_FIELDS);
@@ -158,9 +186,10 @@ fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatReque
     };
     // Required by Anthropic, which rejects a request without it; so do we, rather than
     // invent a limit the client did not choose.
-    let max_tokens = o
-        .u32_opt("max_tokens")?
-        .ok_or_else(|| invalid("max_tokens", "is required"))?;
+    let max_tokens = match (o.u32_opt("max_tokens")?, need_max_tokens) {
+        (None, MaxTokens::Required) => return Err(invalid("max_tokens", "is required")),
+        (max_tokens, _) => max_tokens,
+    };
 
     let Some(raw_messages) = o.array_opt("messages")? else {
         return Err(invalid("messages", "is required"));
@@ -209,7 +238,7 @@ fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatReque
         temperature: o.f64_opt("temperature")?,
         top_p: o.f64_opt("top_p")?,
         top_k: o.u32_opt("top_k")?,
-        max_tokens: Some(max_tokens),
+        max_tokens,
         stop: decode_stop_sequences(&o)?,
         seed: None,
         presence_penalty: None,

@@ -71,6 +71,7 @@
 //! `cachedContentTokenCount` → `cached_tokens`, `thoughtsTokenCount` →
 //! `reasoning_tokens`.
 
+mod count;
 mod embeddings;
 mod error;
 mod fields;
@@ -91,6 +92,7 @@ use crate::registry::{
     EnvProvider, KeyUse, ProviderKindSpec, SettingsError, SettingsMap, parse_settings,
 };
 
+pub use count::{decode_token_count, encode_count_request, encode_token_count};
 pub use embeddings::{EmbedMethod, decode_embedding_response, encode_embedding_request};
 pub use error::{AX_ERROR_DOMAIN, ERROR_CODES_OUT, ERROR_STATUSES_IN, decode_error, encode_error};
 pub use provider::{Gemini, GeminiProvider, build};
@@ -182,5 +184,18 @@ impl ClientCodec for GeminiCodec {
         reply: crate::codec::EmbeddingReply,
     ) -> Vec<u8> {
         embeddings::encode_client_response(response, reply)
+    }
+
+    /// `{"contents": …}` or `{"generateContentRequest": {…}}` (`:countTokens`).
+    fn decode_count_tokens(
+        &self,
+        body: &bytes::Bytes,
+        opts: DecodeOptions,
+    ) -> Result<ChatRequest, GatewayError> {
+        count::decode_client_request(body, opts)
+    }
+
+    fn encode_token_count(&self, count: ax_core::TokenCount) -> Vec<u8> {
+        count::encode_token_count(count)
     }
 }

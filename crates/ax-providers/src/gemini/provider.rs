@@ -8,18 +8,19 @@ use std::sync::Arc;
 
 use ax_core::{
     ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, GatewayError, Provider,
-    WireFormat,
+    TokenCount, WireFormat,
 };
 use bytes::Bytes;
 use http::{HeaderMap, Uri};
 
+use super::count::{decode_token_count, encode_count_request};
 use super::embeddings::{decode_embedding_response, encode_embedding_request, resource_name};
 use super::error::decode_error;
 use super::request::encode_request;
 use super::response::decode_response;
 use super::stream::GeminiStreamDecoder;
 use crate::adapter::{
-    Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
+    CountCall, Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
 };
 use crate::config::ProviderConfig;
 use crate::sse::SseDecoder;
@@ -152,5 +153,23 @@ impl Protocol for Gemini {
         model: &str,
     ) -> Result<EmbeddingResponse, GatewayError> {
         decode_embedding_response(body, request.input.texts().len(), model)
+    }
+
+    /// Asked natively: `POST {base}/v1beta/models/{model}:countTokens`
+    /// ([`encode_count_request`]).
+    fn count_tokens_call(
+        &self,
+        cfg: &ProviderConfig,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<CountCall<'_>, GatewayError> {
+        Ok(CountCall::Native {
+            url: Cow::Owned(self.url(model, "countTokens")?),
+            body: encode_count_request(request, model, cfg)?,
+        })
+    }
+
+    fn decode_token_count(body: &[u8]) -> Result<TokenCount, GatewayError> {
+        decode_token_count(body)
     }
 }

@@ -72,6 +72,7 @@ mod provider;
 mod request;
 mod response;
 mod stream;
+pub mod tokens;
 mod wire;
 
 use ax_core::{ChatRequest, ChatResponse, GatewayError, ProviderKind, WireFormat};

@@ -17,8 +17,9 @@ use super::error::decode_error;
 use super::request::{check_request, encode_request};
 use super::response::decode_response;
 use super::stream::OpenAiStreamDecoder;
+use super::tokens::Counting;
 use crate::adapter::{
-    Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
+    CountCall, Protocol, UpstreamAdapter, api_key, config_error, secret_header, upstream_url,
 };
 use crate::config::ProviderConfig;
 use crate::sse::SseDecoder;
@@ -136,3 +137,18 @@ impl Protocol for OpenAi {
         decode_embedding_response(body)
     }
 }
+
+    /// Chat Completions has no count endpoint: counted here with the model's tiktoken
+    /// encoding ([`Counting`]); a long text on the blocking thread pool.
+    fn count_tokens_call(
+        &self,
+        _cfg: &ProviderConfig,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<CountCall<'_>, GatewayError> {
+        let counting = Counting::of(request, model);
+        if counting.runs_long() {
+            return Ok(CountCall::Blocking(Box::new(move || counting.count())));
+        }
+        Ok(CountCall::Local(counting.count()))
+    }
