@@ -65,6 +65,13 @@ pub trait Provider: Send + Sync + 'static {
         self.kind().wire_format()
     }
 
+    /// Whether a client body in `format` reaches this upstream unchanged (but for
+    /// `model`) and its answer comes back in that format: the same-format pass-through.
+    /// By default, the provider's own wire format.
+    fn passes_through(&self, format: WireFormat) -> bool {
+        self.wire_format() == Some(format)
+    }
+
     /// One non-streamed chat completion with `model` (already stripped of any prefix).
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatOutcome, GatewayError>;
 
@@ -85,7 +92,6 @@ pub trait Provider: Send + Sync + 'static {
 
     /// A cheap liveness check (list models or equivalent) for `ax doctor`.
     async fn probe(&self) -> Result<(), GatewayError>;
-}
 
     /// The input tokens `request` would use with `model` (already stripped of any
     /// prefix): messages, system prompt and tools. By default the gateway's estimate
@@ -99,3 +105,4 @@ pub trait Provider: Send + Sync + 'static {
         let _ = model;
         Ok(TokenCount::estimated(request.estimated_input_tokens()))
     }
+}

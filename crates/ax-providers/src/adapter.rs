@@ -84,6 +84,13 @@ pub trait Protocol: fmt::Debug + Send + Sync + Sized + 'static {
         HeaderMap::new()
     }
 
+    /// The upstream's OpenAI Responses API endpoint, when it has one (kind `openai`): a
+    /// Responses client's body passes through to it unchanged but for `model`. None by
+    /// default: a Responses request is then translated like any other.
+    fn responses_url(&self) -> Option<&Uri> {
+        None
+    }
+
     /// Reads a 2xx chat answer; an error in it is `Err`.
     fn decode_chat(body: &[u8]) -> Result<ChatResponse, GatewayError>;
 
@@ -109,13 +116,6 @@ pub trait Protocol: fmt::Debug + Send + Sync + Sized + 'static {
         request: &EmbeddingRequest,
         model: &str,
     ) -> Result<EmbeddingResponse, GatewayError>;
-}
-
-/// The [`Provider`] for a configured provider speaking protocol `P`: its configuration,
-/// its pooled HTTP client and what `P` fixed at start-up.
-#[derive(Debug)]
-pub struct UpstreamAdapter<P> {
-    cfg: ProviderConfig,
 
     /// How `request`'s input tokens are counted for `model`: asked of the upstream's
     /// count endpoint (its URL and body), or counted here. By default the gateway's
@@ -141,6 +141,13 @@ pub struct UpstreamAdapter<P> {
             format!("the {} protocol has no token count endpoint", Self::FORMAT),
         ))
     }
+}
+
+/// The [`Provider`] for a configured provider speaking protocol `P`: its configuration,
+/// its pooled HTTP client and what `P` fixed at start-up.
+#[derive(Debug)]
+pub struct UpstreamAdapter<P> {
+    cfg: ProviderConfig,
     client: UpstreamClient,
     protocol: P,
 }
@@ -168,6 +175,34 @@ impl<P: Protocol> UpstreamAdapter<P> {
     fn tag(&self, e: GatewayError) -> GatewayError {
         e.with_provider(&self.cfg.name)
     }
+
+    /// Where a request goes when it is not translated: a Responses client's body and
+    /// this upstream's Responses endpoint, when it has one. A request only a
+    /// same-format upstream can serve ([`ChatRequest::passthrough_only`]) is refused
+    /// here when this upstream would have to translate it.
+    fn responses_native<'r>(
+        &self,
+        request: &'r ChatRequest,
+    ) -> Result<Option<(&'r ax_core::RawRequest, &Uri)>, GatewayError> {
+        let raw = request.raw.as_ref();
+        if let Some(raw) = raw.filter(|raw| raw.format == WireFormat::Responses)
+            && let Some(url) = self.protocol.responses_url()
+        {
+            return Ok(Some((raw, url)));
+        }
+        match &request.passthrough_only {
+            Some(why) if raw.map(|raw| raw.format) != Some(P::FORMAT) => {
+                Err(self.tag(GatewayError::new(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "{why}; provider `{}` would have to translate it",
+                        self.cfg.name
+                    ),
+                )))
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 #[async_trait]
@@ -184,7 +219,31 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
         &self.cfg.default_model
     }
 
+    fn passes_through(&self, format: WireFormat) -> bool {
+        format == P::FORMAT
+            || (format == WireFormat::Responses && self.protocol.responses_url().is_some())
+    }
+
     async fn chat(&self, request: &ChatRequest, model: &str) -> Result<ChatOutcome, GatewayError> {
+        if let Some((raw, url)) = self.responses_native(request)? {
+            let body = crate::responses::passthrough_body(raw, model, false);
+            let bytes = self
+                .client
+                .post_json(url, self.protocol.signer(), body, P::decode_error)
+                .await?;
+            let mut response = crate::responses::decode_response(&bytes)
+                .map_err(|e| self.client.upstream_error(e))?;
+            if response.model.is_empty() {
+                response.model = model.to_owned();
+            }
+            return Ok(ChatOutcome {
+                response,
+                raw: Some(RawBody {
+                    format: WireFormat::Responses,
+                    bytes,
+                }),
+            });
+        }
         let body = P::encode_chat(&self.cfg, request, model, false).map_err(|e| self.tag(e))?;
         let url = self
             .protocol
@@ -216,6 +275,20 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
         request: &ChatRequest,
         model: &str,
     ) -> Result<ChatStream, GatewayError> {
+        if let Some((raw, url)) = self.responses_native(request)? {
+            let body = crate::responses::passthrough_body(raw, model, true);
+            return self
+                .client
+                .post_stream(
+                    url,
+                    self.protocol.signer(),
+                    body,
+                    P::decode_error,
+                    crate::sse::SseDecoder::new(),
+                    crate::responses::ResponsesStreamDecoder::default(),
+                )
+                .await;
+        }
         let body = P::encode_chat(&self.cfg, request, model, true).map_err(|e| self.tag(e))?;
         let url = self
             .protocol
@@ -267,6 +340,70 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
             )
             .await
             .map(|_| ())
+    }
+
+    /// The protocol's count: its upstream endpoint (signed and with the request's own
+    /// headers, as a chat call) or its local count.
+    async fn count_tokens(
+        &self,
+        request: &ChatRequest,
+        model: &str,
+    ) -> Result<TokenCount, GatewayError> {
+        let call = self
+            .protocol
+            .count_tokens_call(&self.cfg, request, model)
+            .map_err(|e| self.tag(e))?;
+        let (url, body) = match call {
+            CountCall::Local(count) => return Ok(count),
+            CountCall::Blocking(count) => {
+                return tokio::task::spawn_blocking(count).await.map_err(|e| {
+                    self.tag(GatewayError::new(
+                        ErrorCode::ServerError,
+                        format!("token counting failed: {e}"),
+                    ))
+                });
+            }
+            CountCall::Native { url, body } => (url, body),
+        };
+        let signer = WithHeaders {
+            signer: self.protocol.signer(),
+            headers: P::chat_headers(request),
+        };
+        let bytes = self
+            .client
+            .post_json(&url, &signer, body, P::decode_error)
+            .await?;
+        P::decode_token_count(&bytes).map_err(|e| self.client.upstream_error(e))
+    }
+}
+
+/// How a protocol counts a request's input tokens ([`Protocol::count_tokens_call`]).
+pub enum CountCall<'a> {
+    /// POST `body` to the upstream's count endpoint at `url`.
+    Native {
+        /// The count endpoint.
+        url: Cow<'a, Uri>,
+        /// The request body.
+        body: Bytes,
+    },
+    /// Counted here already, no call made.
+    Local(TokenCount),
+    /// Counted here by this function, on the blocking thread pool: a long text would
+    /// hold a runtime worker for too long.
+    Blocking(Box<dyn FnOnce() -> TokenCount + Send + 'static>),
+}
+
+impl fmt::Debug for CountCall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Native { url, body } => f
+                .debug_struct("Native")
+                .field("url", url)
+                .field("body_bytes", &body.len())
+                .finish(),
+            Self::Local(count) => f.debug_tuple("Local").field(count).finish(),
+            Self::Blocking(_) => f.write_str("Blocking"),
+        }
     }
 }
 
@@ -338,70 +475,6 @@ pub fn upstream_url(cfg: &ProviderConfig, base: &str, path: &str) -> Result<Uri,
     parse_url(&format!("{base}{path}")).map_err(|e| config_error(cfg, &format!("base_url: {e}")))
 }
 
-
-    /// The protocol's count: its upstream endpoint (signed and with the request's own
-    /// headers, as a chat call) or its local count.
-    async fn count_tokens(
-        &self,
-        request: &ChatRequest,
-        model: &str,
-    ) -> Result<TokenCount, GatewayError> {
-        let call = self
-            .protocol
-            .count_tokens_call(&self.cfg, request, model)
-            .map_err(|e| self.tag(e))?;
-        let (url, body) = match call {
-            CountCall::Local(count) => return Ok(count),
-            CountCall::Blocking(count) => {
-                return tokio::task::spawn_blocking(count).await.map_err(|e| {
-                    self.tag(GatewayError::new(
-                        ErrorCode::ServerError,
-                        format!("token counting failed: {e}"),
-                    ))
-                });
-            }
-            CountCall::Native { url, body } => (url, body),
-        };
-        let signer = WithHeaders {
-            signer: self.protocol.signer(),
-            headers: P::chat_headers(request),
-        };
-        let bytes = self
-            .client
-            .post_json(&url, &signer, body, P::decode_error)
-            .await?;
-        P::decode_token_count(&bytes).map_err(|e| self.client.upstream_error(e))
-    }
-}
-
-/// How a protocol counts a request's input tokens ([`Protocol::count_tokens_call`]).
-pub enum CountCall<'a> {
-    /// POST `body` to the upstream's count endpoint at `url`.
-    Native {
-        /// The count endpoint.
-        url: Cow<'a, Uri>,
-        /// The request body.
-        body: Bytes,
-    },
-    /// Counted here already, no call made.
-    Local(TokenCount),
-    /// Counted here by this function, on the blocking thread pool: a long text would
-    /// hold a runtime worker for too long.
-    Blocking(Box<dyn FnOnce() -> TokenCount + Send + 'static>),
-}
-
-impl fmt::Debug for CountCall<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Native { url, body } => f
-                .debug_struct("Native")
-                .field("url", url)
-                .field("body_bytes", &body.len())
-                .finish(),
-            Self::Local(count) => f.debug_tuple("Local").field(count).finish(),
-            Self::Blocking(_) => f.write_str("Blocking"),
-        }
-    }
 #[cfg(test)]
 mod tests {
     //! The adapter driven by a fake protocol whose signer and framing are not today's

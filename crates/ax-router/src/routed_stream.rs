@@ -112,10 +112,15 @@ impl RoutedStream {
         self.tracked.context_mut()
     }
 
-    /// The wire format of the provider that answered (`None` for the mock): a client
-    /// of the same format may receive each chunk's `raw` frame unchanged.
+    /// The wire format of the provider that answered (`None` for the mock).
     pub fn wire_format(&self) -> Option<WireFormat> {
         self.provider.wire_format()
+    }
+
+    /// Whether the provider that answered passes a `format` client's stream through:
+    /// each chunk's `raw` frame may then go to the client unchanged.
+    pub fn passes_through(&self, format: WireFormat) -> bool {
+        self.provider.passes_through(format)
     }
 
     /// The name of the provider that answered.

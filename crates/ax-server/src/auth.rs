@@ -366,6 +366,8 @@ pub fn presented_key<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Opti
 pub(crate) fn format_of(method: &Method, path: &str) -> WireFormat {
     if path.starts_with("/v1/messages") {
         WireFormat::Anthropic
+    } else if path.starts_with("/v1/responses") {
+        WireFormat::Responses
     } else if path.starts_with("/v1beta/")
         || (path.starts_with("/v1/models/") && method == Method::POST)
     {

@@ -23,6 +23,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://ax.db";
 /// Default request body limit (10 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// How long stored Responses API objects are kept by default: 30 days, as OpenAI keeps
+/// them.
+pub const DEFAULT_RESPONSES_RETENTION_HOURS: u64 = 30 * 24;
 
 /// A configuration problem, reported at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,7 @@ struct RawConfig {
     server: Option<RawServer>,
     limits: Option<RawLimits>,
     logging: Option<RawLogging>,
+    responses: Option<RawResponses>,
     router: Option<RawRouter>,
     #[serde(default)]
     providers: Vec<RawProvider>,
@@ -79,6 +83,13 @@ struct RawLogging {
     enabled: Option<bool>,
     store_bodies: Option<bool>,
     durability: Option<String>,
+}
+
+/// `[responses]`: the Responses API objects the gateway keeps.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResponses {
+    retention_hours: Option<u64>,
 }
 
 /// `[server]`: connection handling and the browser-facing guards.
@@ -286,6 +297,9 @@ pub struct Config {
     pub logging_enabled: bool,
     /// Whether request/response bodies go into the log rows.
     pub store_bodies: bool,
+    /// How long a stored Responses API object is kept, hours
+    /// (`AX_RESPONSES_RETENTION_HOURS`, `[responses] retention_hours`; 0 keeps none).
+    pub responses_retention_hours: u64,
     /// `PROVIDER_TELEMETRY_ENABLED` (the `/metrics` endpoint and metric recording).
     pub telemetry_enabled: bool,
     /// `AX_ADMIN_KEY`.
@@ -437,6 +451,9 @@ fn build(
         .or(raw.max_body_bytes)
         .unwrap_or(DEFAULT_MAX_BODY_BYTES);
     let logging = raw.logging.unwrap_or_default();
+    let responses_retention_hours = env_num::<u64>(env, "AX_RESPONSES_RETENTION_HOURS")?
+        .or(raw.responses.and_then(|r| r.retention_hours))
+        .unwrap_or(DEFAULT_RESPONSES_RETENTION_HOURS);
     let logging_enabled = env_bool(
         env,
         "PROVIDER_LOGGING_ENABLED",
@@ -554,6 +571,7 @@ fn build(
         max_body_bytes,
         logging_enabled,
         store_bodies: logging.store_bodies.unwrap_or(true),
+        responses_retention_hours,
         telemetry_enabled,
         admin_key: env.get("AX_ADMIN_KEY").map(SecretString::from),
         master_key: env.get("AX_MASTER_KEY").map(SecretString::from),

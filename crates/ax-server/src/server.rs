@@ -113,6 +113,11 @@ pub fn app(state: AppState) -> Router {
         ));
     let routes = Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
+        .route("/v1/responses", post(openai::responses))
+        .route(
+            "/v1/responses/{id}",
+            get(openai::stored_response).delete(openai::delete_stored_response),
+        )
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/messages", post(anthropic::messages))
@@ -142,6 +147,10 @@ pub fn app(state: AppState) -> Router {
 
 /// How often the Prometheus recorder folds pending histogram samples into its buckets.
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// How often expired stored Responses API objects are deleted (reads never return
+/// them meanwhile).
+const RESPONSES_PRUNE_EVERY: Duration = Duration::from_secs(600);
 
 /// The process-wide Prometheus recorder (installed once; later servers in the same
 /// process, as in tests, share it).
@@ -287,6 +296,12 @@ pub async fn start(
             }
         })
     });
+    let responses_keeping = crate::gateway::ResponsesKeeping {
+        store: Arc::new(store.clone()),
+        retention: Duration::from_secs(config.responses_retention_hours.saturating_mul(3600)),
+    };
+    let pruning =
+        crate::gateway::responses::spawn_pruning(&responses_keeping, RESPONSES_PRUNE_EVERY);
     let gateway = Arc::new(Gateway::new(GatewayParts {
         router: Arc::new(router),
         admission,
@@ -298,6 +313,7 @@ pub async fn start(
             request_limits: config.request_limits,
             log_durability: config.log_durability,
         },
+        responses: Some(responses_keeping.clone()),
     }));
     let state = AppState::new(StateParts {
         gateway,
@@ -351,6 +367,7 @@ pub async fn start(
             w.shutdown().await;
         }
         auth_task.abort();
+        pruning.abort();
         if let Some(upkeep) = upkeep {
             upkeep.abort();
         }

@@ -25,6 +25,7 @@ mod record;
 #[cfg(test)]
 mod schema_tests;
 mod store;
+mod stored_responses;
 pub mod tenancy;
 pub mod timestamp;
 mod traits;
@@ -36,6 +37,7 @@ pub use provider_config::{ProviderConfig, StoredProviderConfig};
 pub use query::{FailedRow, LogFilter, LogRow, StatsRow};
 pub use record::LogRecord;
 pub use store::{AppliedMigration, Pragmas, Store};
+pub use stored_responses::{ResponseStore, StoredResponse};
 pub use tenancy::TenantStore;
 pub use traits::{LogQuery, LogSink, ProviderConfigStore};
 pub use writer::{Commit, LogWriter, TrySubmitError, WriterConfig};

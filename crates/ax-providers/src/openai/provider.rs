@@ -33,6 +33,9 @@ pub struct OpenAi {
     chat_url: Uri,
     embeddings_url: Uri,
     models_url: Uri,
+    /// `/v1/responses`, for kind `openai` only: openai-compatible servers are not
+    /// assumed to have the Responses API, so Responses clients are translated for them.
+    responses_url: Option<Uri>,
 }
 
 /// A provider speaking the OpenAI wire format.
@@ -77,6 +80,10 @@ impl Protocol for OpenAi {
             chat_url: upstream_url(cfg, base, "/v1/chat/completions")?,
             embeddings_url: upstream_url(cfg, base, "/v1/embeddings")?,
             models_url: upstream_url(cfg, base, "/v1/models")?,
+            responses_url: match cfg.kind {
+                ProviderKind::OpenAi => Some(upstream_url(cfg, base, "/v1/responses")?),
+                _ => None,
+            },
             headers,
         })
     }
@@ -91,6 +98,10 @@ impl Protocol for OpenAi {
 
     fn probe_url(&self) -> &Uri {
         &self.models_url
+    }
+
+    fn responses_url(&self) -> Option<&Uri> {
+        self.responses_url.as_ref()
     }
 
     /// Refuses (`invalid_request`) what Chat Completions cannot take ([`check_request`]).
@@ -136,7 +147,6 @@ impl Protocol for OpenAi {
     ) -> Result<EmbeddingResponse, GatewayError> {
         decode_embedding_response(body)
     }
-}
 
     /// Chat Completions has no count endpoint: counted here with the model's tiktoken
     /// encoding ([`Counting`]); a long text on the blocking thread pool.
@@ -152,3 +162,4 @@ impl Protocol for OpenAi {
         }
         Ok(CountCall::Local(counting.count()))
     }
+}

@@ -32,9 +32,20 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
         };
         let flight = gw.start(format, &call.headers, call.identity, extras);
         let json_array = path.json_array;
-        let (flight, request) = match decode(gw, flight, call.body, path, anthropic, extras) {
+        let (flight, mut request) = match decode(gw, flight, call.body, path, anthropic, extras) {
             Ok(decoded) => decoded,
             Err(refused) => break 'served *refused,
+        };
+        // Responses API: a stored conversation to continue, an answer to keep. Boxed:
+        // the store's future would otherwise grow every chat request's.
+        let keeper = if format == WireFormat::Responses {
+            let identity = flight.identity.as_deref();
+            match Box::pin(super::responses::prepare(gw, &mut request, identity)).await {
+                Ok(keeper) => keeper,
+                Err(e) => break 'served flight.refuse(e),
+            }
+        } else {
+            None
         };
         let estimate = request.estimated_input_tokens()
             + request
@@ -63,6 +74,7 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
                 ack: (gw.settings.log_durability == LogDurability::Acknowledged)
                     .then(|| Arc::clone(extras)),
                 json_array,
+                keeper,
             };
             return stream_response(router, codec, request, plan, route_opts, tracked, delivery)
                 .await;
@@ -77,7 +89,13 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
                     Some(raw) if raw.format == format => raw.bytes,
                     _ => {
                         note_dropped(tracked.context_mut(), &request.dropped_fields);
-                        Bytes::from(codec.encode_response(&outcome.response))
+                        let bytes = Bytes::from(codec.encode_response(&outcome.response));
+                        // A translated Responses answer is kept by ax (an upstream that
+                        // speaks the format keeps its own).
+                        if let Some(keeper) = keeper {
+                            Box::pin(keeper.keep(&outcome.response, &bytes)).await;
+                        }
+                        bytes
                     }
                 };
                 if let Ok(mut slot) = extras.response.lock() {

@@ -25,6 +25,7 @@ mod chat;
 mod embed;
 mod json_array;
 pub mod record;
+pub mod responses;
 pub mod stages;
 mod stream;
 
@@ -45,6 +46,7 @@ use crate::config::LogDurability;
 use crate::request_meta::{GatewayHeaders, names};
 pub use answer::{ByteStream, Payload, Served, insert_retry_after};
 use record::{LogExtras, MetricLabels};
+pub use responses::ResponsesKeeping;
 pub use stages::{Exchange, Stage};
 
 /// Settings of the pipeline, fixed at start.
@@ -69,6 +71,7 @@ pub struct Gateway {
     writer: Option<LogWriter>,
     labels: MetricLabels,
     settings: PipelineSettings,
+    responses: Option<ResponsesKeeping>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -148,6 +151,8 @@ pub struct GatewayParts {
     pub labels: MetricLabels,
     /// Fixed settings.
     pub settings: PipelineSettings,
+    /// Where Responses API answers are kept (`None`: none are).
+    pub responses: Option<ResponsesKeeping>,
 }
 
 impl Gateway {
@@ -161,6 +166,7 @@ impl Gateway {
             writer: parts.writer,
             labels: parts.labels,
             settings: parts.settings,
+            responses: parts.responses,
         }
     }
 

@@ -12,6 +12,7 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use super::record::{LogExtras, not_committed};
+use super::responses::{Keeper, Transcript};
 use super::{Payload, Served, failed, served_headers};
 
 /// How a stream's bytes leave the gateway.
@@ -20,6 +21,8 @@ pub(super) struct Delivery {
     pub(super) ack: Option<Arc<LogExtras>>,
     /// One JSON array instead of SSE (Gemini without `?alt=sse`).
     pub(super) json_array: bool,
+    /// A Responses answer ax is to keep once it has ended well.
+    pub(super) keeper: Option<Keeper>,
 }
 
 pub(super) async fn stream_response(
@@ -31,7 +34,11 @@ pub(super) async fn stream_response(
     tracked: Tracked,
     delivery: Delivery,
 ) -> Served {
-    let Delivery { ack, json_array } = delivery;
+    let Delivery {
+        ack,
+        json_array,
+        keeper,
+    } = delivery;
     let format = codec.format();
     let encoder = codec.stream_encoder(&request);
     let include_usage = request.include_usage;
@@ -46,14 +53,26 @@ pub(super) async fn stream_response(
     };
     let mut headers = HeaderMap::new();
     served_headers(&mut headers, routed.context());
-    let passthrough = routed.wire_format() == Some(format);
+    let passthrough = routed.passes_through(format);
     let mut routed = routed;
     if !passthrough {
         super::chat::note_dropped(routed.context_mut(), &request.dropped_fields);
     }
 
     // Drive the routed stream, turning each chunk into client bytes.
-    let stream = async_stream_body(routed, encoder, passthrough, include_usage, codec, ack);
+    // A passed-through Responses stream is kept by its upstream, not by ax.
+    let keeper = keeper
+        .filter(|_| !passthrough)
+        .map(|k| Box::new((k, Transcript::default())));
+    let stream = async_stream_body(
+        routed,
+        encoder,
+        passthrough,
+        include_usage,
+        codec,
+        ack,
+        keeper,
+    );
     let (body, content_type) = if json_array {
         (
             Payload::Stream(Box::pin(super::json_array::json_array(stream))),
@@ -79,8 +98,11 @@ fn async_stream_body(
     include_usage: bool,
     codec: &'static dyn ClientCodec,
     ack: Option<Arc<LogExtras>>,
+    keeper: Option<Box<(Keeper, Transcript)>>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     struct St {
+        /// A Responses answer to keep: what keeps it and the answer so far.
+        keeper: Option<Box<(Keeper, Transcript)>>,
         routed: RoutedStream,
         encoder: Box<dyn StreamEncoder>,
         done: bool,
@@ -91,6 +113,7 @@ fn async_stream_body(
         held: Vec<u8>,
     }
     let st = St {
+        keeper,
         routed,
         encoder,
         done: false,
@@ -110,6 +133,9 @@ fn async_stream_body(
                     // `[DONE]`, Gemini's last chunk), waits for the commit; a later
                     // content frame releases it, in order.
                     let closing = st.ack.is_some() && closes_answer(&chunk);
+                    if let Some(keeper) = st.keeper.as_mut() {
+                        chunk.events.iter().for_each(|e| keeper.1.observe(e));
+                    }
                     write_chunk(
                         &mut out,
                         &mut *st.encoder,
@@ -137,6 +163,12 @@ fn async_stream_body(
                 }
                 None => {
                     st.done = true;
+                    // Kept before the last frames go out, so that a client continuing
+                    // the conversation at once finds it.
+                    if let Some(keeper) = st.keeper.take() {
+                        let (keeper, transcript) = *keeper;
+                        Box::pin(keeper.keep_stream(transcript)).await;
+                    }
                     match committed(st.ack.as_deref()).await {
                         Some(Err(commit_error)) => {
                             // Never a silent success: the held end frames are dropped

@@ -1,4 +1,4 @@
-//! `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`,
+//! `POST /v1/chat/completions`, `POST /v1/responses`, `POST /v1/embeddings`, `GET /v1/models`,
 //! `GET /v1/models/{id}` (OpenAI).
 
 use ax_core::{GatewayError, WireFormat};
@@ -30,6 +30,48 @@ pub async fn chat_completions(
         body,
     )
     .await
+}
+
+/// The OpenAI Responses API (`POST /v1/responses`), streaming or not: a fourth client
+/// format on the chat pipeline (passed through to an OpenAI upstream's own endpoint,
+/// translated for the others).
+pub async fn responses(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    super::serve(
+        &state,
+        WireFormat::Responses,
+        Op::Chat(ChatPath::default()),
+        identity,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// `GET /v1/responses/{id}`: a Responses answer ax stored (404 otherwise).
+pub async fn stored_response(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Response {
+    crate::gateway::responses::get(state.gateway(), &id, identity.as_deref())
+        .await
+        .into_response()
+}
+
+/// `DELETE /v1/responses/{id}`: forgets a Responses answer ax stored.
+pub async fn delete_stored_response(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    Path(id): Path<String>,
+) -> Response {
+    crate::gateway::responses::delete(state.gateway(), &id, identity.as_deref())
+        .await
+        .into_response()
 }
 
 /// OpenAI embeddings, served by any provider that embeds.
