@@ -33,6 +33,10 @@ pub(crate) enum Shape {
     /// generateContent: `contents[].parts[]`, `systemInstruction.parts[]`,
     /// `tools[].functionDeclarations[]`.
     Gemini,
+    /// Responses: the items of `input[]` count as messages; their `content[]`
+    /// (messages, reasoning text), `output[]` (function call outputs) and `summary[]`
+    /// (reasoning) as content parts; `tools[]` as tools.
+    Responses,
 }
 
 /// Where the parser is, as far as the limits care.
@@ -66,7 +70,8 @@ impl At {
         match (self, shape, key) {
             (At::Root, Shape::OpenAi | Shape::Anthropic, "messages") => At::Messages,
             (At::Root, Shape::Gemini, "contents") => At::Messages,
-            (At::Root, Shape::OpenAi | Shape::Anthropic, "tools") => At::Tools,
+            (At::Root, Shape::Responses, "input") => At::Messages,
+            (At::Root, Shape::OpenAi | Shape::Anthropic | Shape::Responses, "tools") => At::Tools,
             (At::Root, Shape::OpenAi, "functions") => At::Tools,
             (At::Root, Shape::Anthropic, "system") => At::Parts,
             (At::Root, Shape::Gemini, "systemInstruction" | "system_instruction") => At::Message,
@@ -74,6 +79,7 @@ impl At {
             (At::Message, Shape::OpenAi, "content" | "tool_calls") => At::Parts,
             (At::Message, Shape::Anthropic, "content") => At::Parts,
             (At::Message, Shape::Gemini, "parts") => At::Parts,
+            (At::Message, Shape::Responses, "content" | "output" | "summary") => At::Parts,
             (At::ToolGroup, Shape::Gemini, "functionDeclarations" | "function_declarations") => {
                 At::Tools
             }
@@ -458,6 +464,31 @@ mod tests {
         assert!(refused(system, Shape::Anthropic, &l).contains("max_content_parts"));
         let calls = r#"{"messages":[{"role":"assistant","tool_calls":[{},{},{},{}]}]}"#;
         assert!(refused(calls, Shape::OpenAi, &l).contains("max_content_parts"));
+    }
+
+    #[test]
+    fn responses_counts_input_items_their_parts_and_tools() {
+        let l = limits(2, 3, 1, 100);
+        let items = r#"{"input":[{"role":"user","content":"a"},{"type":"function_call"},{"type":"reasoning"}]}"#;
+        assert!(refused(items, Shape::Responses, &l).contains("max_messages"));
+        // A string input is one value, not items.
+        assert!(parse(br#"{"input":"hello"}"#, Shape::Responses, &l).is_ok());
+        for parts in [
+            r#"{"input":[{"role":"user","content":[{"type":"input_text"},{},{}]},{"role":"user","content":[{}]}]}"#,
+            r#"{"input":[{"type":"function_call_output","output":[{},{},{},{}]}]}"#,
+            r#"{"input":[{"type":"reasoning","summary":[{},{}],"content":[{},{}]}]}"#,
+        ] {
+            assert!(
+                refused(parts, Shape::Responses, &l).contains("max_content_parts"),
+                "{parts}"
+            );
+        }
+        let tools = r#"{"tools":[{"type":"function"},{"type":"web_search"}]}"#;
+        assert!(refused(tools, Shape::Responses, &l).contains("max_tools"));
+        // Chat's `messages` is not an array of items here.
+        let msg = r#"{"role":"user","content":"x"}"#;
+        let three = format!(r#"{{"messages":[{msg},{msg},{msg}]}}"#);
+        assert!(parse(three.as_bytes(), Shape::Responses, &l).is_ok());
     }
 
     #[test]

@@ -238,6 +238,49 @@ impl<'a> Obj<'a> {
     }
 }
 
+/// What a decoder saw and the unified model does not carry, collected for
+/// `ChatRequest::dropped_fields`: at most [`ax_core::MAX_DROPPED_FIELDS`] entries, then
+/// a `+N more` count. (The Anthropic decoder keeps its own copy of this type; the
+/// Responses decoder uses this one.)
+#[derive(Debug, Default)]
+pub(crate) struct Dropped {
+    fields: Vec<String>,
+    more: usize,
+}
+
+impl Dropped {
+    /// Records one dropped path (or other entry).
+    pub(crate) fn add(&mut self, entry: String) {
+        if self.fields.len() < ax_core::MAX_DROPPED_FIELDS {
+            self.fields.push(entry);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// A whole block or item, named with its type (`input[3] (web_search_call)`).
+    pub(crate) fn block(&mut self, path: &str, kind: &str) {
+        self.add(format!("{path} ({kind})"));
+    }
+
+    /// Every key of `o` outside `carried` (`null` values count as absent).
+    pub(crate) fn extra(&mut self, o: &Obj<'_>, carried: &[&str]) {
+        for (k, v) in o.map {
+            if !v.is_null() && !carried.contains(&k.as_str()) {
+                self.add(o.path_of(k));
+            }
+        }
+    }
+
+    /// The list for `ChatRequest::dropped_fields`.
+    pub(crate) fn finish(mut self) -> Vec<String> {
+        if self.more > 0 {
+            self.fields.push(format!("+{} more", self.more));
+        }
+        self.fields
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
