@@ -130,6 +130,19 @@ impl MockProvider {
         }
     }
 
+    /// The mock speaks no wire format: a request only a same-format upstream can serve
+    /// is refused, as a translating upstream refuses it.
+    fn translatable(&self, request: &ChatRequest) -> Result<(), GatewayError> {
+        match &request.passthrough_only {
+            Some(why) => Err(GatewayError::new(
+                ErrorCode::InvalidRequest,
+                format!("{why}; provider `{}` would have to translate it", self.name),
+            )
+            .with_provider(&self.name)),
+            None => Ok(()),
+        }
+    }
+
     fn maybe_fail(&self) -> Result<(), GatewayError> {
         if self.settings.failure_rate > 0.0
             && rand::rng().random_bool(self.settings.failure_rate.min(1.0))
@@ -216,6 +229,7 @@ impl Provider for MockProvider {
             tokio::time::sleep(self.settings.latency).await;
         }
         self.maybe_fail()?;
+        self.translatable(request)?;
         let (content, finish_reason) = answer(request, model);
         let usage = usage_for(request, &content);
         Ok(ChatOutcome {
@@ -241,6 +255,7 @@ impl Provider for MockProvider {
             tokio::time::sleep(self.settings.latency).await;
         }
         self.maybe_fail()?;
+        self.translatable(request)?;
         let (content, finish_reason) = answer(request, model);
         let usage = usage_for(request, &content);
         let mut chunks: Vec<Vec<StreamEvent>> = vec![vec![StreamEvent::Start {
