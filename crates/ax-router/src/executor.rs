@@ -47,7 +47,7 @@ use std::time::Duration;
 use ax_core::lifecycle::{Event, State};
 use ax_core::{
     ChatOutcome, ChatRequest, ChatResponse, ChatStream, ContentPart, EmbeddingRequest,
-    EmbeddingResponse, ErrorCode, GatewayError, Provider, StreamChunk, Usage,
+    EmbeddingResponse, ErrorCode, GatewayError, Provider, StreamChunk, TokenCount, Usage,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -369,6 +369,53 @@ impl Operation for EmbedOp<'_> {
     }
 
     fn answer(&self, won: Won<EmbeddingResponse>) -> EmbeddingResponse {
+        won.value
+    }
+}
+
+/// Counting a chat request's input tokens, asked of the chat model's provider (its count
+/// endpoint, its tokenizer, or the gateway's estimate: [`Provider::count_tokens`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CountTokensOp<'r> {
+    req: &'r ChatRequest,
+}
+
+impl<'r> CountTokensOp<'r> {
+    /// The operation for `req`.
+    pub fn new(req: &'r ChatRequest) -> Self {
+        Self { req }
+    }
+}
+
+impl Operation for CountTokensOp<'_> {
+    const OP: Op = Op::CountTokens;
+    type Output = TokenCount;
+    type Answer = TokenCount;
+
+    /// A count call generates nothing; a provider's token limit is charged only a
+    /// token per call, reconciled with the count itself afterwards.
+    fn estimate(&self) -> u64 {
+        1
+    }
+
+    fn call<'a>(
+        &'a self,
+        target: &'a Target,
+        _: CallTimeouts,
+    ) -> BoxFuture<'a, Result<TokenCount, GatewayError>> {
+        target.provider.count_tokens(self.req, &target.model)
+    }
+
+    /// The count is the request's usage: its input, nothing generated; estimated when
+    /// the count is.
+    fn answered(&self, output: &TokenCount) -> Answered {
+        Answered::Complete {
+            usage: output.usage(),
+            estimated: !output.exact,
+        }
+    }
+
+    fn answer(&self, won: Won<TokenCount>) -> TokenCount {
         won.value
     }
 }

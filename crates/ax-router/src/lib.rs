@@ -41,7 +41,8 @@ pub use circuit_breaker::{
 pub use config::{ProviderSettings, RouteConfig, RouterConfig, Strategy, TargetRef};
 pub use error::RouterError;
 pub use executor::{
-    Answered, CallTimeouts, ChatOp, ChatStreamOp, EmbedOp, OpenAttempt, Operation, StreamStart, Won,
+    Answered, CallTimeouts, ChatOp, ChatStreamOp, CountTokensOp, EmbedOp, OpenAttempt, Operation,
+    StreamStart, Won,
 };
 pub use health::{HEALTHY_AFTER, Health, HealthTracker, LastError, UNHEALTHY_AFTER};
 pub use pending::{Pending, complete_detached};

@@ -49,14 +49,18 @@ pub enum Op {
     Chat,
     /// Embeddings.
     Embed,
+    /// Counting a chat request's input tokens: planned as chat is (the same models,
+    /// fallback chain and allowed models), since it is asked of the chat model.
+    CountTokens,
 }
 
 impl Op {
-    /// `chat` or `embed`.
+    /// `chat`, `embed` or `count_tokens`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Chat => "chat",
             Self::Embed => "embed",
+            Self::CountTokens => "count_tokens",
         }
     }
 
@@ -64,7 +68,7 @@ impl Op {
     /// would carry chat default models that cannot embed (their refusal would hide the
     /// real failure).
     fn uses_chain(self) -> bool {
-        self == Self::Chat
+        matches!(self, Self::Chat | Self::CountTokens)
     }
 }
 

@@ -17,8 +17,8 @@ use ax_core::lifecycle::{EventKind, State};
 use ax_core::{ErrorCode, GatewayError};
 use ax_router::admission::{self, Admission, Ask, LocalAdmission, Permit, Refusal, Scope};
 use ax_router::{
-    CircuitState, EmbedOp, LocalProviderState, Op, Pending, ProviderState, RequestOptions, Router,
-    RouterConfig, RoutingTable,
+    CircuitState, CountTokensOp, EmbedOp, LocalProviderState, Op, Pending, ProviderState,
+    RequestOptions, Router, RouterConfig, RoutingTable,
 };
 use common::*;
 use tokio::time::Instant;
@@ -288,4 +288,52 @@ async fn embeddings_are_validated_and_executed_on_the_embedding_plan() {
     assert!(e.message.contains("made for chat"), "{}", e.message);
     assert_eq!((a.calls(), b.calls()), (1, 0));
     assert_eq!(hook.only().state, State::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn token_counts_are_planned_as_chat_and_recorded_as_input_usage() {
+    let (a, b) = ab_fakes();
+    let r = Router::new(ab_config(|_| {}), as_dyn(&[&a, &b])).unwrap();
+    let req = chat_request("gpt-4o");
+    let opts = RequestOptions::default();
+    // The same targets as a chat request, fallback chain included.
+    let plan = r.plan_for(Op::CountTokens, &req.model, &opts).unwrap();
+    let chat_plan = r.plan(&req.model, &opts).unwrap();
+    let names = |p: &ax_router::Plan| -> Vec<String> {
+        p.targets
+            .iter()
+            .map(|t| format!("{}/{}", t.provider_name(), t.model))
+            .collect()
+    };
+    assert_eq!(names(&plan), names(&chat_plan));
+    assert_eq!(plan.op, Op::CountTokens);
+    let (mut t, hook) = tracked();
+    let count = r
+        .execute(&CountTokensOp::new(&req), plan, &opts, &mut t)
+        .await
+        .unwrap();
+    t.finish();
+    // The fakes keep the default count: the gateway's estimate, marked as such.
+    assert_eq!(
+        count,
+        ax_core::TokenCount::estimated(req.estimated_input_tokens())
+    );
+    let ctx = hook.only();
+    assert_eq!(ctx.state, State::Completed);
+    assert_eq!(ctx.usage.input_tokens, count.input_tokens);
+    assert_eq!(ctx.usage.output_tokens, 0);
+    assert!(ctx.tokens_estimated);
+
+    // A chat plan cannot run a count.
+    let (mut t, _) = tracked();
+    let e = r
+        .execute(&CountTokensOp::new(&req), chat_plan, &opts, &mut t)
+        .await
+        .unwrap_err();
+    t.finish();
+    assert!(
+        e.message.contains("cannot run count_tokens"),
+        "{}",
+        e.message
+    );
 }
