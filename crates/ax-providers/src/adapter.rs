@@ -79,7 +79,7 @@ pub trait Protocol: fmt::Debug + Send + Sync + Sized + 'static {
     /// Headers a chat request carries for itself (Anthropic: the client's
     /// `anthropic-version` and `anthropic-beta`), set after the signer ran and
     /// replacing what it set under the same names. None by default.
-    fn chat_headers(request: &ChatRequest) -> HeaderMap {
+    fn chat_headers(&self, request: &ChatRequest) -> HeaderMap {
         let _ = request;
         HeaderMap::new()
     }
@@ -251,7 +251,7 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
             .map_err(|e| self.tag(e))?;
         let signer = WithHeaders {
             signer: self.protocol.signer(),
-            headers: P::chat_headers(request),
+            headers: self.protocol.chat_headers(request),
         };
         let bytes = self
             .client
@@ -296,7 +296,7 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
             .map_err(|e| self.tag(e))?;
         let signer = WithHeaders {
             signer: self.protocol.signer(),
-            headers: P::chat_headers(request),
+            headers: self.protocol.chat_headers(request),
         };
         self.client
             .post_stream(
@@ -367,7 +367,7 @@ impl<P: Protocol> Provider for UpstreamAdapter<P> {
         };
         let signer = WithHeaders {
             signer: self.protocol.signer(),
-            headers: P::chat_headers(request),
+            headers: self.protocol.chat_headers(request),
         };
         let bytes = self
             .client

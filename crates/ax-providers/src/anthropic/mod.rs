@@ -133,6 +133,17 @@ pub static KIND: ProviderKindSpec = ProviderKindSpec {
 pub struct Settings {
     /// `max_tokens` sent when the client gave none (Anthropic requires it; 4096).
     pub default_max_tokens: Option<u32>,
+    /// The `anthropic-beta` names a client may send on to this upstream; others are
+    /// not forwarded. Absent: every beta the client sends is forwarded.
+    pub allowed_betas: Option<Vec<String>>,
+}
+
+/// Which client betas reach an Anthropic upstream (its `allowed_betas` setting), held
+/// in [`ProviderConfig::settings`].
+#[derive(Debug, Clone, Default)]
+pub struct BetaPolicy {
+    /// The allowed names; `None` allows every one.
+    pub allowed: Option<Vec<String>>,
 }
 
 fn apply_settings(given: &SettingsMap, cfg: &mut ProviderConfig) -> Result<(), SettingsError> {
@@ -140,6 +151,9 @@ fn apply_settings(given: &SettingsMap, cfg: &mut ProviderConfig) -> Result<(), S
     if let Some(n) = s.default_max_tokens {
         cfg.default_max_tokens = n;
     }
+    cfg.settings = crate::registry::KindSettings::new(BetaPolicy {
+        allowed: s.allowed_betas,
+    });
     Ok(())
 }
 

@@ -37,6 +37,8 @@ pub struct Anthropic {
     models_url: Uri,
     /// `{base}/v1/messages/count_tokens`.
     count_url: Uri,
+    /// The client betas that may reach this upstream (`allowed_betas`; `None`: all).
+    allowed_betas: Option<Vec<String>>,
 }
 
 /// A provider speaking the Anthropic Messages API.
@@ -80,6 +82,10 @@ impl Protocol for Anthropic {
             messages_url: upstream_url(cfg, base, "/v1/messages")?,
             models_url: upstream_url(cfg, base, "/v1/models")?,
             count_url: upstream_url(cfg, base, "/v1/messages/count_tokens")?,
+            allowed_betas: cfg
+                .settings
+                .get::<super::BetaPolicy>()
+                .and_then(|p| p.allowed.clone()),
             headers,
         })
     }
@@ -109,11 +115,24 @@ impl Protocol for Anthropic {
     /// The client's `anthropic-version` (instead of [`ANTHROPIC_VERSION`]) and its
     /// betas as one `anthropic-beta`, when an Anthropic-format client sent them. A value
     /// that cannot be a header is not sent (the fixed version stays).
-    fn chat_headers(request: &ChatRequest) -> HeaderMap {
+    /// The client's `anthropic-version` and its `anthropic-beta` names, those the
+    /// provider's `allowed_betas` lists when it has one.
+    fn chat_headers(&self, request: &ChatRequest) -> HeaderMap {
         let mut h = HeaderMap::new();
         let Some(client) = &request.anthropic else {
             return h;
         };
+        let allowed = |beta: &&String| {
+            self.allowed_betas
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|a| a == *beta))
+        };
+        let betas: Vec<&str> = client
+            .betas
+            .iter()
+            .filter(allowed)
+            .map(String::as_str)
+            .collect();
         if let Some(v) = client
             .version
             .as_deref()
@@ -121,8 +140,8 @@ impl Protocol for Anthropic {
         {
             h.insert("anthropic-version", v);
         }
-        if !client.betas.is_empty()
-            && let Ok(v) = HeaderValue::from_str(&client.betas.join(","))
+        if !betas.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&betas.join(","))
         {
             h.insert("anthropic-beta", v);
         }
@@ -180,5 +199,47 @@ impl Protocol for Anthropic {
 
     fn decode_token_count(body: &[u8]) -> Result<TokenCount, GatewayError> {
         decode_token_count(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::SettingsMap;
+
+    fn anthropic(settings: serde_json::Value) -> Anthropic {
+        let mut cfg = ProviderConfig::new("claude", ax_core::ProviderKind::Anthropic);
+        cfg.api_key = Some("k".to_owned().into());
+        let given: SettingsMap = serde_json::from_value(settings).unwrap_or_default();
+        (super::super::KIND.apply_settings)(&given, &mut cfg).unwrap_or_else(|e| panic!("{e}"));
+        Anthropic::new(&cfg).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn asking(betas: &[&str]) -> ChatRequest {
+        ChatRequest {
+            anthropic: Some(ax_core::AnthropicHeaders {
+                version: Some("2026-10-21".into()),
+                betas: betas.iter().map(|b| (*b).to_owned()).collect(),
+            }),
+            ..ChatRequest::default()
+        }
+    }
+
+    #[test]
+    fn client_betas_pass_unless_an_allow_list_leaves_them_out() {
+        let betas = ["claude-code-20250219", "context-management-2025-06-27"];
+        let open = anthropic(serde_json::json!({}));
+        let h = open.chat_headers(&asking(&betas));
+        assert_eq!(h["anthropic-version"], "2026-10-21");
+        assert_eq!(h["anthropic-beta"], betas.join(","));
+
+        let strict = anthropic(serde_json::json!({"allowed_betas": ["claude-code-20250219"]}));
+        let h = strict.chat_headers(&asking(&betas));
+        assert_eq!(h["anthropic-beta"], "claude-code-20250219");
+        let h = strict.chat_headers(&asking(&["context-management-2025-06-27"]));
+        assert!(
+            h.get("anthropic-beta").is_none(),
+            "no allowed beta: no header"
+        );
     }
 }
