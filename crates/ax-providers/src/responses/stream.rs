@@ -171,6 +171,7 @@ fn bump(seq: &mut u64) -> u64 {
     n
 }
 
+/// Writes `ev` as a frame named after its type.
 fn write(out: &mut Vec<u8>, ev: &Ev<'_>) {
     write_json_frame(out, Some(ev.kind), ev);
 }
@@ -854,6 +855,7 @@ impl ResponsesStreamDecoder {
         }
     }
 
+    /// Ends the stream at `response.completed` / `response.incomplete`.
     fn terminal(
         &mut self,
         events: &mut Vec<StreamEvent>,
@@ -861,17 +863,18 @@ impl ResponsesStreamDecoder {
         response: Option<Value>,
     ) -> Result<(), GatewayError> {
         self.done = true;
-        let output = response
+        let mut response = response.filter(Value::is_object).unwrap_or(Value::Null);
+        // Taken out first, so reading the rest does not copy every item.
+        let output = response.get_mut("output").map(Value::take);
+        let output = output
             .as_ref()
-            .and_then(|r| r.get("output"))
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut resp: InResponse = match response {
-            Some(r @ Value::Object(_)) => serde_json::from_value(r).map_err(|e| {
-                crate::fields::bad_upstream("response in the final stream event", e)
-            })?,
-            _ => InResponse::default(),
+            .map_or(&[][..], Vec::as_slice);
+        let mut resp = if response.is_null() {
+            InResponse::default()
+        } else {
+            InResponse::deserialize(&response)
+                .map_err(|e| crate::fields::bad_upstream("response in the final stream event", e))?
         };
         if resp.status.is_none() && kind == "response.incomplete" {
             resp.status = Some("incomplete".to_owned());
@@ -880,7 +883,7 @@ impl ResponsesStreamDecoder {
             return Err(err);
         }
         if !self.content_seen {
-            self.content_events(&output, events);
+            self.content_events(output, events);
         }
         let has_calls =
             self.tools > 0 || output.iter().any(|i| str_at(i, "type") == "function_call");
@@ -895,6 +898,7 @@ impl ResponsesStreamDecoder {
     }
 }
 
+/// The string in `v`, moved out, unless empty.
 fn take_string(v: Option<Value>) -> Option<String> {
     match v {
         Some(Value::String(s)) if !s.is_empty() => Some(s),
