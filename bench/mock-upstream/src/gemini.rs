@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::MockConfig;
 use crate::openai::{finish, malformed_sse};
 use crate::plan::{Emitter, Framing, Plan, drive};
-use crate::request::{GeminiBatchEmbed, GeminiEmbed, GeminiGenerate, role};
+use crate::request::{GeminiBatchEmbed, GeminiCountTokens, GeminiEmbed, GeminiGenerate, role};
 use crate::server::Ctx;
 use crate::util::{
     Format, PARIS, ParisArgs, TOOL_ARGS, Vector, answer_text, bad_request, error_body, fnv,
@@ -221,6 +221,58 @@ fn embedding(req: &GeminiEmbed<'_>, cfg: &MockConfig) -> Option<ContentEmbedding
                 .unwrap_or(cfg.embedding_dims)
                 .max(1),
         },
+/// `CountTokensResponse` (python-genai `types.py`: `totalTokens`,
+/// `cachedContentTokenCount`; the REST answer also has `promptTokensDetails`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CountTokensResponse {
+    total_tokens: u64,
+    prompt_tokens_details: [ModalityTokenCount; 1],
+}
+
+/// `POST …/models/{model}:countTokens`: the prompt tokens a `generateContent` call with
+/// these contents (and system instruction) would report.
+pub(crate) fn count_tokens(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
+    let req: GeminiCountTokens<'_> = match serde_json::from_slice(ctx.body) {
+        Ok(r) => r,
+        Err(e) => {
+            return bad_request(
+                Format::Gemini,
+                &format!("Invalid JSON payload received. {e}"),
+            );
+        }
+    };
+    let (contents, system, what) = match &req.generate_content_request {
+        Some(g) => (
+            g.contents.as_ref(),
+            g.system_instruction.as_ref(),
+            "GenerateContentRequest",
+        ),
+        None => (req.contents.as_ref(), None, "CountTokensRequest"),
+    };
+    let Some(conv) = contents.filter(|c| c.turns > 0) else {
+        return bad_request(
+            Format::Gemini,
+            &format!("* {what}.contents: contents is not specified"),
+        );
+    };
+    if conv.bad_role(role::USER | role::MODEL).is_some() {
+        return bad_request(Format::Gemini, "Please use a valid role: user, model.");
+    }
+    if cfg.malformed {
+        return malformed_json();
+    }
+    let prompt = tokens(conv.text_len + system.map_or(0, |s| s.parts.len));
+    let body = CountTokensResponse {
+        total_tokens: prompt,
+        prompt_tokens_details: [ModalityTokenCount {
+            modality: "TEXT",
+            token_count: prompt,
+        }],
+    };
+    finish(to_json(&body), cfg, ctx)
+}
+
     })
 }
 

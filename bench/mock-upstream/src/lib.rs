@@ -8,11 +8,14 @@
 //! Endpoints:
 //! - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`
 //!   (without Anthropic headers).
-//! - Anthropic: `POST /v1/messages`, `GET /v1/models` (with `x-api-key` or
+//! - Anthropic: `POST /v1/messages`, `POST /v1/messages/count_tokens` (`{"input_tokens"}`:
+//!   the input tokens `/v1/messages` would report), `GET /v1/models` (with `x-api-key` or
 //!   `anthropic-version`); requires `anthropic-version` and a key (`x-api-key`, or
 //!   `Authorization: Bearer` as anthropic-sdk-python 2.x sends it).
 //! - Gemini: `POST /v1beta/models/{model}:generateContent`,
 //!   `:streamGenerateContent[?alt=sse]`, `:embedContent`, `:batchEmbedContents`,
+//!   `:countTokens` (`contents` or `generateContentRequest`; `{"totalTokens"}`: the
+//!   `promptTokenCount` `:generateContent` would report),
 //!   `GET /v1beta/models` (also under `/v1/`); requires `x-goog-api-key` (or `?key=`).
 //! - Control: `GET /_mock/stats`, `POST /_mock/reset`.
 //!

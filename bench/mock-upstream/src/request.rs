@@ -525,6 +525,20 @@ impl<'a> GeminiGenerate<'a> {
     }
 }
 
+/// `POST …:countTokens`: `contents`, or a whole `generateContentRequest`.
+#[derive(Deserialize)]
+pub(crate) struct GeminiCountTokens<'a> {
+    #[serde(borrow, default)]
+    pub contents: Option<Conversation<'a>>,
+    #[serde(
+        borrow,
+        default,
+        rename = "generateContentRequest",
+        alias = "generate_content_request"
+    )]
+    pub generate_content_request: Option<GeminiGenerate<'a>>,
+}
+
 /// `POST …:embedContent`, and one entry of `batchEmbedContents.requests`.
 #[derive(Deserialize)]
 pub(crate) struct GeminiEmbed<'a> {

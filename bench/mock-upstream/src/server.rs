@@ -52,6 +52,7 @@ enum Route<'a> {
     OpenAiEmbeddings,
     OpenAiModels,
     AnthropicMessages,
+    AnthropicCountTokens,
     AnthropicModels,
     GeminiGenerate {
         model: &'a str,
@@ -60,6 +61,9 @@ enum Route<'a> {
     },
     GeminiEmbed,
     GeminiBatchEmbed,
+    GeminiCountTokens {
+        model: &'a str,
+    },
     GeminiModels,
     NotFound,
 }
@@ -72,6 +76,7 @@ impl<'a> Route<'a> {
             "/v1/chat/completions" if post => return Route::OpenAiChat,
             "/v1/embeddings" if post => return Route::OpenAiEmbeddings,
             "/v1/messages" if post => return Route::AnthropicMessages,
+            "/v1/messages/count_tokens" if post => return Route::AnthropicCountTokens,
             "/v1beta/models" if get => return Route::GeminiModels,
             "/v1/models" if get => {
                 return if h.contains_key("x-goog-api-key") {
@@ -106,6 +111,7 @@ impl<'a> Route<'a> {
                 }
                 "embedContent" => return Route::GeminiEmbed,
                 "batchEmbedContents" => return Route::GeminiBatchEmbed,
+                "countTokens" => return Route::GeminiCountTokens { model },
                 _ => {}
             }
         }
@@ -117,10 +123,13 @@ impl<'a> Route<'a> {
             Route::OpenAiChat | Route::OpenAiEmbeddings | Route::OpenAiModels | Route::NotFound => {
                 Format::OpenAi
             }
-            Route::AnthropicMessages | Route::AnthropicModels => Format::Anthropic,
+            Route::AnthropicMessages | Route::AnthropicCountTokens | Route::AnthropicModels => {
+                Format::Anthropic
+            }
             Route::GeminiGenerate { .. }
             | Route::GeminiEmbed
             | Route::GeminiBatchEmbed
+            | Route::GeminiCountTokens { .. }
             | Route::GeminiModels => Format::Gemini,
         }
     }
@@ -151,6 +160,11 @@ impl<'a> Route<'a> {
             Route::OpenAiChat => strict::openai_chat(body),
             Route::OpenAiEmbeddings => strict::openai_embeddings(body),
             Route::AnthropicMessages => strict::anthropic_messages(body, beta),
+            Route::AnthropicCountTokens => strict::anthropic_count_tokens(body, beta),
+            Route::GeminiCountTokens { model } => {
+                strict::gemini_model(model, gemini_version(path), "countTokens")
+                    .or_else(|| strict::gemini_count_tokens(model, body))
+            }
             Route::GeminiGenerate { model, stream, .. } => {
                 let method = if stream {
                     "streamGenerateContent"
@@ -260,6 +274,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         Route::OpenAiChat => openai::chat(&ctx, &cfg),
         Route::OpenAiEmbeddings => openai::embeddings(&ctx, &cfg),
         Route::AnthropicMessages => anthropic::messages(&ctx, &cfg),
+        Route::AnthropicCountTokens => anthropic::count_tokens(&ctx, &cfg),
+        Route::GeminiCountTokens { .. } => gemini::count_tokens(&ctx, &cfg),
         Route::GeminiGenerate { model, stream, sse } => {
             gemini::generate(&ctx, &cfg, model, stream, sse)
         }
