@@ -174,6 +174,97 @@ def test_openai_bad_request(oai):
         oai.chat.completions.create(model="mock/demo", messages=[{"role": "wizard", "content": "x"}])
 
 
+# ------------------------------------------------- OpenAI SDK: Responses API
+
+
+@pytest.mark.parametrize("model", UPSTREAMS)
+def test_openai_responses_create(oai, model):
+    r = oai.responses.create(
+        model=model,
+        instructions="be brief",
+        input=PROMPT,
+        max_output_tokens=64,
+        store=False,
+    )
+    assert r.object == "response"
+    assert r.status == "completed"
+    assert PROMPT[:20] in r.output_text
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+    assert r.usage.total_tokens == r.usage.input_tokens + r.usage.output_tokens
+
+
+@pytest.mark.parametrize("model", UPSTREAMS)
+def test_openai_responses_stream(oai, model):
+    kinds = []
+    text = ""
+    with oai.responses.stream(model=model, input=PROMPT, store=False) as stream:
+        for event in stream:
+            kinds.append(event.type)
+            if event.type == "response.output_text.delta":
+                text += event.delta
+        final = stream.get_final_response()
+    assert kinds[0] == "response.created"
+    assert kinds[-1] == "response.completed"
+    assert "response.output_item.added" in kinds and "response.output_item.done" in kinds
+    assert PROMPT[:20] in text
+    assert final.output_text == text
+    assert final.usage.output_tokens > 0
+
+
+@pytest.mark.parametrize("model", UPSTREAMS)
+@pytest.mark.parametrize("stream", [False, True])
+def test_openai_responses_function_calls(oai, model, stream):
+    kwargs = dict(
+        model=model,
+        input=[{"role": "user", "content": "What is the weather in Paris?"}],
+        tools=[{"type": "function", "name": "get_weather", "parameters": WEATHER_SCHEMA, "strict": False}],
+        tool_choice="required",
+        store=False,
+    )
+    if stream:
+        with oai.responses.stream(**kwargs) as s:
+            for _ in s:
+                pass
+            r = s.get_final_response()
+    else:
+        r = oai.responses.create(**kwargs)
+    calls = [item for item in r.output if item.type == "function_call"]
+    assert calls, r.output
+    call = calls[0]
+    assert call.name == "get_weather"
+    assert isinstance(json.loads(call.arguments), dict)
+
+    follow = oai.responses.create(
+        model=model,
+        input=kwargs["input"]
+        + [
+            {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+            {"type": "function_call_output", "call_id": call.call_id, "output": '{"temp_c": 21}'},
+        ],
+        tools=kwargs["tools"],
+        store=False,
+    )
+    assert follow.output_text
+
+
+def test_openai_responses_stored_conversation(oai):
+    first = oai.responses.create(model="claude/claude-3-5-sonnet-20241022", input="My name is Ada.")
+    got = oai.responses.retrieve(first.id)
+    assert got.id == first.id and got.output_text == first.output_text
+    second = oai.responses.create(
+        model="gemini/gemini-2.0-flash", previous_response_id=first.id, input="What is my name?", store=False
+    )
+    assert second.output_text
+    oai.responses.delete(first.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve(first.id)
+
+
+def test_openai_responses_bad_request(oai):
+    with pytest.raises(openai.BadRequestError):
+        oai.responses.create(model="claude/claude-3-5-sonnet-20241022", input=PROMPT, tools=[{"type": "web_search"}])
+
+
 # ------------------------------------------------------------- Anthropic SDK
 
 
