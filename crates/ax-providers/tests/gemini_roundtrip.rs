@@ -347,6 +347,65 @@ fn unmark(id: &str) -> String {
 }
 
 /// Gemini carries no call ids it did not issue (they are matched by name and order), so
+/// A call's thought signature read from a Gemini answer rides in its id; the parts
+/// generated here carry it the other way Gemini answers are represented, as a carrier
+/// after the call. Back to that form (and unmarked) to compare.
+fn carriers_after_calls(content: Vec<ContentPart>) -> Vec<ContentPart> {
+    let mut out = Vec::with_capacity(content.len());
+    for p in content {
+        match p {
+            ContentPart::ToolCall {
+                id,
+                name,
+                arguments,
+            } => {
+                let (base, sig) = ax_providers::tool_ids::thought_signature(&id);
+                out.push(ContentPart::ToolCall {
+                    id: unmark(base),
+                    name,
+                    arguments,
+                });
+                out.extend(sig.map(|sig| ContentPart::Reasoning {
+                    text: String::new(),
+                    signature: Some(sig),
+                    redacted: None,
+                }));
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The same for stream events: the signature follows the call's arguments.
+fn signatures_after_calls(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut pending = None;
+    for e in events {
+        match e {
+            StreamEvent::ToolCallStart { index, id, name } => {
+                let (base, sig) = ax_providers::tool_ids::thought_signature(&id);
+                out.push(StreamEvent::ToolCallStart {
+                    index,
+                    id: unmark(base),
+                    name,
+                });
+                pending = sig;
+            }
+            e @ StreamEvent::ToolCallDelta { .. } => {
+                out.push(e);
+                out.extend(
+                    pending
+                        .take()
+                        .map(|signature| StreamEvent::ReasoningSignature { signature }),
+                );
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// requests are compared with every id replaced by its call's position; a result keeps
 /// pointing at the position of the call it answers.
 fn by_position(mut req: ChatRequest) -> ChatRequest {
@@ -378,11 +437,7 @@ proptest! {
         let bytes = GeminiCodec.encode_response(&r);
         let mut back = decode_response(&bytes).unwrap();
         back.created = 0;
-        for p in &mut back.content {
-            if let ContentPart::ToolCall { id, .. } = p {
-                *id = unmark(id);
-            }
-        }
+        back.content = carriers_after_calls(back.content);
         prop_assert_eq!(back, r);
     }
 
@@ -451,11 +506,7 @@ proptest! {
         if let Some(StreamEvent::Start { created, .. }) = back.first_mut() {
             *created = 0;
         }
-        for e in &mut back {
-            if let StreamEvent::ToolCallStart { id, .. } = e {
-                *id = unmark(id);
-            }
-        }
+        let back = signatures_after_calls(back);
         // Usage arrives once, on the final chunk.
         prop_assert_eq!(back, events);
     }

@@ -27,7 +27,7 @@ use ax_core::{
 };
 use ax_providers::{
     DecodeOptions, ProviderConfig, SseDecoder, SseFrame, StreamDecoder, StreamEncoder, anthropic,
-    client_codec, gemini, openai,
+    client_codec, gemini, openai, tool_ids,
 };
 use serde_json::{Value, json};
 
@@ -868,13 +868,25 @@ fn assert_seen(client: WireFormat, upstream: WireFormat, e: Ending, seen: &Seen,
     }
     assert_eq!(seen.finish, e.client[client_index(client)], "{ctx}");
     assert_client_usage(client, &seen.usage, &unified_usage(upstream), ctx);
-    // A Gemini thought signature never reaches an OpenAI or Anthropic client.
+    // A Gemini thought signature reaches an OpenAI or Anthropic client only inside the
+    // call's id (`tool_ids`), which the client hands back with the call and its result.
     if client != WireFormat::Gemini {
+        let id = seen.calls.first().map(|c| c.0.as_str());
         assert!(
-            !seen.all.iter().any(|s| s.contains(GEMINI_SIGNATURE)),
-            "{ctx}: Gemini signature leaked: {:?}",
+            !seen
+                .all
+                .iter()
+                .any(|s| s.contains(GEMINI_SIGNATURE) && Some(s.as_str()) != id),
+            "{ctx}: Gemini signature outside the call id: {:?}",
             seen.all
         );
+        if let (WireFormat::Gemini, Some(id)) = (upstream, id) {
+            assert_eq!(
+                tool_ids::thought_signature(id).1.as_deref(),
+                Some(GEMINI_SIGNATURE),
+                "{ctx}: {id}"
+            );
+        }
     }
 }
 
@@ -1555,9 +1567,9 @@ fn gemini_safety_is_never_an_empty_success() {
 }
 
 #[test]
-fn gemini_signature_carriers_stay_with_gemini_clients() {
-    // A Gemini answer whose function call carries a thought signature, and a thought
-    // part with its own signature: the unified answer holds the carrier…
+fn gemini_call_signatures_ride_in_call_ids() {
+    // A Gemini answer whose function call carries a thought signature: the unified
+    // answer holds it in the call's id…
     let body = json!({
         "candidates": [{
             "content": {"role": "model", "parts": [
@@ -1574,9 +1586,20 @@ fn gemini_signature_carriers_stay_with_gemini_clients() {
     let resp = decode_upstream(WireFormat::Gemini, &body).expect("decodes");
     assert!(resp.content.iter().any(|p| matches!(
         p,
-        ContentPart::Reasoning { text, signature: Some(s), redacted: None }
-            if text.is_empty() && s == GEMINI_SIGNATURE
+        ContentPart::ToolCall { id, .. }
+            if tool_ids::thought_signature(id).1.as_deref() == Some(GEMINI_SIGNATURE)
     )));
+    assert!(
+        !resp.content.iter().any(|p| matches!(
+            p,
+            ContentPart::Reasoning {
+                signature: Some(_),
+                ..
+            }
+        )),
+        "no carrier besides: {:?}",
+        resp.content
+    );
     assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
     for client in FORMATS {
         let out: Value =
@@ -1596,9 +1619,25 @@ fn gemini_signature_carriers_stay_with_gemini_clients() {
                     .expect("the call");
                 assert_eq!(call["thoughtSignature"], GEMINI_SIGNATURE);
             }
-            // …and no other client ever sees (no empty thinking block either).
+            // …and any other client only inside the call id (no empty thinking block).
             _ => {
-                assert!(!leaked, "{client:?}: signature leaked: {out}");
+                let id = match client {
+                    WireFormat::OpenAi => {
+                        out["choices"][0]["message"]["tool_calls"][0]["id"].as_str()
+                    }
+                    _ => out["content"]
+                        .as_array()
+                        .and_then(|b| b.iter().find(|b| b["type"] == "tool_use"))
+                        .and_then(|b| b["id"].as_str()),
+                };
+                let id = id.expect("the call id");
+                assert_eq!(
+                    tool_ids::thought_signature(id).1.as_deref(),
+                    Some(GEMINI_SIGNATURE),
+                    "{client:?}: {out}"
+                );
+                let outside = all.iter().any(|s| s.contains(GEMINI_SIGNATURE) && s != id);
+                assert!(!outside, "{client:?}: signature outside the id: {out}");
                 if client == WireFormat::Anthropic {
                     for b in out["content"].as_array().expect("content") {
                         if b["type"] == "thinking" {
@@ -1622,13 +1661,19 @@ fn gemini_signature_carriers_stay_with_gemini_clients() {
         let (seen, end) = read_client_stream(client, &out, true);
         assert_eq!(end, End::Clean, "{client:?}");
         assert_eq!(seen.calls.len(), 1, "{client:?}");
-        let leaked = seen.all.iter().any(|s| s.contains(GEMINI_SIGNATURE));
-        assert_eq!(
-            leaked,
-            client == WireFormat::Gemini,
-            "{client:?}: {}",
-            String::from_utf8_lossy(&out)
-        );
+        let id = &seen.calls[0].0;
+        let outside = seen
+            .all
+            .iter()
+            .any(|s| s.contains(GEMINI_SIGNATURE) && s != id);
+        let in_id = tool_ids::thought_signature(id).1.as_deref() == Some(GEMINI_SIGNATURE);
+        let on_part = seen.all.iter().any(|s| s == GEMINI_SIGNATURE);
+        let text = String::from_utf8_lossy(&out);
+        match client {
+            // The Gemini client gets it on the part, as Gemini sent it.
+            WireFormat::Gemini => assert!(on_part && !in_id, "{text}"),
+            _ => assert!(in_id && !outside, "{client:?}: {text}"),
+        }
     }
 }
 

@@ -843,7 +843,9 @@ fn decode_output_format(
 /// that body is sent with every field unchanged, unknown ones included, except that
 /// `model` is rewritten and `stream` is set to `true` (streaming) or removed (one
 /// complete answer). A body without `max_tokens` (never one a client sent: the decoder
-/// rejects it) gets the provider's default.
+/// rejects it) gets the provider's default. In `messages`, `thinking` blocks without a
+/// signature are removed and call ids lose what another provider's answer put in them
+/// ([`crate::tool_ids`]); a body with neither goes out as its bytes.
 ///
 /// **Translation** (any other client format): see the module docs. Fails with
 /// `invalid_request` naming the tool call when tool-call arguments are not a JSON
@@ -961,7 +963,8 @@ fn fast_path(raw: &RawRequest, model: &str, stream: bool, max_tokens: u32) -> By
     if !raw.body.contains_key("max_tokens") {
         set.push(("max_tokens", Value::from(max_tokens)));
     }
-    if let Some(messages) = without_unsigned_thinking(&raw.body) {
+    let cleaned = without_unsigned_thinking(&raw.body);
+    if let Some(messages) = without_id_attachments(raw, cleaned.as_ref()).or(cleaned) {
         set.push(("messages", messages));
     }
     let remove: &[&str] = if stream { &[] } else { &["stream"] };
@@ -979,7 +982,7 @@ fn is_unsigned_thinking(block: &Value) -> bool {
             .is_none_or(str::is_empty)
 }
 
-/// The fast path's one content change: `messages` without unsigned `thinking` blocks,
+/// The fast path's first content change: `messages` without unsigned `thinking` blocks,
 /// or `None` (nothing copied) when there are none. Sent as they are, Anthropic would
 /// refuse the whole request.
 fn without_unsigned_thinking(body: &Map<String, Value>) -> Option<Value> {
@@ -1006,6 +1009,31 @@ fn without_unsigned_thinking(body: &Map<String, Value>) -> Option<Value> {
 }
 
 fn encode_tool_choice(
+/// `messages` (`cleaned`, or the client's) with the call ids' [`crate::tool_ids`]
+/// attachments taken off (`tool_use.id`, `tool_result.tool_use_id`), or `None` when
+/// there are none — the usual case, found by a scan of the bytes. They are there when
+/// an earlier turn was answered by another provider (a fallback, a route over several);
+/// the signature they carry means nothing to Anthropic.
+fn without_id_attachments(raw: &RawRequest, cleaned: Option<&Value>) -> Option<Value> {
+    if !crate::tool_ids::may_carry(&raw.bytes) {
+        return None;
+    }
+    let mut messages = cleaned.or_else(|| raw.body.get("messages"))?.clone();
+    let mut changed = false;
+    for m in messages.as_array_mut()? {
+        if let Some(Value::Array(blocks)) = m.get_mut("content") {
+            for b in blocks {
+                changed |= match b.get("type").and_then(Value::as_str) {
+                    Some("tool_use") => crate::tool_ids::strip_field(b, "id"),
+                    Some("tool_result") => crate::tool_ids::strip_field(b, "tool_use_id"),
+                    _ => false,
+                };
+            }
+        }
+    }
+    changed.then_some(messages)
+}
+
     choice: Option<&ToolChoice>,
     parallel: Option<bool>,
 ) -> Option<OutToolChoice<'_>> {
@@ -1138,7 +1166,7 @@ fn user_blocks(parts: &[ContentPart]) -> Vec<OutBlock<'_>> {
                 ..
             } => Some(OutBlock::ToolResult(OutToolResult {
                 kind: "tool_result",
-                tool_use_id: tool_call_id,
+                tool_use_id: crate::tool_ids::base(tool_call_id),
                 content: tool_result_content(content),
                 is_error: *is_error,
             })),
@@ -1207,7 +1235,8 @@ fn assistant_blocks(parts: &[ContentPart], msg: usize) -> Result<Vec<OutBlock<'_
                 })?;
                 out.push(OutBlock::ToolUse(OutToolUse {
                     kind: "tool_use",
-                    id,
+                    // What another provider's answer put in the id is for that provider.
+                    id: crate::tool_ids::base(id),
                     name,
                     input,
                 }));

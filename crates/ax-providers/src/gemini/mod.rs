@@ -57,6 +57,12 @@
 //! `tool_choice` when there are no tools. An empty-object parameter schema is left
 //! out (Gemini rejects an `OBJECT` without properties).
 //!
+//! The `thoughtSignature` Gemini puts on a `functionCall` of an answer rides in the
+//! call's id ([`crate::tool_ids`]), so that OpenAI and Anthropic clients hand it back
+//! with the call and its result (Gemini 3 refuses the next turn without it); the
+//! encoder puts it back on the `functionCall` part, for a Gemini upstream and for a
+//! Gemini client (which sees the id without it).
+//!
 //! From answers, only the first candidate is kept; `safetyRatings`,
 //! `citationMetadata`, `groundingMetadata`, `urlContextMetadata`, `avgLogprobs`,
 //! `logprobsResult` and per-modality token details are not carried (a same-format client

@@ -2,8 +2,15 @@
 //!
 //! Conventions (both directions, so a Gemini → unified → Gemini trip is lossless):
 //! - a `thought: true` text part is `Reasoning { text, signature: thoughtSignature }`;
-//! - a `thoughtSignature` on any other part (Gemini puts it on the first `functionCall`
-//!   of a step, or on the last text part) becomes a *signature carrier*,
+//! - the `thoughtSignature` of a `functionCall` in an **upstream answer** (Gemini puts
+//!   it on the first call of each step, and Gemini 3 refuses the next turn without it)
+//!   rides in the call's id ([`crate::tool_ids`]: `<id>__axg_<base64url>`), so that a
+//!   client of any format hands it back with the call and its result, streams
+//!   included; the encoder takes it out of the id and puts it back on the
+//!   `functionCall` part (for a Gemini upstream and for a Gemini client alike);
+//! - a `thoughtSignature` on any other part (the last text part of an answer), or on a
+//!   `functionCall` in a *client request* (whose `functionResponse` ids must keep
+//!   matching the call's id), becomes a *signature carrier*,
 //!   `Reasoning { text: "", signature: Some(..), redacted: None }`, placed right
 //!   **after** the part it came with; the encoder puts it back on the part before it;
 //! - `functionCall.args` (an object) is the JSON text of the unified arguments;
@@ -29,6 +36,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{invalid, type_name};
 use super::wire::{InPart, OutBlob, OutFileData, OutFunctionCall, OutFunctionResponse, OutPart};
+use crate::tool_ids::{self, Attachment};
 
 /// The prefix of every call id this codec invents.
 pub(crate) const SYNTH_PREFIX: &str = "call_gx";
@@ -324,9 +332,9 @@ pub(crate) enum Target {
     Client,
 }
 
-/// Unified parts → Gemini parts. `name_of` finds the function name of a call id (for
-/// tool results that do not carry one); a result whose name cannot be found is sent
-/// under its call id.
+/// Unified parts → Gemini parts. `name_of` finds the function name of a call id without
+/// its attachment ([`tool_ids::base`]; for tool results that do not carry one); a
+/// result whose name cannot be found is sent under its call id.
 pub(crate) fn encode_parts<'a>(
     content: &'a [ContentPart],
     target: Target,
@@ -366,28 +374,34 @@ pub(crate) fn encode_parts<'a>(
                 id,
                 name,
                 arguments,
-            } => out.push(OutPart {
-                function_call: Some(OutFunctionCall {
-                    id: keep_id(id).map(Cow::Borrowed),
-                    name: Cow::Borrowed(name),
-                    args: args_value(arguments),
-                }),
-                ..Default::default()
-            }),
+            } => {
+                // A signature Gemini gave the call travels in its id: back on the part.
+                let (id, signature) = tool_ids::thought_signature(id);
+                out.push(OutPart {
+                    function_call: Some(OutFunctionCall {
+                        id: keep_id(id).map(Cow::Borrowed),
+                        name: Cow::Borrowed(name),
+                        args: args_value(arguments),
+                    }),
+                    thought_signature: signature.map(Cow::Owned),
+                    ..Default::default()
+                });
+            }
             ContentPart::ToolResult {
                 tool_call_id,
                 name,
                 content,
                 is_error,
             } => {
+                let call_id = tool_ids::base(tool_call_id);
                 let name = name
                     .as_deref()
                     .filter(|n| !n.is_empty())
-                    .or_else(|| name_of(tool_call_id))
-                    .unwrap_or(tool_call_id);
+                    .or_else(|| name_of(call_id))
+                    .unwrap_or(call_id);
                 out.push(OutPart {
                     function_response: Some(OutFunctionResponse {
-                        id: keep_id(tool_call_id),
+                        id: keep_id(call_id),
                         name,
                         response: tool_result_response(content, *is_error),
                     }),
@@ -432,7 +446,7 @@ pub(crate) fn decode_part(
         }
     };
     let mut out = Vec::with_capacity(2);
-    let signature = part.thought_signature.clone().filter(|s| !s.is_empty());
+    let mut signature = part.thought_signature.clone().filter(|s| !s.is_empty());
     if let Some(text) = &part.text {
         if part.thought == Some(true) {
             out.push(ContentPart::Reasoning {
@@ -493,7 +507,20 @@ pub(crate) fn decode_part(
             ));
         }
         let arguments = args_text(fc.args.as_ref());
-        let id = calls.call(fc.id.as_deref(), &name, &arguments);
+        let mut id = calls.call(fc.id.as_deref(), &name, &arguments);
+        if calls.issued
+            && let Some(sig) = signature.as_deref()
+        {
+            let carried = tool_ids::attach(&id, &Attachment::ThoughtSignature(sig.to_owned()));
+            if carried.len() > id.len() {
+                // In the id now; no carrier (see the module docs).
+                id = carried;
+                signature = None;
+                if let Some(c) = calls.seen.last_mut() {
+                    c.id.clone_from(&id);
+                }
+            }
+        }
         out.push(ContentPart::ToolCall {
             id,
             name,

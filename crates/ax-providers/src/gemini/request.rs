@@ -356,7 +356,9 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
         .iter()
         .flat_map(|m| &m.content)
         .filter_map(|p| match p {
-            ContentPart::ToolCall { id, name, .. } => Some((id.as_str(), name.as_str())),
+            ContentPart::ToolCall { id, name, .. } => {
+                Some((crate::tool_ids::base(id), name.as_str()))
+            }
             _ => None,
         })
         .collect();

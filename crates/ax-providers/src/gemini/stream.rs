@@ -36,7 +36,8 @@ use crate::sse::{SseFrame, write_frame, write_json_frame};
 /// chunk does — SDK code that prints `chunk.text` for every chunk never sees an empty
 /// one. Tool calls are buffered until their arguments are complete (Gemini sends
 /// `functionCall.args` as one object). A `ReasoningSignature` goes on the part before
-/// it (the thought part for Anthropic, the `functionCall` or text part for Gemini).
+/// it (the thought part for Anthropic, the text part for Gemini); a call's own
+/// signature comes out of its id ([`crate::tool_ids`]) onto its `functionCall` part.
 /// `Usage` may come before or after `Finish` and is merged by maximum. There is no end
 /// marker; a mid-stream error ends the stream with `data: {"error": {...}}`.
 #[derive(Debug, Default)]
@@ -71,12 +72,15 @@ impl GeminiStreamEncoder {
 
     fn close_call(&mut self) {
         if let Some((_, id, name, args)) = self.open_call.take() {
+            // A signature Gemini gave the call travels in its id: back on the part.
+            let (id, signature) = crate::tool_ids::thought_signature(&id);
             self.pending.push(OutPart {
                 function_call: Some(OutFunctionCall {
-                    id: (!id.is_empty()).then(|| Cow::Owned(client_id(&id).to_owned())),
+                    id: (!id.is_empty()).then(|| Cow::Owned(client_id(id).to_owned())),
                     name: Cow::Owned(name),
                     args: args_value(&args),
                 }),
+                thought_signature: signature.map(Cow::Owned),
                 ..Default::default()
             });
         }
@@ -247,8 +251,9 @@ impl StreamEncoder for GeminiStreamEncoder {
 /// Emits `Start` on the first chunk; reads only the first candidate; every text part is
 /// a `TextDelta`, every `thought` part a `ReasoningDelta`, every `functionCall` a
 /// `ToolCallStart` (id from the call, or synthesized as in a complete answer) and one
-/// `ToolCallDelta` with the whole arguments; a `thoughtSignature` follows its part as a
-/// `ReasoningSignature`; `usageMetadata` is a `Usage` on every chunk that has one (the
+/// `ToolCallDelta` with the whole arguments; the `thoughtSignature` of a `functionCall`
+/// rides in the call's id ([`crate::tool_ids`]), any other `thoughtSignature` follows its
+/// part as a `ReasoningSignature`; `usageMetadata` is a `Usage` on every chunk that has one (the
 /// last is the total; consumers merge by maximum); the first `finishReason` is the one
 /// `Finish` (`STOP` after function calls → `ToolCalls`).
 ///

@@ -19,6 +19,7 @@ use super::wire::{
 use crate::codec::DecodeOptions;
 use crate::config::ProviderConfig;
 use crate::passthrough::patched_body;
+use crate::tool_ids::{self, Attachment, ReasoningBlock};
 use bytes::Bytes;
 
 // ====================================================================== client side
@@ -183,23 +184,38 @@ fn decode_message(v: &Value, path: &str) -> Result<Option<Message>, GatewayError
             name,
         })),
         "assistant" => {
-            let mut parts = Vec::new();
-            if let Some(r) = o.str_opt("reasoning_content")?.filter(|r| !r.is_empty()) {
-                parts.push(ContentPart::Reasoning {
-                    text: r.to_owned(),
-                    signature: None,
-                    redacted: None,
-                });
-            }
+            let reasoning = o.str_opt("reasoning_content")?.unwrap_or_default();
             let calls = decode_tool_calls(&o)?;
             let text = decode_text_content(content, &content_path)?;
             // `content: ""` next to tool calls is how many clients say "no text".
             let empty_text =
                 matches!(text.as_slice(), [ContentPart::Text { text }] if text.is_empty());
-            if !empty_text || calls.is_empty() {
-                parts.extend(text);
+            let text = if !empty_text || calls.is_empty() {
+                text
+            } else {
+                Vec::new()
+            };
+            let mut parts = Vec::new();
+            match replayed_reasoning(reasoning, &calls) {
+                Some((unsigned, mut blocks)) => {
+                    parts.extend(unsigned_reasoning(unsigned));
+                    // The first call's blocks lead the message: Anthropic wants an
+                    // assistant turn with tool use to start with its thinking.
+                    if let Some(first) = blocks.first_mut() {
+                        parts.append(first);
+                    }
+                    parts.extend(text);
+                    for (call, before) in calls.into_iter().zip(blocks) {
+                        parts.extend(before);
+                        parts.push(call);
+                    }
+                }
+                None => {
+                    parts.extend(unsigned_reasoning(reasoning.to_owned()));
+                    parts.extend(text);
+                    parts.extend(calls);
+                }
             }
-            parts.extend(calls);
             Ok(Some(Message {
                 role: Role::Assistant,
                 content: parts,
@@ -238,6 +254,69 @@ fn decode_message(v: &Value, path: &str) -> Result<Option<Message>, GatewayError
             format!("unknown role `{other}` (expected system, developer, user, assistant or tool)"),
         )),
     }
+}
+
+/// `reasoning_content` as one unsigned reasoning part (none when empty).
+fn unsigned_reasoning(text: String) -> Option<ContentPart> {
+    (!text.is_empty()).then_some(ContentPart::Reasoning {
+        text,
+        signature: None,
+        redacted: None,
+    })
+}
+
+/// The reasoning blocks an answer of ax put in these calls' ids ([`tool_ids`] kind `r`,
+/// see `response::client_call_ids`), rebuilt with their text from `reasoning`: per
+/// call, the blocks that came before it; and the text no block claims. `None` when no
+/// call carries blocks, or when a block's range does not fit `reasoning` (the client
+/// sent other text, or none): the reasoning is then read as before, one unsigned part,
+/// rather than replayed with a signature that does not match it.
+fn replayed_reasoning(
+    reasoning: &str,
+    calls: &[ContentPart],
+) -> Option<(String, Vec<Vec<ContentPart>>)> {
+    let mut per_call = Vec::with_capacity(calls.len());
+    let mut unclaimed = String::new();
+    let mut end = 0;
+    let mut any = false;
+    for call in calls {
+        let mut before = Vec::new();
+        if let ContentPart::ToolCall { id, .. } = call
+            && let (_, Some(Attachment::Reasoning(blocks))) = tool_ids::split(id)
+        {
+            any = true;
+            for block in blocks {
+                before.push(match block {
+                    ReasoningBlock::Thinking {
+                        start,
+                        len,
+                        signature,
+                    } => {
+                        let stop = start.checked_add(len)?;
+                        let text = reasoning.get(start..stop).filter(|t| !t.is_empty())?;
+                        unclaimed.push_str(reasoning.get(end..start)?);
+                        end = stop;
+                        ContentPart::Reasoning {
+                            text: text.to_owned(),
+                            signature: Some(signature),
+                            redacted: None,
+                        }
+                    }
+                    ReasoningBlock::Redacted { data } => ContentPart::Reasoning {
+                        text: String::new(),
+                        signature: None,
+                        redacted: Some(data),
+                    },
+                });
+            }
+        }
+        per_call.push(before);
+    }
+    if !any {
+        return None;
+    }
+    unclaimed.push_str(reasoning.get(end..)?);
+    Some((unclaimed, per_call))
 }
 
 /// Content that may only hold text: a string, or an array of `text` (and `refusal`)
@@ -504,7 +583,9 @@ fn decode_response_format(o: &Obj<'_>) -> Result<Option<ResponseFormat>, Gateway
 /// rewritten; when streaming, `stream` is `true` and `stream_options.include_usage` is
 /// forced on (other `stream_options` keys kept) so usage is never lost; when not
 /// streaming, `stream` and `stream_options` are removed (the adapter asked for one
-/// complete answer, and OpenAI rejects `stream_options` without `stream`).
+/// complete answer, and OpenAI rejects `stream_options` without `stream`); call ids lose
+/// what another provider's answer put in them ([`tool_ids`]), which OpenAI would refuse
+/// as too long.
 ///
 /// **Translation** (any other client format): see the module docs for what is sent.
 /// The output-token limit goes out as `max_completion_tokens` to kind `openai` (OpenAI
@@ -650,9 +731,12 @@ pub fn check_request(req: &ChatRequest) -> Result<(), GatewayError> {
 }
 
 fn fast_path(raw: &RawRequest, model: &str, stream: bool) -> Bytes {
-    let model = ("model", Value::String(model.to_owned()));
+    let mut set = vec![("model", Value::String(model.to_owned()))];
+    if let Some(messages) = without_id_attachments(raw) {
+        set.push(("messages", messages));
+    }
     if !stream {
-        return patched_body(raw, &[model], &["stream", "stream_options"]);
+        return patched_body(raw, &set, &["stream", "stream_options"]);
     }
     // Usage comes only in the final chunk the client may not have asked for.
     let mut options = match raw.body.get("stream_options") {
@@ -660,15 +744,33 @@ fn fast_path(raw: &RawRequest, model: &str, stream: bool) -> Bytes {
         _ => Map::new(),
     };
     options.insert("include_usage".into(), Value::Bool(true));
-    patched_body(
-        raw,
-        &[
-            model,
-            ("stream", Value::Bool(true)),
-            ("stream_options", Value::Object(options)),
-        ],
-        &[],
-    )
+    set.push(("stream", Value::Bool(true)));
+    set.push(("stream_options", Value::Object(options)));
+    patched_body(raw, &set, &[])
+}
+
+/// The fast path's one content change: `messages` with the call ids' [`tool_ids`]
+/// attachments taken off (`tool_calls[].id`, `tool_call_id`), or `None` (nothing
+/// copied) when there are none — the usual case, found by a scan of the bytes. They
+/// are there when an earlier turn of the conversation was answered by another provider
+/// (a fallback, a route over several): OpenAI refuses ids longer than 40 characters
+/// ("Invalid 'messages[2].tool_calls[0].id': string too long"), and the signature
+/// they carry means nothing to it.
+fn without_id_attachments(raw: &RawRequest) -> Option<Value> {
+    if !tool_ids::may_carry(&raw.bytes) {
+        return None;
+    }
+    let mut messages = raw.body.get("messages")?.as_array()?.clone();
+    let mut changed = false;
+    for m in &mut messages {
+        changed |= tool_ids::strip_field(m, "tool_call_id");
+        if let Some(Value::Array(calls)) = m.get_mut("tool_calls") {
+            for call in calls {
+                changed |= tool_ids::strip_field(call, "id");
+            }
+        }
+    }
+    changed.then_some(Value::Array(messages))
 }
 
 /// Unified messages → OpenAI messages. Tool results become `tool` messages wherever
@@ -695,7 +797,7 @@ fn encode_messages(messages: &[Message]) -> Vec<OutMessage<'_>> {
                         name: None,
                         content: text_content(content),
                         tool_calls: Vec::new(),
-                        tool_call_id: Some(tool_call_id),
+                        tool_call_id: Some(tool_ids::base(tool_call_id)),
                     });
                     emitted = true;
                 }
@@ -739,7 +841,8 @@ fn encode_message<'a>(m: &'a Message, parts: &[&'a ContentPart]) -> OutMessage<'
                 name,
                 arguments,
             } => Some(OutToolCall {
-                id,
+                // What another provider's answer put in the id is for that provider.
+                id: tool_ids::base(id),
                 kind: "function",
                 function: OutFunctionCall { name, arguments },
             }),

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 use ax_core::{ChatResponse, ContentPart, FinishReason, GatewayError, Usage};
 use serde_json::Value;
 
+use crate::tool_ids::{self, Attachment, ReasoningBlock};
+
 use super::wire::{
     InChoice, InContent, InResponse, InUsage, OutChoice, OutCompletionDetails, OutFunctionCall,
     OutPromptDetails, OutResponse, OutResponseMessage, OutToolCall, OutUsage, reasoning_text,
@@ -221,31 +223,87 @@ pub(crate) fn joined<'a>(
     }
 }
 
-/// Tool calls of `parts` in wire form.
-pub(crate) fn tool_calls_out(parts: &[ContentPart]) -> Vec<OutToolCall<'_>> {
+/// The id each tool call of `parts` gets in an answer to an OpenAI client, in order:
+/// its own, plus (as a [`tool_ids`] attachment) the signed and redacted reasoning that
+/// came before it since the previous call. Chat Completions has no field for reasoning
+/// signatures, but a client sends the call id back, and with it `reasoning_content`
+/// (when it keeps it, as DeepSeek-style clients do): the request decoder then rebuilds
+/// the blocks an Anthropic upstream wants replayed before the call. A signed block is
+/// named by its byte range in `reasoning_content` — the non-empty reasoning texts
+/// joined with nothing between them, as [`encode_response`] and the stream encoder
+/// send it. Bare signatures (empty text: Gemini's carriers) are not carried.
+pub(crate) fn client_call_ids(parts: &[ContentPart]) -> Vec<Cow<'_, str>> {
+    let mut ids = Vec::new();
+    let mut offset = 0;
+    let mut pending = Vec::new();
+    for part in parts {
+        match part {
+            ContentPart::Reasoning {
+                text,
+                signature,
+                redacted,
+            } => {
+                match (redacted, signature.as_deref().filter(|s| !s.is_empty())) {
+                    (Some(data), _) => {
+                        pending.push(ReasoningBlock::Redacted { data: data.clone() })
+                    }
+                    (None, Some(sig)) if !text.is_empty() => {
+                        pending.push(ReasoningBlock::Thinking {
+                            start: offset,
+                            len: text.len(),
+                            signature: sig.to_owned(),
+                        });
+                    }
+                    _ => {}
+                }
+                offset += text.len();
+            }
+            ContentPart::ToolCall { id, .. } if pending.is_empty() => {
+                ids.push(Cow::Borrowed(id.as_str()))
+            }
+            ContentPart::ToolCall { id, .. } => {
+                let blocks = std::mem::take(&mut pending);
+                ids.push(Cow::Owned(tool_ids::attach(
+                    id,
+                    &Attachment::Reasoning(blocks),
+                )));
+            }
+            _ => {}
+        }
+    }
+    ids
+}
+
+/// Tool calls of `parts` in wire form, with the ids of [`client_call_ids`].
+pub(crate) fn tool_calls_out<'a>(
+    parts: &'a [ContentPart],
+    ids: &'a [Cow<'a, str>],
+) -> Vec<OutToolCall<'a>> {
     parts
         .iter()
         .filter_map(|p| match p {
             ContentPart::ToolCall {
-                id,
-                name,
-                arguments,
-            } => Some(OutToolCall {
-                id,
-                kind: "function",
-                function: OutFunctionCall { name, arguments },
-            }),
+                name, arguments, ..
+            } => Some((name, arguments)),
             _ => None,
+        })
+        .zip(ids)
+        .map(|((name, arguments), id)| OutToolCall {
+            id,
+            kind: "function",
+            function: OutFunctionCall { name, arguments },
         })
         .collect()
 }
 
 /// Encodes a complete answer as a `chat.completion` body. Reasoning text goes in
 /// `message.reasoning_content` (the DeepSeek/vLLM field); reasoning signatures and
-/// redacted reasoning have no OpenAI form and are dropped. With tool calls and no text,
+/// redacted reasoning have no OpenAI field and ride in the id of the call they precede
+/// ([`client_call_ids`]; before no call, they are dropped). With tool calls and no text,
 /// `content` is `null`, as OpenAI sends it.
 pub fn encode_response(response: &ChatResponse) -> Vec<u8> {
-    let tool_calls = tool_calls_out(&response.content);
+    let ids = client_call_ids(&response.content);
+    let tool_calls = tool_calls_out(&response.content, &ids);
     let text = joined(&response.content, |p| p.as_text());
     let content = match text {
         Some(t) => Some(t),

@@ -9,6 +9,7 @@
 //! carries the usage (every other chunk then has `"usage": null`); `data: [DONE]` ends
 //! the stream. Errors after the 200 arrive as `data: {"error": {...}}`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use ax_core::{ErrorCode, FinishReason, GatewayError, StreamEvent, Usage};
@@ -23,6 +24,7 @@ use super::wire::{
 };
 use crate::codec::{StreamDecoder, StreamEncoder};
 use crate::sse::{SseFrame, write_frame, write_json_frame};
+use crate::tool_ids::{self, Attachment, ReasoningBlock};
 
 // ====================================================================== encoder
 
@@ -33,6 +35,10 @@ use crate::sse::{SseFrame, write_frame, write_json_frame};
 /// may come before or after `Finish` and is merged by maximum and sent (only if the
 /// client asked with `include_usage`) in the usage chunk right before `[DONE]`; a `stop`
 /// finish after tool calls is reported as `tool_calls` (Gemini says `STOP` there).
+/// Reasoning goes out as `delta.reasoning_content`; a signature closing it rides in the
+/// id of the next tool call with the text's byte range in the joined
+/// `reasoning_content`, as in a complete answer
+/// ([`super::response::client_call_ids`]).
 #[derive(Debug)]
 pub struct OpenAiStreamEncoder {
     include_usage: bool,
@@ -44,6 +50,12 @@ pub struct OpenAiStreamEncoder {
     closed: bool,
     tool_index: HashMap<u32, u32>,
     usage: Option<Usage>,
+    /// Bytes of `reasoning_content` sent so far.
+    reasoning_len: usize,
+    /// The reasoning block being streamed: its byte range so far.
+    open_reasoning: Option<(usize, usize)>,
+    /// Signed blocks waiting for the next tool call's id.
+    signed: Vec<ReasoningBlock>,
 }
 
 impl OpenAiStreamEncoder {
@@ -59,6 +71,9 @@ impl OpenAiStreamEncoder {
             closed: false,
             tool_index: HashMap::new(),
             usage: None,
+            reasoning_len: 0,
+            open_reasoning: None,
+            signed: Vec::new(),
         }
     }
 
@@ -131,6 +146,13 @@ impl StreamEncoder for OpenAiStreamEncoder {
             return;
         }
         self.ensure_started(out);
+        if !matches!(
+            event,
+            StreamEvent::ReasoningDelta { .. } | StreamEvent::ReasoningSignature { .. }
+        ) {
+            // Reasoning that ends without a signature is not carried.
+            self.open_reasoning = None;
+        }
         match event {
             StreamEvent::TextDelta { text } if !text.is_empty() => {
                 let delta = OutDelta {
@@ -140,18 +162,35 @@ impl StreamEncoder for OpenAiStreamEncoder {
                 self.chunk(out, delta, None);
             }
             StreamEvent::ReasoningDelta { text } if !text.is_empty() => {
+                let (_, len) = self.open_reasoning.get_or_insert((self.reasoning_len, 0));
+                *len += text.len();
+                self.reasoning_len += text.len();
                 let delta = OutDelta {
                     reasoning_content: Some(text),
                     ..Default::default()
                 };
                 self.chunk(out, delta, None);
             }
+            StreamEvent::ReasoningSignature { signature } if !signature.is_empty() => {
+                // A signature with no reasoning open is a Gemini carrier: not carried.
+                if let Some((start, len)) = self.open_reasoning.take() {
+                    self.signed.push(ReasoningBlock::Thinking {
+                        start,
+                        len,
+                        signature: signature.clone(),
+                    });
+                }
+            }
             StreamEvent::ToolCallStart { index, id, name } => {
                 let (i, _) = self.tool_slot(*index);
+                let id = match std::mem::take(&mut self.signed) {
+                    blocks if blocks.is_empty() => Cow::Borrowed(id.as_str()),
+                    blocks => Cow::Owned(tool_ids::attach(id, &Attachment::Reasoning(blocks))),
+                };
                 let delta = OutDelta {
                     tool_calls: vec![OutDeltaToolCall {
                         index: i,
-                        id: Some(id),
+                        id: Some(&id),
                         kind: Some("function"),
                         function: OutDeltaFunction {
                             name: Some(name),
