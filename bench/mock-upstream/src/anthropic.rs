@@ -368,38 +368,3 @@ pub(crate) fn models() -> Response {
         Body::from(&br#"{"data":[{"type":"model","id":"claude-sonnet-4-20250514","display_name":"Claude Sonnet 4","created_at":"2025-05-22T00:00:00Z"},{"type":"model","id":"claude-3-5-sonnet-20241022","display_name":"Claude Sonnet 3.5 (New)","created_at":"2024-10-22T00:00:00Z"},{"type":"model","id":"claude-3-5-haiku-20241022","display_name":"Claude Haiku 3.5","created_at":"2024-10-22T00:00:00Z"}],"has_more":false,"first_id":"claude-sonnet-4-20250514","last_id":"claude-3-5-haiku-20241022"}"#[..]),
     )
 }
-/// `{"input_tokens": N}` (anthropic-sdk-python `types/message_tokens_count.py`).
-#[derive(Serialize)]
-struct TokensCount {
-    input_tokens: u64,
-}
-
-/// `POST /v1/messages/count_tokens`: the input tokens a Messages call with this body
-/// would report (the same count from the text length).
-pub(crate) fn count_tokens(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
-    let req: AnthropicMessages<'_> = match serde_json::from_slice(ctx.body) {
-        Ok(r) => r,
-        Err(e) => return bad_request(Format::Anthropic, &format!("invalid request body: {e}")),
-    };
-    if req.model.is_none() {
-        return bad_request(Format::Anthropic, "model: Field required");
-    }
-    let Some(conv) = req.messages.as_ref().filter(|c| c.turns > 0) else {
-        return bad_request(Format::Anthropic, "messages: Field required");
-    };
-    if let Some(bad) = conv.bad_role(role::USER | role::ASSISTANT | role::SYSTEM) {
-        return bad_request(
-            Format::Anthropic,
-            &format!(
-                "messages: Input tag '{bad}' found using 'role' does not match any of the expected tags: 'user', 'assistant', 'system'"
-            ),
-        );
-    }
-    if cfg.malformed {
-        return malformed_json();
-    }
-    let system_len = req.system.as_ref().map_or(0, |s| s.len);
-    let input_tokens = tokens(conv.text_len + system_len);
-    finish(to_json(&TokensCount { input_tokens }), cfg, ctx)
-}
-

@@ -196,31 +196,6 @@ pub(crate) fn generate(
     finish(to_json(&a.response(&answer, true)), cfg, ctx)
 }
 
-#[derive(Serialize)]
-struct ContentEmbedding {
-    values: Vector,
-}
-
-#[derive(Serialize)]
-struct EmbedContentResponse {
-    embedding: ContentEmbedding,
-}
-
-#[derive(Serialize)]
-struct BatchEmbedContentsResponse {
-    embeddings: Vec<ContentEmbedding>,
-}
-
-fn embedding(req: &GeminiEmbed<'_>, cfg: &MockConfig) -> Option<ContentEmbedding> {
-    let text = req.content.as_ref()?.parts.last.as_deref()?;
-    Some(ContentEmbedding {
-        values: Vector {
-            seed: fnv(text.as_bytes()),
-            dims: req
-                .output_dimensionality
-                .unwrap_or(cfg.embedding_dims)
-                .max(1),
-        },
 /// `CountTokensResponse` (python-genai `types.py`: `totalTokens`,
 /// `cachedContentTokenCount`; the REST answer also has `promptTokensDetails`).
 #[derive(Serialize)]
@@ -273,6 +248,31 @@ pub(crate) fn count_tokens(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
     finish(to_json(&body), cfg, ctx)
 }
 
+#[derive(Serialize)]
+struct ContentEmbedding {
+    values: Vector,
+}
+
+#[derive(Serialize)]
+struct EmbedContentResponse {
+    embedding: ContentEmbedding,
+}
+
+#[derive(Serialize)]
+struct BatchEmbedContentsResponse {
+    embeddings: Vec<ContentEmbedding>,
+}
+
+fn embedding(req: &GeminiEmbed<'_>, cfg: &MockConfig) -> Option<ContentEmbedding> {
+    let text = req.content.as_ref()?.parts.last.as_deref()?;
+    Some(ContentEmbedding {
+        values: Vector {
+            seed: fnv(text.as_bytes()),
+            dims: req
+                .output_dimensionality
+                .unwrap_or(cfg.embedding_dims)
+                .max(1),
+        },
     })
 }
 

@@ -625,60 +625,6 @@ fn blocks(msg: &Value) -> &[Value] {
     array_of(msg, "content")
 }
 
-/// Every top-level field of `POST /v1/messages/count_tokens`: anthropic-sdk-python
-/// `types/message_count_tokens_params.py` (`MessageCountTokensParams`). No `max_tokens`,
-/// `stream`, `metadata`, `stop_sequences` or sampling settings: a count body carrying
-/// them is refused like any unknown field.
-const ANTHROPIC_COUNT_FIELDS: &[&str] = &[
-    "messages",
-    "model",
-    "cache_control",
-    "output_config",
-    "system",
-    "thinking",
-    "tool_choice",
-    "tools",
-];
-
-/// Fields of the count body accepted only with an `anthropic-beta` header: the extra
-/// fields of `types/beta/message_count_tokens_params.py`.
-const ANTHROPIC_COUNT_BETA_FIELDS: &[&str] = &[
-    "context_management",
-    "mcp_servers",
-    "output_format",
-    "speed",
-];
-
-/// Strict checks of `POST /v1/messages/count_tokens`; `None` lets the request through to
-/// the ordinary handler (which checks `model`, `messages` and roles). The same rules as
-/// Messages where they apply (unknown fields, at least one message, thinking, history);
-/// with no `max_tokens`, a thinking budget has no upper bound here.
-pub(crate) fn anthropic_count_tokens(body: &[u8], beta: &str) -> Option<Refusal> {
-    let m = object(body)?;
-    if let Some(k) = m.keys().find(|k| {
-        !ANTHROPIC_COUNT_FIELDS.contains(&k.as_str())
-            && (beta.is_empty() || !ANTHROPIC_COUNT_BETA_FIELDS.contains(&k.as_str()))
-    }) {
-        return Some(anthropic_400(&format!(
-            "{k}: Extra inputs are not permitted"
-        )));
-    }
-    let messages = match m.get("messages") {
-        None => return Some(anthropic_400("messages: Field required")),
-        Some(Value::Array(a)) if a.is_empty() => {
-            return Some(anthropic_400(
-                "messages: List should have at least 1 item after validation, not 0",
-            ));
-        }
-        Some(Value::Array(a)) => a.as_slice(),
-        Some(_) => return Some(anthropic_400("messages: Input should be a valid list")),
-    };
-    if let Some(r) = anthropic_thinking(&m, u64::MAX, beta) {
-        return Some(r);
-    }
-    anthropic_history(messages)
-}
-
 /// Checks over the conversation:
 /// - a `thinking` block carries its `signature` (`ThinkingBlockParam.signature:
 ///   Required[str]`, "exactly as returned by the API … a modified block results in a 400
@@ -1000,39 +946,6 @@ pub(crate) fn gemini_count_tokens(model: &str, body: &[u8]) -> Option<Refusal> {
 const GEMINI_EMBED_FIELDS: &[&str] = &[
     "model",
     "content",
-/// Strict checks of `:countTokens` for `model` (from the URL). The body is
-/// `CountTokensRequest` (python-genai `_CountTokensParameters_to_mldev` sends
-/// `contents`; the REST reference adds `generateContentRequest`, "mutually exclusive"
-/// with `contents`: "You can either send Model + Contents or a generateContentRequest,
-/// but never both"; the refusal of both is the mock's own wording). A
-/// `generateContentRequest` is checked as a `generateContent` body, and needs its
-/// `model` ("Required. The name of the Model to use", `models/{model}`).
-pub(crate) fn gemini_count_tokens(model: &str, body: &[u8]) -> Option<Refusal> {
-    let m = object(body)?;
-    if let Some(r) = gemini_unknown(&m, &["contents", "generateContentRequest"], None) {
-        return Some(r);
-    }
-    let request = m
-        .get("generateContentRequest")
-        .or_else(|| m.get("generate_content_request"));
-    let Some(request) = request else {
-        return gemini_function_turns(array_of(&Value::Object(m), "contents"));
-    };
-    if m.contains_key("contents") {
-        return Some(gemini_400(
-            "CountTokensRequest: contents and generateContentRequest are mutually \
-             exclusive: send one of them.",
-        ));
-    }
-    if str_of(request, "model").is_none_or(|m| !m.starts_with("models/")) {
-        return Some(gemini_400(
-            "* CountTokensRequest.generate_content_request.model: model is not specified \
-             (expected models/{model})",
-        ));
-    }
-    gemini_generate(model, &serde_json::to_vec(request).ok()?)
-}
-
     "taskType",
     "title",
     "outputDimensionality",
@@ -1150,45 +1063,6 @@ mod tests {
         let ok = br#"{"model":"m","messages":[{"role":"user","content":"x"},
             {"role":"assistant","tool_calls":[{"id":"a","type":"function","function":{"name":"f","arguments":"{}"}}]},
             {"role":"tool","tool_call_id":"a","content":"1"},{"role":"user","content":"y"}]}"#;
-    #[test]
-    fn count_bodies_are_checked_like_the_real_count_endpoints() {
-        let ok =
-            br#"{"model":"claude-x","messages":[{"role":"user","content":"hi"}],"system":"s"}"#;
-        assert!(anthropic_count_tokens(ok, "").is_none());
-        let with_max =
-            br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#;
-        assert_eq!(
-            anthropic_count_tokens(with_max, "").unwrap().message(),
-            "max_tokens: Extra inputs are not permitted"
-        );
-        let thinking = br#"{"model":"m","messages":[{"role":"user","content":"x"}],
-            "thinking":{"type":"enabled","budget_tokens":100000}}"#;
-        assert!(anthropic_count_tokens(thinking, "").is_none());
-
-        let contents = br#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#;
-        assert!(gemini_count_tokens("gemini-2.0-flash", contents).is_none());
-        let wrapped = br#"{"generateContentRequest":{"model":"models/gemini-2.0-flash",
-            "contents":[{"parts":[{"text":"hi"}]}],"systemInstruction":{"parts":[{"text":"s"}]}}}"#;
-        assert!(gemini_count_tokens("gemini-2.0-flash", wrapped).is_none());
-        let no_model = br#"{"generateContentRequest":{"contents":[{"parts":[{"text":"hi"}]}]}}"#;
-        assert!(gemini_count_tokens("gemini-2.0-flash", no_model).is_some());
-        let both =
-            br#"{"contents":[],"generateContentRequest":{"model":"models/g","contents":[]}}"#;
-        assert!(
-            gemini_count_tokens("gemini-2.0-flash", both)
-                .unwrap()
-                .message()
-                .contains("mutually exclusive")
-        );
-        let extra = br#"{"contents":[],"generationConfig":{}}"#;
-        assert!(
-            gemini_count_tokens("gemini-2.0-flash", extra)
-                .unwrap()
-                .message()
-                .contains("Unknown name \"generationConfig\"")
-        );
-    }
-
         assert!(openai_chat(ok).is_none());
         let missing = br#"{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"a"}]},
             {"role":"user","content":"y"}]}"#;
