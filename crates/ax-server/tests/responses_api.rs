@@ -429,3 +429,46 @@ async fn a_bad_responses_request_gets_an_openai_shaped_error_and_a_log_row() {
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].error_code.as_deref(), Some("invalid_request"));
 }
+
+#[tokio::test]
+async fn a_stored_response_belongs_to_the_tenant_that_made_it() {
+    let gw = gateway().await;
+    let key_a = gw.add_key("team-a", None).await;
+    let key_b = gw.add_key("team-b", None).await;
+    let bearer_a = format!("Bearer {key_a}");
+    let bearer_b = format!("Bearer {key_b}");
+    let first = json!({"model": "claude/claude-sonnet-4-5", "input": "My name is Ada."});
+    let resp = gw
+        .post("/v1/responses", &first, &[("authorization", &bearer_a)])
+        .await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{}/v1/responses/{id}", gw.url);
+    let get = |bearer: &str| gw.http.get(&url).header("authorization", bearer).send();
+    assert_eq!(get(&bearer_a).await.unwrap().status(), 200);
+    // Another tenant neither sees it, nor continues it, nor deletes it.
+    assert_eq!(get(&bearer_b).await.unwrap().status(), 404);
+    let next = json!({
+        "model": "claude/claude-sonnet-4-5",
+        "previous_response_id": id,
+        "input": "What is my name?",
+    });
+    let resp = gw
+        .post("/v1/responses", &next, &[("authorization", &bearer_b)])
+        .await;
+    assert_eq!(resp.status(), 400);
+    let deleted = gw
+        .http
+        .delete(&url)
+        .header("authorization", &bearer_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 404);
+    // Without a key at all: 401, as every /v1 endpoint once keys exist.
+    assert_eq!(gw.get(&format!("/v1/responses/{id}")).await.status(), 401);
+    assert_eq!(get(&bearer_a).await.unwrap().status(), 200);
+}
