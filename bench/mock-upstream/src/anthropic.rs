@@ -10,9 +10,10 @@ use crate::openai::finish;
 use crate::plan::{Emitter, Framing, Plan, drive};
 use crate::request::{AnthropicMessages, role};
 use crate::server::Ctx;
+use crate::trigger::{self, ArgsObject, Reply};
 use crate::util::{
-    AnthropicErrorBody, Format, PARIS, ParisArgs, TOOL_ARGS, answer_text, bad_request,
-    malformed_json, piece, response, to_json, tokens,
+    AnthropicErrorBody, Format, answer_text, bad_request, malformed_json, piece, response, to_json,
+    tokens,
 };
 
 #[derive(Serialize)]
@@ -55,14 +56,16 @@ enum Block<'a> {
     ToolUse {
         id: &'a str,
         name: &'a str,
-        input: Input,
+        input: Input<'a>,
     },
 }
 
 #[derive(Serialize)]
 #[serde(untagged)]
-enum Input {
-    Paris(ParisArgs),
+enum Input<'a> {
+    /// The call's arguments (non-streamed).
+    Args(ArgsObject<'a>),
+    /// `{}`: `content_block_start` carries no input; it streams as `input_json_delta`.
     Empty {},
 }
 
@@ -264,15 +267,23 @@ pub(crate) fn messages(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
             malformed_json()
         };
     }
-    let tool = req.forced_tool();
+    // Only a request with tools can hold a trigger or a tool result: the others never
+    // build a JSON tree.
+    let turn = if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        trigger::anthropic(ctx.body)
+    } else {
+        None
+    };
+    let reply = trigger::decide(req.forced_tool(), turn);
     let answer;
     let call_id;
-    let (text, call) = match tool.as_deref() {
-        Some(name) => {
+    let (text, call) = match &reply {
+        Reply::Call { name, args } => {
             call_id = format!("toolu_mock{}", ctx.shared.next_id());
-            (TOOL_ARGS, Some((call_id.as_str(), name)))
+            (args.as_ref(), Some((call_id.as_str(), name.as_ref())))
         }
-        None => {
+        Reply::Text(t) => (t.as_str(), None),
+        Reply::Answer => {
             answer = answer_text(Format::Anthropic, conv.last_user_text.as_deref());
             (answer.as_str(), None)
         }
@@ -299,7 +310,7 @@ pub(crate) fn messages(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
         Some((id, name)) => Block::ToolUse {
             id,
             name,
-            input: Input::Paris(PARIS),
+            input: Input::Args(ArgsObject(text)),
         },
     };
     let body = to_json(&Message {

@@ -3,6 +3,8 @@
 //! (`GenerateContentResponse`, `Candidate`, `Part`, `FunctionCall`,
 //! `GenerateContentResponseUsageMetadata`, `EmbedContentResponse`).
 
+use std::borrow::Cow;
+
 use axum::body::Body;
 use axum::response::Response;
 use serde::Serialize;
@@ -12,9 +14,10 @@ use crate::openai::{finish, malformed_sse};
 use crate::plan::{Emitter, Framing, Plan, drive};
 use crate::request::{GeminiBatchEmbed, GeminiCountTokens, GeminiEmbed, GeminiGenerate, role};
 use crate::server::Ctx;
+use crate::trigger::{self, ArgsObject, Reply};
 use crate::util::{
-    Format, PARIS, ParisArgs, TOOL_ARGS, Vector, answer_text, bad_request, error_body, fnv,
-    malformed_json, piece, response, to_json, tokens,
+    Format, Vector, answer_text, bad_request, error_body, fnv, malformed_json, piece, response,
+    to_json, tokens,
 };
 
 #[derive(Serialize)]
@@ -57,7 +60,7 @@ enum Part<'a> {
 #[derive(Serialize)]
 struct FunctionCall<'a> {
     name: &'a str,
-    args: ParisArgs,
+    args: ArgsObject<'a>,
 }
 
 #[derive(Serialize, Clone, Copy)]
@@ -81,15 +84,19 @@ struct Answer<'a> {
     response_id: &'a str,
     /// The text answer (ignored when `call` is set).
     text: &'a str,
-    call: Option<&'a str>,
+    /// `(name, arguments)` of a function call.
+    call: Option<(&'a str, &'a str)>,
     usage: UsageMetadata,
 }
 
 impl Answer<'_> {
     fn response<'b>(&'b self, text: &'b str, last: bool) -> GenerateContentResponse<'b> {
         let part = match self.call {
-            Some(name) => Part::Call {
-                function_call: FunctionCall { name, args: PARIS },
+            Some((name, args)) => Part::Call {
+                function_call: FunctionCall {
+                    name,
+                    args: ArgsObject(args),
+                },
             },
             None => Part::Text { text },
         };
@@ -156,15 +163,33 @@ pub(crate) fn generate(
             malformed_json()
         };
     }
-    let call = req.forced_tool();
-    let answer = match call {
-        Some(_) => String::new(),
-        None => answer_text(Format::Gemini, conv.last_user_text.as_deref()),
+    // Only a request with function declarations can hold a trigger or a tool result:
+    // the others never build a JSON tree.
+    let declares = req.tools.as_ref().is_some_and(|ts| {
+        ts.iter().any(|t| {
+            t.function_declarations
+                .as_ref()
+                .is_some_and(|f| !f.is_empty())
+        })
+    });
+    let turn = if declares {
+        trigger::gemini(ctx.body)
+    } else {
+        None
+    };
+    let reply = trigger::decide(req.forced_tool(), turn);
+    let (answer, call) = match &reply {
+        Reply::Call { name, args } => (Cow::Borrowed(""), Some((name.as_ref(), args.as_ref()))),
+        Reply::Text(t) => (Cow::Borrowed(t.as_str()), None),
+        Reply::Answer => (
+            Cow::Owned(answer_text(Format::Gemini, conv.last_user_text.as_deref())),
+            None,
+        ),
     };
     let system_len = req.system_instruction.as_ref().map_or(0, |s| s.parts.len);
     let prompt = tokens(conv.text_len + system_len);
-    let out = match call.as_deref() {
-        Some(name) => tokens(name.len() + TOOL_ARGS.len()),
+    let out = match call {
+        Some((name, args)) => tokens(name.len() + args.len()),
         None => tokens(answer.len()),
     };
     let response_id = format!("mock{}", ctx.shared.next_id());
@@ -172,7 +197,7 @@ pub(crate) fn generate(
         model,
         response_id: &response_id,
         text: &answer,
-        call: call.as_deref(),
+        call,
         usage: UsageMetadata {
             prompt_token_count: prompt,
             candidates_token_count: out,

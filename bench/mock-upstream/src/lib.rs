@@ -7,7 +7,8 @@
 //!
 //! Endpoints:
 //! - OpenAI: `POST /v1/chat/completions`, `POST /v1/embeddings`, `GET /v1/models`
-//!   (without Anthropic headers).
+//!   (without Anthropic headers), `POST /v1/responses` (the Responses API: a `response`
+//!   object, or its `response.*` event stream with `sequence_number`s; see `responses`).
 //! - Anthropic: `POST /v1/messages`, `POST /v1/messages/count_tokens` (`{"input_tokens"}`:
 //!   the input tokens `/v1/messages` would report), `GET /v1/models` (with `x-api-key` or
 //!   `anthropic-version`); requires `anthropic-version` and a key (`x-api-key`, or
@@ -19,6 +20,14 @@
 //!   `GET /v1beta/models` (also under `/v1/`); requires `x-goog-api-key` (or `?key=`).
 //! - Control: `GET /_mock/stats`, `POST /_mock/reset`.
 //!
+//! Tool calls: besides a `tool_choice` that forces a tool (arguments
+//! `{"location":"Paris"}`), every generation endpoint calls a tool when the last user turn
+//! contains `[[call NAME ARGS_JSON]]` and `NAME` is one of the request's function tools
+//! (`[[call shell {"command":["echo","hi"]}]]`: `shell` with exactly those arguments), and
+//! answers `tool said: <first 200 chars>` when the last turn is a tool result, so an
+//! agent's "prompt → tool call → tool result → answer" loop runs against the mock (see
+//! `trigger`; only requests that declare tools are looked at).
+//!
 //! Behaviour knobs come from the server-wide [`MockConfig`] (changeable at runtime with
 //! [`MockUpstream::set_default`]), then the next [`Scripted`] entry queued for the path
 //! ([`MockUpstream::push_script`]), then `x-mock-*` request headers — later wins.
@@ -29,8 +38,10 @@ mod knobs;
 mod openai;
 mod plan;
 mod request;
+mod responses;
 mod server;
 mod strict;
+mod trigger;
 mod util;
 
 use std::collections::{HashMap, VecDeque};

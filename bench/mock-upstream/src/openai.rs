@@ -10,9 +10,10 @@ use crate::MockConfig;
 use crate::plan::{Emitter, Framing, Plan, cut_body, drive};
 use crate::request::{OpenAiChat, OpenAiEmbeddings, role};
 use crate::server::Ctx;
+use crate::trigger::{self, Reply};
 use crate::util::{
-    Format, TOOL_ARGS, Vector, answer_text, bad_request, json_ok, malformed_json, now_secs, piece,
-    response, to_json, tokens,
+    Format, Vector, answer_text, bad_request, json_ok, malformed_json, now_secs, piece, response,
+    to_json, tokens,
 };
 
 const FINGERPRINT: &str = "fp_mock";
@@ -314,15 +315,23 @@ pub(crate) fn chat(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
             malformed_json()
         };
     }
-    let tool = req.forced_tool();
+    // Only a request with tools can hold a trigger or a tool result: the others never
+    // build a JSON tree.
+    let turn = if req.tools.as_ref().is_some_and(|t| !t.is_empty()) {
+        trigger::openai_chat(ctx.body)
+    } else {
+        None
+    };
+    let reply = trigger::decide(req.forced_tool(), turn);
     let answer;
     let call_id;
-    let (text, call) = match tool.as_deref() {
-        Some(name) => {
+    let (text, call) = match &reply {
+        Reply::Call { name, args } => {
             call_id = format!("call_mock{}", ctx.shared.next_id());
-            (TOOL_ARGS, Some((call_id.as_str(), name)))
+            (args.as_ref(), Some((call_id.as_str(), name.as_ref())))
         }
-        None => {
+        Reply::Text(t) => (t.as_str(), None),
+        Reply::Answer => {
             answer = answer_text(Format::OpenAi, conv.last_user_text.as_deref());
             (answer.as_str(), None)
         }
@@ -370,7 +379,7 @@ pub(crate) fn chat(ctx: &Ctx<'_>, cfg: &MockConfig) -> Response {
                         kind: "function",
                         function: Function {
                             name,
-                            arguments: TOOL_ARGS,
+                            arguments: text,
                         },
                     }]
                 }),

@@ -16,7 +16,7 @@ use crate::strict::{self, Refusal};
 use crate::util::{
     Credentials, Format, error_response, forced_error, json_ok, malformed_json, to_json,
 };
-use crate::{Scripted, Shared, anthropic, gemini, knobs, openai};
+use crate::{Scripted, Shared, anthropic, gemini, knobs, openai, responses};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -51,6 +51,7 @@ enum Route<'a> {
     OpenAiChat,
     OpenAiEmbeddings,
     OpenAiModels,
+    OpenAiResponses,
     AnthropicMessages,
     AnthropicCountTokens,
     AnthropicModels,
@@ -75,6 +76,7 @@ impl<'a> Route<'a> {
         match path {
             "/v1/chat/completions" if post => return Route::OpenAiChat,
             "/v1/embeddings" if post => return Route::OpenAiEmbeddings,
+            "/v1/responses" if post => return Route::OpenAiResponses,
             "/v1/messages" if post => return Route::AnthropicMessages,
             "/v1/messages/count_tokens" if post => return Route::AnthropicCountTokens,
             "/v1beta/models" if get => return Route::GeminiModels,
@@ -120,9 +122,11 @@ impl<'a> Route<'a> {
 
     fn format(self) -> Format {
         match self {
-            Route::OpenAiChat | Route::OpenAiEmbeddings | Route::OpenAiModels | Route::NotFound => {
-                Format::OpenAi
-            }
+            Route::OpenAiChat
+            | Route::OpenAiEmbeddings
+            | Route::OpenAiModels
+            | Route::OpenAiResponses
+            | Route::NotFound => Format::OpenAi,
             Route::AnthropicMessages | Route::AnthropicCountTokens | Route::AnthropicModels => {
                 Format::Anthropic
             }
@@ -159,6 +163,7 @@ impl<'a> Route<'a> {
         match self {
             Route::OpenAiChat => strict::openai_chat(body),
             Route::OpenAiEmbeddings => strict::openai_embeddings(body),
+            Route::OpenAiResponses => responses::strict_check(body),
             Route::AnthropicMessages => strict::anthropic_messages(body, beta),
             Route::AnthropicCountTokens => strict::anthropic_count_tokens(body, beta),
             Route::GeminiCountTokens { model } => {
@@ -273,6 +278,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     match route {
         Route::OpenAiChat => openai::chat(&ctx, &cfg),
         Route::OpenAiEmbeddings => openai::embeddings(&ctx, &cfg),
+        Route::OpenAiResponses => responses::create(&ctx, &cfg),
         Route::AnthropicMessages => anthropic::messages(&ctx, &cfg),
         Route::AnthropicCountTokens => anthropic::count_tokens(&ctx, &cfg),
         Route::GeminiCountTokens { .. } => gemini::count_tokens(&ctx, &cfg),

@@ -58,7 +58,12 @@ impl Refusal {
 
 /// OpenAI's error object: `{"error": {message, type, param, code}}`
 /// (openai-python `types/shared/error_object.py`).
-fn openai(status: u16, message: &str, param: Option<&str>, code: Option<&str>) -> Refusal {
+pub(crate) fn openai(
+    status: u16,
+    message: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Refusal {
     Refusal {
         status,
         body: json!({"error": {
@@ -340,7 +345,7 @@ pub(crate) fn openai_chat(body: &[u8]) -> Option<Refusal> {
 /// \"medium\" was provided, but model gpt-4o-2024-11-20 does not support reasoning
 /// effort", github/copilot-cli#3394). The same prefixes as ax's `NO_REASONING_MODELS`;
 /// `ft:` fine-tunes count as their base.
-const OPENAI_NON_REASONING: &[&str] = &["gpt-4", "gpt-3.5", "chatgpt-4o", "gpt-5-chat"];
+pub(crate) const OPENAI_NON_REASONING: &[&str] = &["gpt-4", "gpt-3.5", "chatgpt-4o", "gpt-5-chat"];
 
 fn openai_reasoning(m: &Map<String, Value>) -> Option<Refusal> {
     m.get("reasoning_effort").filter(|v| !v.is_null())?;

@@ -28,17 +28,8 @@ impl Format {
     }
 }
 
-/// Arguments of every mock tool call.
+/// Arguments of every forced mock tool call (the trigger brings its own).
 pub(crate) const TOOL_ARGS: &str = r#"{"location":"Paris"}"#;
-
-/// `{"location":"Paris"}` as a JSON object.
-#[derive(Serialize)]
-pub(crate) struct ParisArgs {
-    pub location: &'static str,
-}
-
-/// The tool-call arguments object.
-pub(crate) const PARIS: ParisArgs = ParisArgs { location: "Paris" };
 
 /// `Hello from mock-<format>: <first 40 chars of the last user text>`.
 pub(crate) fn answer_text(format: Format, last_user_text: Option<&str>) -> String {

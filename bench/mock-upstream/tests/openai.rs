@@ -213,9 +213,9 @@ async fn tool_call_named_stream() {
 }
 
 #[tokio::test]
-async fn tool_choice_auto_answers_text_and_follow_up_uses_earlier_user_text() {
+async fn a_tool_result_is_repeated_and_without_tools_the_earlier_user_text_is_used() {
     let t = start();
-    let body = json!({
+    let mut body = json!({
         "model": "gpt-4o",
         "tools": weather_tools(),
         "tool_choice": "auto",
@@ -225,6 +225,17 @@ async fn tool_choice_auto_answers_text_and_follow_up_uses_earlier_user_text() {
             {"role": "tool", "tool_call_id": "c1", "content": "{\"temp_c\": 21}"}
         ]
     });
+    // The last turn is a tool result: the mock repeats it (the trigger's second half).
+    let (_, _, v) = json(t.openai("/v1/chat/completions", &body)).await;
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "tool said: {\"temp_c\": 21}"
+    );
+    // Without tools the trigger is not looked at: the usual answer, from the last user
+    // text.
+    body.as_object_mut().unwrap().remove("tools");
+    body.as_object_mut().unwrap().remove("tool_choice");
     let (_, _, v) = json(t.openai("/v1/chat/completions", &body)).await;
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
     assert_eq!(
