@@ -472,3 +472,20 @@ async fn a_stored_response_belongs_to_the_tenant_that_made_it() {
     assert_eq!(gw.get(&format!("/v1/responses/{id}")).await.status(), 401);
     assert_eq!(get(&bearer_a).await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn a_retention_of_zero_keeps_nothing() {
+    let mut setup = common::Setup::default();
+    setup
+        .env
+        .insert("AX_RESPONSES_RETENTION_HOURS".into(), "0".into());
+    let gw = common::gateway_with(setup).await;
+    let body = json!({"model": "claude/claude-sonnet-4-5", "input": "My name is Ada."});
+    let resp = gw.post("/v1/responses", &body, &[]).await;
+    assert_eq!(resp.status(), 200);
+    let id = resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(gw.get(&format!("/v1/responses/{id}")).await.status(), 404);
+}
