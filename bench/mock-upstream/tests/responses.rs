@@ -53,7 +53,8 @@ fn codex_turn(user_text: &str, stream: bool) -> Value {
         "stream": stream,
         "include": ["reasoning.encrypted_content"],
         "prompt_cache_key": "0199a0f2-cache-key",
-        "text": {"verbosity": "medium"}
+        "text": {"verbosity": "medium"},
+        "client_metadata": {"session_id": "0199a0f2", "turn_id": "1"}
     })
 }
 

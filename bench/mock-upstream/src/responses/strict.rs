@@ -26,9 +26,13 @@ use serde_json::{Map, Value};
 
 use crate::strict::{OPENAI_NON_REASONING, Refusal, openai};
 
-/// Every top-level field: `ResponseCreateParamsBase` plus `stream`.
+/// Every top-level field: `ResponseCreateParamsBase` plus `stream`, and
+/// `client_metadata` (string map), which the SDK does not declare but Codex CLI sends to
+/// the API on every turn (`codex-api` `ResponsesApiRequest.client_metadata`; in ax's
+/// recorded Codex 0.171.0 requests, `crates/ax-server/tests/fixtures/agents/codex/`).
 const FIELDS: &[&str] = &[
     "background",
+    "client_metadata",
     "context_management",
     "conversation",
     "include",
