@@ -24,9 +24,11 @@
 //!   `reasoning_content`, which the client sends back, and its signature) or a redacted
 //!   block (its data).
 //!
-//! An id carries at most one attachment. A suffix that does not decode is not an
-//! attachment: the id is then used whole, exactly as any foreign id would be (a client
-//! that mangled it gets what it would have got without ax's help, never a panic). The
+//! An id carries at most one attachment. A mark followed by something that does not
+//! decode (a client mangled the id) carries nothing, and upstreams get the text before
+//! the mark, as for any id: the call and its result still match (their ids go through
+//! the same function), the upstream just misses what the attachment held — what it
+//! would have missed without ax's help — and nothing panics. The
 //! rejected alternative was a table of call id → signature in the gateway: it breaks
 //! with several replicas, restarts and eviction, and needs a store on the request path.
 
@@ -83,7 +85,8 @@ pub enum ReasoningBlock {
 /// attachment (one per id), when there is nothing to carry (no blocks), or when a
 /// thought signature is not base64 (Gemini could not take it anyway).
 pub fn attach(id: &str, attachment: &Attachment) -> String {
-    if split(id).1.is_some() {
+    if find_mark(id).is_some() {
+        // A second one would be read as part of the first.
         return id.to_owned();
     }
     let (kind, payload) = match attachment {
@@ -103,22 +106,27 @@ pub fn attach(id: &str, attachment: &Attachment) -> String {
     out
 }
 
-/// `id` without its attachment, and the attachment. An id without one (or with a
-/// suffix that does not decode) is returned whole with `None`.
+/// `id` without its attachment, and the attachment. An id without one is returned
+/// whole with `None`; so is the text before the mark when what follows it does not
+/// decode (see the module docs).
 pub fn split(id: &str) -> (&str, Option<Attachment>) {
-    for (at, _) in id.match_indices(MARK) {
-        let rest = &id.as_bytes()[at + MARK.len()..];
-        let (Some(&kind), Some(b'_')) = (rest.first(), rest.get(1)) else {
-            continue;
-        };
-        let Some(payload) = id.get(at + MARK.len() + 2..) else {
-            continue;
-        };
-        if let Some(attachment) = decode(kind, payload) {
-            return (&id[..at], Some(attachment));
-        }
+    match find_mark(id) {
+        Some((at, kind)) => (
+            &id[..at],
+            id.get(at + MARK.len() + 2..).and_then(|p| decode(kind, p)),
+        ),
+        None => (id, None),
     }
-    (id, None)
+}
+
+/// Where the first attachment mark (`__ax`, a known kind, `_`) starts, and its kind.
+fn find_mark(id: &str) -> Option<(usize, u8)> {
+    id.match_indices(MARK).find_map(|(at, _)| {
+        match id.as_bytes().get(at + MARK.len()..at + MARK.len() + 2)? {
+            [kind @ (KIND_GEMINI | KIND_REASONING), b'_'] => Some((at, *kind)),
+            _ => None,
+        }
+    })
 }
 
 /// `id` without its attachment: what an upstream is sent (every upstream, whatever it
@@ -340,29 +348,42 @@ mod tests {
             "__ax",
             "a__ax",
             "a__axg",
-            "a__axg_",
+            "a__axgame",
             "a__axq_AAAA",
-            "ünïcode__axg_",
+            "ünïcode__ax",
         ] {
             assert_eq!(split(id), (id, None), "{id:?}");
             assert_eq!(base(id), id);
+            assert_eq!(
+                attach(id, &Attachment::ThoughtSignature("AAAA".into())),
+                format!("{id}__axg_AAAA")
+            );
         }
     }
 
     #[test]
     fn a_garbage_suffix_is_ignored() {
-        for id in [
-            "call_1__axg_!!!",
-            "call_1__axg_A",        // one base64 character cannot end a payload
-            "call_1__axg_AB",       // non-canonical trailing bits
-            "call_1__axg_AAAA====", // padding is not part of the form
-            "call_1__axr_AAAA",     // tag 0, then a truncated block
-            "call_1__axr_BQ",       // unknown tag 5
-            "call_1__axr_AP____________8P", // a varint that overflows
-            "call_1__axg_ab cd",
+        for suffix in [
+            "__axg_",
+            "__axg_!!!",
+            "__axg_A",                // one base64 character cannot end a payload
+            "__axg_AB",               // non-canonical trailing bits
+            "__axg_AAAA====",         // padding is not part of the form
+            "__axr_AAAA",             // tag 0, then a truncated block
+            "__axr_BQ",               // unknown tag 5
+            "__axr_AP____________8P", // a varint that overflows
+            "__axg_ab cd",
+            "__axg_ünï",
         ] {
-            assert_eq!(split(id), (id, None), "{id:?}");
-            assert_eq!(base(id), id);
+            let id = format!("call_1{suffix}");
+            // Nothing is carried; upstreams get the id before the mark.
+            assert_eq!(split(&id), ("call_1", None), "{id:?}");
+            assert_eq!(base(&id), "call_1");
+            // And nothing more is added to it.
+            assert_eq!(
+                attach(&id, &Attachment::ThoughtSignature("AAAA".into())),
+                id
+            );
         }
     }
 
@@ -460,8 +481,8 @@ mod tests {
             let sig = STANDARD.encode(&bytes);
             let carried = attach(&id, &Attachment::ThoughtSignature(sig.clone()));
             prop_assert!(anthropic_charset(&carried));
-            // An id that already looked like it carried something keeps that.
-            if split(&id).1.is_none() {
+            // An id that already has a mark keeps what it has.
+            if find_mark(&id).is_none() {
                 prop_assert_eq!(thought_signature(&carried), (id.as_str(), Some(sig)));
             }
         }
