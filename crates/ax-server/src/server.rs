@@ -121,6 +121,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/embeddings", post(openai::embeddings))
         .route("/v1/models", get(openai::models))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1/messages/count_tokens", post(anthropic::count_tokens))
         .route("/v1beta/models/{*tail}", post(gemini::generate))
         .route(
             "/v1/models/{*tail}",

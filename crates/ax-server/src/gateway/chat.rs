@@ -176,7 +176,12 @@ fn decode(
 }
 
 /// The plan with each target's state, calling no upstream (`x-ax-dry-run`).
-fn dry_run(router: &Router, flight: Flight, model: &str, opts: &RequestOptions) -> Served {
+pub(super) fn dry_run(
+    router: &Router,
+    flight: Flight,
+    model: &str,
+    opts: &RequestOptions,
+) -> Served {
     let plan = match router.dry_run(model, opts) {
         Ok(plan) => plan,
         Err(e) => return flight.refuse(e),

@@ -22,6 +22,7 @@
 
 mod answer;
 mod chat;
+mod count;
 mod embed;
 mod json_array;
 pub mod record;
@@ -91,6 +92,9 @@ pub enum Op {
     Chat(ChatPath),
     /// Embeddings, in any format that has them.
     Embed(EmbedPath),
+    /// Counting a chat request's input tokens (Anthropic `count_tokens`, Gemini
+    /// `:countTokens`); the path says what a chat path says (Gemini's model).
+    CountTokens(ChatPath),
 }
 
 /// What an embeddings endpoint's path says beyond the body.
@@ -203,9 +207,12 @@ impl Gateway {
         };
         match op {
             Op::Chat(path) => Either::Left(chat::serve(self, parts, path)),
-            // Boxed: embeddings are the rarer operation; inline, their future would
-            // grow every chat request's.
-            Op::Embed(path) => Either::Right(Box::pin(embed::serve(self, parts, path))),
+            // Boxed: embeddings and counts are the rarer operations; inline, their
+            // futures would grow every chat request's.
+            Op::Embed(path) => Either::Right(Box::pin(embed::serve(self, parts, path)) as Rare<'_>),
+            Op::CountTokens(path) => {
+                Either::Right(Box::pin(count::serve(self, parts, path)) as Rare<'_>)
+            }
         }
     }
 
@@ -267,6 +274,9 @@ impl Gateway {
         verdict
     }
 }
+
+/// The boxed future of a rare operation (embeddings, token counts).
+type Rare<'a> = std::pin::Pin<Box<dyn Future<Output = Served> + Send + 'a>>;
 
 /// One request on its way through the pipeline.
 struct Flight {

@@ -14,6 +14,7 @@
 //! a whole answer becomes a 503 in the client's format, a stream ends with an error
 //! event, and a gated body is cut short (the connection closes mid-answer).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ax_core::lifecycle::{Context, State};
@@ -121,6 +122,10 @@ pub struct LogExtras {
     /// The admission permit of the key and tenant scopes, settled by the finish hook
     /// with the request's real usage.
     pub permit: Mutex<Option<Permit>>,
+    /// The request costs nothing whatever its usage says (a token count: its input
+    /// tokens were counted, not sent to a model): cost 0, and nothing charged against
+    /// the caller's token limits and budget.
+    pub unbilled: AtomicBool,
 }
 
 impl LogExtras {
@@ -146,6 +151,11 @@ impl LogExtras {
     /// The admission permit to settle (once).
     pub fn take_permit(&self) -> Option<Permit> {
         self.permit.lock().ok().and_then(|mut p| p.take())
+    }
+
+    /// Marks the request as costing nothing ([`LogExtras::unbilled`]).
+    pub fn set_unbilled(&self) {
+        self.unbilled.store(true, Ordering::Relaxed);
     }
 }
 
@@ -241,24 +251,30 @@ impl Gateway {
         extras: &LogExtras,
     ) {
         record_metrics(&self.labels, ctx, format);
-        let cost = ctx
-            .model
-            .as_deref()
-            .and_then(|m| pricing::cost_usd(m, &ctx.usage));
+        let unbilled = extras.unbilled.load(Ordering::Relaxed);
+        let cost = if unbilled {
+            Some(0.0)
+        } else {
+            ctx.model
+                .as_deref()
+                .and_then(|m| pricing::cost_usd(m, &ctx.usage))
+        };
         if let Some(permit) = extras.take_permit() {
             // What the request really used replaces the admission estimate.
-            complete_detached(
-                self.admission.settle(
-                    permit,
-                    AdmissionUsage {
-                        tokens: ctx
-                            .usage
-                            .input_tokens
-                            .saturating_add(ctx.usage.output_tokens),
-                        cost_usd: cost,
-                    },
-                ),
-            );
+            let tokens = if unbilled {
+                0
+            } else {
+                ctx.usage
+                    .input_tokens
+                    .saturating_add(ctx.usage.output_tokens)
+            };
+            complete_detached(self.admission.settle(
+                permit,
+                AdmissionUsage {
+                    tokens,
+                    cost_usd: cost,
+                },
+            ));
         }
         let Some(writer) = self.writer.as_ref() else {
             return;

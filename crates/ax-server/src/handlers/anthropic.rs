@@ -1,4 +1,4 @@
-//! `POST /v1/messages` (Anthropic Messages).
+//! `POST /v1/messages` (Anthropic Messages) and `POST /v1/messages/count_tokens`.
 
 use ax_core::WireFormat;
 use axum::body::Body;
@@ -21,6 +21,25 @@ pub async fn messages(
         &state,
         WireFormat::Anthropic,
         Op::Chat(ChatPath::default()),
+        identity,
+        headers,
+        body,
+    )
+    .await
+}
+
+/// Anthropic token counting: the input tokens of a Messages body (no `max_tokens`
+/// needed), `{"input_tokens": N}`, whichever upstream serves the model.
+pub async fn count_tokens(
+    State(state): State<AppState>,
+    Caller(identity): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    super::serve(
+        &state,
+        WireFormat::Anthropic,
+        Op::CountTokens(ChatPath::default()),
         identity,
         headers,
         body,

@@ -1,5 +1,5 @@
 //! `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent`,
-//! `:embedContent` and `:batchEmbedContents`, also
+//! `:embedContent`, `:batchEmbedContents` and `:countTokens`, also
 //! under `/v1/models/…`. The model may contain `/` (`openai/gpt-4o-mini`), so the path
 //! tail is parsed by hand: everything up to the last `:` is the model.
 
@@ -25,6 +25,8 @@ pub enum GeminiAction {
     EmbedContent,
     /// `batchEmbedContents` (several inputs).
     BatchEmbedContents,
+    /// `countTokens`.
+    CountTokens,
 }
 
 /// Splits `models/{model}:{action}` tails.
@@ -42,12 +44,13 @@ pub fn parse_tail(tail: &str) -> Result<(String, GeminiAction), GatewayError> {
         "streamGenerateContent" => GeminiAction::StreamGenerate,
         "embedContent" => GeminiAction::EmbedContent,
         "batchEmbedContents" => GeminiAction::BatchEmbedContents,
+        "countTokens" => GeminiAction::CountTokens,
         other => {
             return Err(GatewayError::new(
                 ax_core::ErrorCode::NotFound,
                 format!(
                     "unsupported action `{other}` (supported: generateContent, \
-                     streamGenerateContent, embedContent, batchEmbedContents)"
+                     streamGenerateContent, embedContent, batchEmbedContents, countTokens)"
                 ),
             ));
         }
@@ -71,6 +74,10 @@ pub async fn generate(
         Ok((model, GeminiAction::EmbedContent | GeminiAction::BatchEmbedContents)) => {
             Op::Embed(EmbedPath { model: Some(model) })
         }
+        Ok((model, GeminiAction::CountTokens)) => Op::CountTokens(ChatPath {
+            model: Some(model),
+            ..ChatPath::default()
+        }),
         Ok((model, action)) => {
             let stream = action == GeminiAction::StreamGenerate;
             // Without `alt=sse` the REST API streams one JSON array of responses.
@@ -123,7 +130,11 @@ mod tests {
                 GeminiAction::BatchEmbedContents
             )
         );
-        assert!(parse_tail("x:countTokens").is_err());
+        assert_eq!(
+            parse_tail("models/openai/gpt-4o:countTokens").unwrap(),
+            ("openai/gpt-4o".into(), GeminiAction::CountTokens)
+        );
+        assert!(parse_tail("x:computeTokens").is_err());
         assert!(parse_tail("nothing").is_err());
         assert!(parse_tail(":generateContent").is_err());
     }
