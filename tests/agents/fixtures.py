@@ -37,9 +37,10 @@ HEX64 = re.compile(r"\b[0-9a-f]{64}\b")
 def sanitize(text, work, home, uuids):
     text = text.replace(home, "/home/dev")
     text = text.replace(work, "/home/dev/project")
-    text = text.replace(work.replace("/", "-"), "-home-dev-project")
+    # Claude Code's per-project directory: the path with every other character a dash.
+    text = text.replace(re.sub(r"[^A-Za-z0-9]", "-", work), "-home-dev-project")
     text = text.replace(".gemini/tmp/" + os.path.basename(work), ".gemini/tmp/project")
-    text = re.sub(r"/tmp/[A-Za-z0-9_.-]+/node_modules/", "/usr/lib/node_modules/", text)
+    text = re.sub(r"(/[A-Za-z0-9_.-]+)+/node_modules/", "/usr/lib/node_modules/", text)
     text = re.sub(r"Linux \d+\.\d+\.\d+[-A-Za-z0-9.]*", "Linux 6.8.0", text)
 
     def uuid_sub(m):
