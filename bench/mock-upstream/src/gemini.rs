@@ -2,12 +2,23 @@
 //! `…:batchEmbedContents`, `GET /v1beta/models`. Shapes follow python-genai `types.py`
 //! (`GenerateContentResponse`, `Candidate`, `Part`, `FunctionCall`,
 //! `GenerateContentResponseUsageMetadata`, `EmbedContentResponse`).
+//!
+//! Models named `gemini-3*` answer like Gemini 3: each function call carries a
+//! `thoughtSignature` (opaque base64, a few hundred bytes, as real ones), and in strict
+//! mode a later request whose model turns since the last user message bring a call back
+//! without it is refused as the API does ("Function call is missing a
+//! thought_signature in functionCall parts. …"), or with one the mock did not issue
+//! ("Corrupted thought signature."); Google's documented `skip_thought_signature_validator`
+//! and `context_engineering_is_the_way_to_go` pass.
 
 use std::borrow::Cow;
 
 use axum::body::Body;
 use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::MockConfig;
 use crate::openai::{finish, malformed_sse};
@@ -54,6 +65,8 @@ enum Part<'a> {
     Call {
         #[serde(rename = "functionCall")]
         function_call: FunctionCall<'a>,
+        #[serde(rename = "thoughtSignature", skip_serializing_if = "Option::is_none")]
+        thought_signature: Option<&'a str>,
     },
 }
 
@@ -86,6 +99,8 @@ struct Answer<'a> {
     text: &'a str,
     /// `(name, arguments)` of a function call.
     call: Option<(&'a str, &'a str)>,
+    /// The call's `thoughtSignature` (models that sign, see the module docs).
+    signature: Option<String>,
     usage: UsageMetadata,
 }
 
@@ -97,6 +112,7 @@ impl Answer<'_> {
                     name,
                     args: ArgsObject(args),
                 },
+                thought_signature: self.signature.as_deref(),
             },
             None => Part::Text { text },
         };
@@ -163,6 +179,13 @@ pub(crate) fn generate(
             malformed_json()
         };
     }
+    let signs = signs_calls(model);
+    if signs
+        && !cfg.lenient
+        && let Some(refusal) = unsigned_call(ctx.body)
+    {
+        return bad_request(Format::Gemini, &refusal);
+    }
     // Only a request with function declarations can hold a trigger or a tool result:
     // the others never build a JSON tree.
     let declares = req.tools.as_ref().is_some_and(|ts| {
@@ -198,6 +221,7 @@ pub(crate) fn generate(
         response_id: &response_id,
         text: &answer,
         call,
+        signature: (signs && call.is_some()).then(|| thought_signature(&response_id)),
         usage: UsageMetadata {
             prompt_token_count: prompt,
             candidates_token_count: out,
@@ -219,6 +243,115 @@ pub(crate) fn generate(
         return drive(&a, framing, n, cfg).into_response(cfg, ctx.cancel());
     }
     finish(to_json(&a.response(&answer, true)), cfg, ctx)
+}
+
+/// Whether `model` signs its function calls (Gemini 3).
+fn signs_calls(model: &str) -> bool {
+    model.starts_with("gemini-3")
+}
+
+/// What every signature the mock issues holds first (before base64).
+const SIGNATURE_PREFIX: &[u8] = b"ax-mock thought signature for ";
+
+/// The values Google documents for calls that have no real signature (a history from
+/// another model): they skip the check (ai.google.dev/gemini-api/docs/thought-signatures;
+/// gemini-cli sends the first).
+const SKIP_VALIDATOR: &[&str] = &[
+    "skip_thought_signature_validator",
+    "context_engineering_is_the_way_to_go",
+];
+
+/// The signature of the call in answer `response_id`: standard base64 of about 300
+/// opaque bytes (real ones run from hundreds of bytes to kilobytes).
+fn thought_signature(response_id: &str) -> String {
+    let mut bytes = SIGNATURE_PREFIX.to_vec();
+    bytes.extend_from_slice(response_id.as_bytes());
+    let mut h = fnv(response_id.as_bytes());
+    while bytes.len() < 300 {
+        h = h.rotate_left(17).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0xa5;
+        bytes.extend_from_slice(&h.to_le_bytes());
+    }
+    STANDARD.encode(bytes)
+}
+
+/// Whether `sig` is one the mock issued (base64, standard or URL-safe, as protobuf JSON
+/// accepts) or a documented skip value.
+fn valid_signature(sig: &str) -> bool {
+    if SKIP_VALIDATOR.contains(&sig) {
+        return true;
+    }
+    let unpadded = sig.trim_end_matches('=');
+    let bytes = STANDARD
+        .decode(sig)
+        .ok()
+        .or_else(|| URL_SAFE_NO_PAD.decode(unpadded).ok());
+    bytes.is_some_and(|b| b.starts_with(SIGNATURE_PREFIX))
+}
+
+/// Gemini 3's check of the current turn (the model contents after the last user
+/// content that is not only function responses): the first function call of each must
+/// carry a signature the model issued. The refusal's message, if any.
+fn unsigned_call(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let contents = v.get("contents")?.as_array()?;
+    let parts = |c: &Value| -> Vec<Value> {
+        c.get("parts")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let is_user = |c: &Value| c.get("role").and_then(Value::as_str).unwrap_or("user") == "user";
+    let answers_only = |c: &Value| {
+        parts(c).iter().all(|p| {
+            p.get("functionResponse")
+                .or_else(|| p.get("function_response"))
+                .is_some()
+        })
+    };
+    let start = contents
+        .iter()
+        .rposition(|c| is_user(c) && !answers_only(c))
+        .map_or(0, |i| i + 1);
+    for (i, content) in contents.iter().enumerate().skip(start) {
+        if is_user(content) {
+            continue;
+        }
+        let parts = parts(content);
+        let Some(call) = parts.iter().find(|p| {
+            p.get("functionCall")
+                .or_else(|| p.get("function_call"))
+                .is_some()
+        }) else {
+            continue;
+        };
+        let sig = call
+            .get("thoughtSignature")
+            .or_else(|| call.get("thought_signature"))
+            .and_then(Value::as_str);
+        match sig {
+            None => {
+                let name = call
+                    .get("functionCall")
+                    .or_else(|| call.get("function_call"))
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                return Some(format!(
+                    "Function call is missing a thought_signature in functionCall parts. This \
+                     is required for tools to work correctly, and missing thought_signature may \
+                     lead to degraded model performance. Additional data, function call \
+                     `default_api:{name}` , position {}. Please refer to \
+                     https://ai.google.dev/gemini-api/docs/thought-signatures for more details.",
+                    i + 1
+                ));
+            }
+            Some(sig) if !valid_signature(sig) => {
+                return Some("Corrupted thought signature.".to_owned());
+            }
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 /// `CountTokensResponse` (python-genai `types.py`: `totalTokens`,
