@@ -228,9 +228,10 @@ pub(crate) fn input_object(arguments: &str) -> Result<OutInput, String> {
 /// signature (OpenAI-compatible or Gemini reasoning) is a `thinking` block with an empty
 /// signature, which the request decoder reads back as "no signature" (and so never
 /// replays to Anthropic). A bare signature carrier (empty text, a signature, nothing
-/// redacted: what the Gemini codec makes of a `thoughtSignature` on a `functionCall` or
-/// text part) is left out: it is not Anthropic's, an empty `thinking` block means
-/// nothing to the client, and replayed to Anthropic it would be rejected. Tool calls
+/// redacted: what the Gemini codec makes of a `thoughtSignature` on a text part) is left
+/// out: it is not Anthropic's, an empty `thinking` block means nothing to the client,
+/// and replayed to Anthropic it would be rejected. (A Gemini call's own signature rides
+/// in its id, [`crate::tool_ids`], which the client sends back as it got it.) Tool calls
 /// whose arguments are not a JSON object get `{}`: the SDKs type `input` as an object,
 /// and a complete answer cannot fail.
 pub(crate) fn blocks_out(parts: &[ContentPart]) -> Vec<OutBlock<'_>> {
