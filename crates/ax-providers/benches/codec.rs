@@ -199,7 +199,7 @@ fn responses(c: &mut Criterion) {
             g.bench_function(format!("{}->{}", name(up), name(client)), |b| {
                 b.iter(|| {
                     let resp = decode_upstream(up, black_box(&body));
-                    black_box(codec.encode_response(&resp))
+                    black_box(codec.encode_response(&ax_core::ChatRequest::default(), &resp))
                 });
             });
         }

@@ -71,8 +71,9 @@ pub trait ClientCodec: Send + Sync {
     ) -> Result<ChatRequest, GatewayError> {
         self.decode_shared(&Bytes::copy_from_slice(body), opts)
     }
-    /// Encodes a complete answer.
-    fn encode_response(&self, response: &ChatResponse) -> Vec<u8>;
+    /// Encodes a complete answer to `request` (the Responses format needs the request's
+    /// freeform tools to shape their calls; the others ignore it).
+    fn encode_response(&self, request: &ChatRequest, response: &ChatResponse) -> Vec<u8>;
     /// A fresh encoder for one streamed answer to `request`.
     fn stream_encoder(&self, request: &ChatRequest) -> Box<dyn StreamEncoder>;
     /// The error body for `error` (the status comes from `GatewayError::http_status`).

@@ -422,6 +422,7 @@ mod tests {
             description: None,
             parameters: serde_json::json!({"type": "object"}),
             strict: None,
+            freeform: None,
         });
         r.tool_choice = Some(ToolChoice::Required);
         let resp = p.chat(&r, "m").await.unwrap().response;

@@ -575,8 +575,10 @@ fn thinking_block_decode_then_encode_keeps_the_signature() {
     let resp = decode_response(answer.to_string().as_bytes()).unwrap();
     assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
     // The client gets the blocks back unchanged…
-    let client_view: Value =
-        serde_json::from_slice(&AnthropicCodec.encode_response(&resp)).unwrap();
+    let client_view: Value = serde_json::from_slice(
+        &AnthropicCodec.encode_response(&ax_core::ChatRequest::default(), &resp),
+    )
+    .unwrap();
     assert_eq!(client_view["content"], answer["content"]);
     // …and replays them in its next request, which reaches Anthropic unchanged.
     let next = ChatRequest {

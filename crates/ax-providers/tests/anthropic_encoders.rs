@@ -112,12 +112,14 @@ fn rich_request() -> ChatRequest {
                 description: Some("Current weather".into()),
                 parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
                 strict: Some(true),
+                freeform: None,
             },
             ToolDefinition {
                 name: "get_time".into(),
                 description: None,
                 parameters: json!({"type": "object", "properties": {}}),
                 strict: None,
+                freeform: None,
             },
         ],
         tool_choice: Some(ToolChoice::Function("get_weather".into())),
@@ -185,6 +187,7 @@ fn thinking_request(
             description: None,
             parameters: json!({"type": "object", "properties": {}}),
             strict: None,
+            freeform: None,
         }],
         tool_choice: choice,
         params: GenerationParams {
@@ -285,7 +288,10 @@ fn response_text() {
         vec![ContentPart::text("Hi! My name is Claude.")],
         FinishReason::Stop,
     );
-    insta::assert_snapshot!(String::from_utf8(AnthropicCodec.encode_response(&r)).unwrap());
+    insta::assert_snapshot!(
+        String::from_utf8(AnthropicCodec.encode_response(&ax_core::ChatRequest::default(), &r))
+            .unwrap()
+    );
 }
 
 #[test]
@@ -318,7 +324,10 @@ fn response_reasoning_and_tool_calls() {
         FinishReason::Stop,
     );
     r.usage.reasoning_tokens = 120;
-    insta::assert_snapshot!(String::from_utf8(AnthropicCodec.encode_response(&r)).unwrap());
+    insta::assert_snapshot!(
+        String::from_utf8(AnthropicCodec.encode_response(&ax_core::ChatRequest::default(), &r))
+            .unwrap()
+    );
 }
 
 #[test]
@@ -328,7 +337,10 @@ fn response_stop_sequence() {
         FinishReason::StopSequence,
     );
     r.stop_sequence = Some("4".into());
-    let v: Value = serde_json::from_slice(&AnthropicCodec.encode_response(&r)).unwrap();
+    let v: Value = serde_json::from_slice(
+        &AnthropicCodec.encode_response(&ax_core::ChatRequest::default(), &r),
+    )
+    .unwrap();
     assert_eq!(v["stop_reason"], "stop_sequence");
     assert_eq!(v["stop_sequence"], "4");
 }

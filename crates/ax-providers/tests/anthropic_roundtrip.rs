@@ -194,6 +194,7 @@ fn request() -> impl Strategy<Value = ChatRequest> {
         name,
         description,
         strict: None,
+        freeform: None,
     });
     let choice = of((
         prop_oneof![
@@ -481,7 +482,7 @@ proptest! {
 
     #[test]
     fn response_round_trip(resp in response()) {
-        let mut back = decode_response(&AnthropicCodec.encode_response(&resp)).unwrap();
+        let mut back = decode_response(&AnthropicCodec.encode_response(&ax_core::ChatRequest::default(), &resp)).unwrap();
         back.created = 0;
         prop_assert_eq!(back, resp);
     }

@@ -146,6 +146,7 @@ async fn chat_translated_with_tools_and_safety_settings() {
             description: None,
             parameters: json!({"type": "object", "properties": {}}),
             strict: None,
+            freeform: None,
         }],
         tool_choice: Some(ToolChoice::Required),
         ..Default::default()

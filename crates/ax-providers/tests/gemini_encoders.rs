@@ -150,12 +150,14 @@ fn rich_request() -> ChatRequest {
                     "required": ["city"]
                 }),
                 strict: Some(true),
+                freeform: None,
             },
             ToolDefinition {
                 name: "get_time".into(),
                 description: None,
                 parameters: json!({"type": "object", "properties": {}}),
                 strict: None,
+                freeform: None,
             },
             ToolDefinition {
                 name: "lookup".into(),
@@ -166,6 +168,7 @@ fn rich_request() -> ChatRequest {
                     "properties": {"k": {"$ref": "#/$defs/key"}}
                 }),
                 strict: None,
+                freeform: None,
             },
         ],
         tool_choice: Some(ToolChoice::Function("get_weather".into())),
@@ -272,7 +275,9 @@ fn response_text() {
         vec![ContentPart::text("Hello!")],
         FinishReason::StopSequence,
     );
-    insta::assert_snapshot!(canon(&GeminiCodec.encode_response(&r)));
+    insta::assert_snapshot!(canon(
+        &GeminiCodec.encode_response(&ax_core::ChatRequest::default(), &r)
+    ));
 }
 
 #[test]
@@ -298,7 +303,9 @@ fn response_reasoning_and_tool_calls() {
         ],
         FinishReason::ToolCalls,
     );
-    insta::assert_snapshot!(canon(&GeminiCodec.encode_response(&r)));
+    insta::assert_snapshot!(canon(
+        &GeminiCodec.encode_response(&ax_core::ChatRequest::default(), &r)
+    ));
 }
 
 fn encode_stream(events: &[StreamEvent], error: Option<GatewayError>) -> String {

@@ -309,6 +309,7 @@ fn chat_request() -> impl Strategy<Value = ChatRequest> {
                         description,
                         parameters,
                         strict: None,
+                        freeform: None,
                     })
                     .collect();
                 let tool_choice = match (choice, tools.first()) {
@@ -346,7 +347,6 @@ fn unmark(id: &str) -> String {
     id.strip_prefix("gmid_").unwrap_or(id).to_owned()
 }
 
-/// Gemini carries no call ids it did not issue (they are matched by name and order), so
 /// A call's thought signature read from a Gemini answer rides in its id; the parts
 /// generated here carry it the other way Gemini answers are represented, as a carrier
 /// after the call. Back to that form (and unmarked) to compare.
@@ -406,6 +406,7 @@ fn signatures_after_calls(events: Vec<StreamEvent>) -> Vec<StreamEvent> {
     out
 }
 
+/// Gemini carries no call ids it did not issue (they are matched by name and order), so
 /// requests are compared with every id replaced by its call's position; a result keeps
 /// pointing at the position of the call it answers.
 fn by_position(mut req: ChatRequest) -> ChatRequest {
@@ -434,7 +435,7 @@ proptest! {
 
     #[test]
     fn responses_round_trip(r in chat_response()) {
-        let bytes = GeminiCodec.encode_response(&r);
+        let bytes = GeminiCodec.encode_response(&ax_core::ChatRequest::default(), &r);
         let mut back = decode_response(&bytes).unwrap();
         back.created = 0;
         back.content = carriers_after_calls(back.content);

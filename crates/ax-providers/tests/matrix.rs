@@ -908,9 +908,10 @@ fn answers_every_pair_and_every_finish_reason() {
             assert_eq!(resp.usage, unified_usage(upstream), "{upstream:?}");
             for client in FORMATS {
                 let ctx = format!("{upstream:?} answer → {client:?} client, {e:?}");
-                let body: Value =
-                    serde_json::from_slice(&client_codec(client).encode_response(&resp))
-                        .expect("client body is JSON");
+                let body: Value = serde_json::from_slice(
+                    &client_codec(client).encode_response(&ax_core::ChatRequest::default(), &resp),
+                )
+                .expect("client body is JSON");
                 let seen = read_client_answer(client, &body);
                 let mut e = e;
                 if want == FinishReason::Stop {
@@ -1559,8 +1560,10 @@ fn gemini_safety_is_never_an_empty_success() {
             &upstream_answer(WireFormat::Gemini, ENDINGS[3]),
         )
         .expect("content then SAFETY");
-        let body: Value =
-            serde_json::from_slice(&client_codec(client).encode_response(&resp)).expect("JSON");
+        let body: Value = serde_json::from_slice(
+            &client_codec(client).encode_response(&ax_core::ChatRequest::default(), &resp),
+        )
+        .expect("JSON");
         let seen = read_client_answer(client, &body);
         assert_eq!(seen.finish, ENDINGS[3].client[client_index(client)]);
     }
@@ -1602,8 +1605,10 @@ fn gemini_call_signatures_ride_in_call_ids() {
     );
     assert_eq!(resp.finish_reason, FinishReason::ToolCalls);
     for client in FORMATS {
-        let out: Value =
-            serde_json::from_slice(&client_codec(client).encode_response(&resp)).expect("JSON");
+        let out: Value = serde_json::from_slice(
+            &client_codec(client).encode_response(&ax_core::ChatRequest::default(), &resp),
+        )
+        .expect("JSON");
         let all = strings(&out);
         let leaked = all.iter().any(|s| s.contains(GEMINI_SIGNATURE));
         match client {
@@ -1782,8 +1787,10 @@ fn anthropic_thinking_reaches_every_client_as_reasoning() {
     });
     let resp = decode_upstream(WireFormat::Anthropic, &body).expect("decodes");
     for client in FORMATS {
-        let out: Value =
-            serde_json::from_slice(&client_codec(client).encode_response(&resp)).expect("JSON");
+        let out: Value = serde_json::from_slice(
+            &client_codec(client).encode_response(&ax_core::ChatRequest::default(), &resp),
+        )
+        .expect("JSON");
         match client {
             WireFormat::OpenAi => assert_eq!(
                 out["choices"][0]["message"]["reasoning_content"],

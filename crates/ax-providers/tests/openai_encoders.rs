@@ -82,6 +82,7 @@ fn rich_request() -> ChatRequest {
             description: Some("Current weather".into()),
             parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}),
             strict: Some(true),
+            freeform: None,
         }],
         tool_choice: Some(ToolChoice::Function("get_weather".into())),
         parallel_tool_calls: Some(false),
@@ -170,7 +171,10 @@ fn response(content: Vec<ContentPart>, finish_reason: FinishReason) -> ChatRespo
 #[test]
 fn response_text() {
     let r = response(vec![ContentPart::text("Hello there.")], FinishReason::Stop);
-    insta::assert_snapshot!(String::from_utf8(OpenAiCodec.encode_response(&r)).unwrap());
+    insta::assert_snapshot!(
+        String::from_utf8(OpenAiCodec.encode_response(&ax_core::ChatRequest::default(), &r))
+            .unwrap()
+    );
 }
 
 #[test]
@@ -197,7 +201,10 @@ fn response_reasoning_and_tool_calls() {
         ],
         FinishReason::Stop,
     );
-    insta::assert_snapshot!(String::from_utf8(OpenAiCodec.encode_response(&r)).unwrap());
+    insta::assert_snapshot!(
+        String::from_utf8(OpenAiCodec.encode_response(&ax_core::ChatRequest::default(), &r))
+            .unwrap()
+    );
 }
 
 fn encode_stream(

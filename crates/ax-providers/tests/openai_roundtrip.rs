@@ -113,6 +113,7 @@ fn request(kind: ProviderKind) -> impl Strategy<Value = ChatRequest> {
             name,
             description,
             strict,
+            freeform: None,
         }
     });
     let tool_choice = of(prop_oneof![
@@ -385,7 +386,7 @@ proptest! {
 
     #[test]
     fn response_round_trip(resp in response()) {
-        let back = decode_response(&OpenAiCodec.encode_response(&resp)).unwrap();
+        let back = decode_response(&OpenAiCodec.encode_response(&ax_core::ChatRequest::default(), &resp)).unwrap();
         prop_assert_eq!(back, resp);
     }
 

@@ -20,9 +20,9 @@ mod usage;
 pub use count::TokenCount;
 pub use embedding::{Embedding, EmbeddingInput, EmbeddingRequest, EmbeddingResponse};
 pub use request::{
-    AnthropicHeaders, ChatRequest, ContentPart, DocumentSource, EFFORT_BUDGETS, GenerationParams,
-    ImageSource, MAX_DROPPED_FIELDS, Message, RawRequest, ReasoningConfig, RequestMetadata,
-    ResponseFormat, Role, ToolChoice, ToolDefinition,
+    AnthropicHeaders, ChatRequest, ContentPart, DocumentSource, EFFORT_BUDGETS, FreeformTool,
+    GenerationParams, ImageSource, MAX_DROPPED_FIELDS, Message, RawRequest, ReasoningConfig,
+    RequestMetadata, ResponseFormat, Role, ToolChoice, ToolDefinition,
 };
 pub use response::{ChatResponse, FinishReason};
 pub use stream::StreamEvent;

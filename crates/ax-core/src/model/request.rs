@@ -180,6 +180,56 @@ pub struct ToolDefinition {
     /// OpenAI `strict` flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// Set for a freeform tool (an OpenAI Responses `custom` tool), whose calls carry
+    /// free text rather than JSON arguments. Such a tool still looks like an ordinary
+    /// function to every encoder: its `parameters` are [`FreeformTool::parameters`] and
+    /// its calls' arguments `{"input": "<the text>"}`, so any upstream can be asked for
+    /// one; the Responses encoder turns those calls back into `custom_tool_call` items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeform: Option<FreeformTool>,
+}
+
+/// What marks a [`ToolDefinition`] as freeform (an OpenAI Responses `custom` tool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreeformTool {
+    /// The client's `format` as sent (`{"type": "text"}` or `{"type": "grammar",
+    /// "syntax": "lark" | "regex", "definition": …}`), kept for the log and the
+    /// same-format upstream; `None` when the client gave none (unconstrained text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<serde_json::Value>,
+}
+
+impl FreeformTool {
+    /// The one argument of a freeform tool seen as a function: the whole input text.
+    pub const INPUT: &'static str = "input";
+
+    /// The JSON Schema of a freeform tool seen as a function: one required string,
+    /// [`INPUT`](Self::INPUT).
+    pub fn parameters() -> serde_json::Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {Self::INPUT: {"type": "string"}},
+            "required": [Self::INPUT],
+        })
+    }
+
+    /// The arguments (JSON text) of a call with `input`: `{"input": "<input>"}`.
+    pub fn arguments(input: &str) -> String {
+        serde_json::json!({Self::INPUT: input}).to_string()
+    }
+
+    /// The input text of a call with `arguments`: the [`INPUT`](Self::INPUT) string of
+    /// a JSON object, else (a model that ignored the schema) the arguments as they are.
+    pub fn input_of(arguments: &str) -> std::borrow::Cow<'_, str> {
+        #[derive(Deserialize)]
+        struct Args {
+            input: String,
+        }
+        match serde_json::from_str::<Args>(arguments) {
+            Ok(args) => std::borrow::Cow::Owned(args.input),
+            Err(_) => std::borrow::Cow::Borrowed(arguments),
+        }
+    }
 }
 
 /// How the model should choose tools.
@@ -473,6 +523,36 @@ mod tests {
                 "{budget}"
             );
         }
+    }
+
+    #[test]
+    fn freeform_arguments_carry_the_input_and_read_back() {
+        for input in [
+            "",
+            "*** Begin Patch\n*** End Patch",
+            "quote \" and \\ and é",
+        ] {
+            let args = FreeformTool::arguments(input);
+            let v: serde_json::Value = serde_json::from_str(&args).unwrap();
+            assert_eq!(v, serde_json::json!({"input": input}));
+            assert_eq!(FreeformTool::input_of(&args), input);
+        }
+        // Not the schema's shape: the arguments themselves.
+        for raw in [
+            "",
+            "plain text",
+            r#"{"location":"Paris"}"#,
+            r#"{"input":3}"#,
+            "[1]",
+        ] {
+            assert_eq!(FreeformTool::input_of(raw), raw);
+        }
+        // Other keys beside the input do not hide it.
+        assert_eq!(FreeformTool::input_of(r#"{"input":"x","extra":1}"#), "x");
+        assert_eq!(
+            FreeformTool::parameters()["required"],
+            serde_json::json!(["input"])
+        );
     }
 
     #[test]

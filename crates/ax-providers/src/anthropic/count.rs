@@ -160,6 +160,7 @@ mod tests {
                 description: None,
                 parameters: json!({"type": "object", "properties": {}}),
                 strict: None,
+                freeform: None,
             }],
             ..ChatRequest::default()
         };

@@ -174,7 +174,7 @@ impl ClientCodec for AnthropicCodec {
         request::decode_request(body, opts)
     }
 
-    fn encode_response(&self, response: &ChatResponse) -> Vec<u8> {
+    fn encode_response(&self, _request: &ChatRequest, response: &ChatResponse) -> Vec<u8> {
         response::encode_response(response)
     }
 

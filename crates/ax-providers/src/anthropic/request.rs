@@ -719,6 +719,7 @@ fn decode_tool(
         description: o.str_opt("description")?.map(str::to_owned),
         parameters,
         strict: o.bool_opt("strict")?,
+        freeform: None,
     }))
 }
 
@@ -1008,7 +1009,6 @@ fn without_unsigned_thinking(body: &Map<String, Value>) -> Option<Value> {
     Some(Value::Array(cleaned))
 }
 
-fn encode_tool_choice(
 /// `messages` (`cleaned`, or the client's) with the call ids' [`crate::tool_ids`]
 /// attachments taken off (`tool_use.id`, `tool_result.tool_use_id`), or `None` when
 /// there are none — the usual case, found by a scan of the bytes. They are there when
@@ -1034,6 +1034,7 @@ fn without_id_attachments(raw: &RawRequest, cleaned: Option<&Value>) -> Option<V
     changed.then_some(messages)
 }
 
+fn encode_tool_choice(
     choice: Option<&ToolChoice>,
     parallel: Option<bool>,
 ) -> Option<OutToolChoice<'_>> {

@@ -214,6 +214,7 @@ mod tests {
                 description: Some("d".into()),
                 parameters: json!({"type": "object", "properties": {"a": {"type": "string"}}}),
                 strict: None,
+                freeform: None,
             }],
             ..ChatRequest::default()
         };

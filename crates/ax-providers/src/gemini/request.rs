@@ -244,6 +244,7 @@ fn decode_tools(tools: Option<&[InTool]>) -> Result<Vec<ToolDefinition>, Gateway
                 description: decl.description.clone(),
                 parameters,
                 strict: None,
+                freeform: None,
             });
         }
     }
@@ -602,6 +603,7 @@ mod tests {
                     description: None,
                     parameters: serde_json::json!({"type": "object"}),
                     strict: None,
+                    freeform: None,
                 }],
                 tool_choice: Some(choice.clone()),
                 ..Default::default()

@@ -169,7 +169,7 @@ impl ClientCodec for OpenAiCodec {
         request::decode_request(body, opts)
     }
 
-    fn encode_response(&self, response: &ChatResponse) -> Vec<u8> {
+    fn encode_response(&self, _request: &ChatRequest, response: &ChatResponse) -> Vec<u8> {
         response::encode_response(response)
     }
 

@@ -489,6 +489,7 @@ fn decode_tool(v: &Value, path: &str) -> Result<Option<ToolDefinition>, GatewayE
         description: fo.str_opt("description")?.map(str::to_owned),
         parameters,
         strict: fo.bool_opt("strict")?,
+        freeform: None,
     }))
 }
 

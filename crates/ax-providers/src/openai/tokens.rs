@@ -385,6 +385,7 @@ mod tests {
             description: Some("Weather of a city".into()),
             parameters: serde_json::json!({"type": "object"}),
             strict: None,
+            freeform: None,
         });
         let with_tools = Counting::of(&tools, "gpt-4o").count();
         assert!(!with_tools.exact);

@@ -42,8 +42,8 @@ impl ClientCodec for ResponsesCodec {
         request::decode_request(body, opts)
     }
 
-    fn encode_response(&self, response: &ChatResponse) -> Vec<u8> {
-        response::encode_response(response)
+    fn encode_response(&self, request: &ChatRequest, response: &ChatResponse) -> Vec<u8> {
+        response::encode_response(request, response)
     }
 
     fn stream_encoder(&self, request: &ChatRequest) -> Box<dyn StreamEncoder> {

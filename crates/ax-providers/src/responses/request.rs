@@ -5,7 +5,9 @@
 //! response_create_params.py`, `response_input_param.py`, `easy_input_message_param.py`,
 //! `response_output_message_param.py`, `response_function_tool_call_param.py`,
 //! `response_reasoning_item_param.py`, `response_input_{text,image,file}_param.py`,
-//! `function_tool_param.py`, `tool_choice_*_param.py`,
+//! `response_custom_tool_call{,_output}_param.py`, `function_tool_param.py`,
+//! `custom_tool_param.py`, `shared_params/custom_tool_input_format.py`,
+//! `tool_choice_*_param.py`,
 //! `response_format_text_json_schema_config_param.py`, `shared_params/reasoning.py`);
 //! what a real agent sends from openai/codex (`ResponsesApiRequest`: `instructions`,
 //! `input` items, `tools`, `tool_choice: "auto"`, `parallel_tool_calls`, `reasoning
@@ -32,12 +34,26 @@
 //!     `encrypted_content` as the signature). Consecutive assistant-side items
 //!     (reasoning, assistant messages, function calls) make ONE assistant message, in
 //!     order, so translators see one turn with its text and tool calls.
-//!   - `function_call_output` → a `Role::Tool` message with the result (`output` a
-//!     string or `input_text` / `input_image` / `input_file` parts), named after the
-//!     earlier `function_call` with the same `call_id` (else the item's own `name`).
-//! - `tools`: function tools (flat: `name`, `description`, `parameters`, `strict`).
-//! - `tool_choice`: `auto` / `none` / `required` / `{type: "function", name}`;
-//!   `{type: "allowed_tools", mode}` → its mode (`auto` or `required`).
+//!   - `custom_tool_call` (a call of a freeform tool, below) → a tool call whose
+//!     arguments are `{"input": <its input>}`; it joins the assistant turn like a
+//!     `function_call`.
+//!   - `function_call_output` and `custom_tool_call_output` → a `Role::Tool` message
+//!     with the result (`output` a string or `input_text` / `input_image` /
+//!     `input_file` parts), named after the earlier call with the same `call_id` (else
+//!     the item's own `name`).
+//! - `tools`: function tools (flat: `name`, `description`, `parameters`, `strict`), and
+//!   custom tools (`{type: "custom", name, description, format}`, openai-python
+//!   `custom_tool_param.py`; Codex CLI declares `apply_patch` so, with a Lark grammar).
+//!   A custom tool is freeform: the model writes free text, not JSON. No other provider
+//!   has such tools, so it becomes an ordinary function with one required string
+//!   parameter, `input` (`ToolDefinition::freeform` keeps the `format`); its
+//!   description gains a note saying the whole text goes into `input`, with the
+//!   grammar's definition when it is at most [`GRAMMAR_IN_DESCRIPTION_MAX`] bytes (no
+//!   translating upstream can enforce it). The encoders turn a call of it back into a
+//!   `custom_tool_call` item whose `input` is that string.
+//! - `tool_choice`: `auto` / `none` / `required` / `{type: "function", name}` /
+//!   `{type: "custom", name}`; `{type: "allowed_tools", mode}` → its mode (`auto` or
+//!   `required`).
 //! - `parallel_tool_calls`, `max_output_tokens` (→ `max_tokens`), `temperature`,
 //!   `top_p`, `reasoning.effort`, `text.format` (`text`, `json_object`, or the flat
 //!   `json_schema` with `name`, `schema`, `strict`), `stream` (`include_usage` follows
@@ -57,7 +73,8 @@
 //! `prompt_cache_breakpoint`, non-empty `annotations` and `logprobs`, a file's `detail`;
 //! `tool_choice.tools` of `allowed_tools`; non-text parts of system messages;
 //! `item_reference` items and every other item type (`web_search_call`,
-//! `custom_tool_call`, `local_shell_call`, `compaction`, …, as `input[i] (type)`);
+//! `local_shell_call`, `compaction`, …, as `input[i] (type)`); a custom tool's
+//! `defer_loading` and `allowed_callers`;
 //! unknown part types; an unknown `text.format` type. An unknown item, part or key
 //! never fails the request.
 //!
@@ -66,15 +83,16 @@
 //! unified fields), so a translating upstream refuses the request with a 400 that says
 //! why while an OpenAI upstream gets the raw body: a built-in tool in `tools`
 //! (`web_search`, `file_search`, `code_interpreter`, `computer_use_preview`,
-//! `image_generation`, `local_shell`, `mcp`, `custom`, `namespace`, … — any type but
-//! `function`), a `tool_choice` naming one, and an image or file given only by an
+//! `image_generation`, `local_shell`, `mcp`, `namespace`, … — any type but `function`
+//! and `custom`), a `tool_choice` naming one, and an image or file given only by an
 //! uploaded `file_id`.
 
 use std::collections::HashMap;
 
 use ax_core::{
-    ChatRequest, ContentPart, DocumentSource, GatewayError, GenerationParams, ImageSource, Message,
-    RawRequest, ReasoningConfig, ResponseFormat, Role, ToolChoice, ToolDefinition, WireFormat,
+    ChatRequest, ContentPart, DocumentSource, FreeformTool, GatewayError, GenerationParams,
+    ImageSource, Message, RawRequest, ReasoningConfig, ResponseFormat, Role, ToolChoice,
+    ToolDefinition, WireFormat,
 };
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -307,7 +325,11 @@ fn decode_item(
             "an input item needs a `type`, or a `role` and `content` (a message)",
         )),
         Some("function_call") => decode_function_call(&o, conv, notes),
-        Some("function_call_output") => decode_function_call_output(&o, conv, notes),
+        // A tool output has the same shape for both kinds of call.
+        Some("function_call_output" | "custom_tool_call_output") => {
+            decode_function_call_output(&o, conv, notes)
+        }
+        Some("custom_tool_call") => decode_custom_tool_call(&o, conv, notes),
         Some("reasoning") => decode_reasoning_item(&o, conv, notes),
         // `item_reference`, built-in tool calls and their outputs, `compaction`, and
         // item types newer than ax: no unified form; an OpenAI upstream gets them.
@@ -375,7 +397,31 @@ fn decode_function_call(
     Ok(())
 }
 
-/// A `function_call_output` item → its own `Role::Tool` message.
+/// A `custom_tool_call` item (a call of a freeform tool) → a tool call in the assistant
+/// turn whose arguments are `{"input": <its input>}`, the shape the tool has as a
+/// function ([`FreeformTool::parameters`]).
+fn decode_custom_tool_call(
+    o: &Obj<'_>,
+    conv: &mut Conversation,
+    notes: &mut Notes,
+) -> Result<(), GatewayError> {
+    notes
+        .dropped
+        .extra(o, &["type", "call_id", "name", "input", "id", "status"]);
+    let call_id = o.str_req("call_id")?;
+    let name = o.str_req("name")?;
+    let input = o.str_req("input")?;
+    conv.call_names.insert(call_id.to_owned(), name.to_owned());
+    conv.assistant.push(ContentPart::ToolCall {
+        id: call_id.to_owned(),
+        name: name.to_owned(),
+        arguments: FreeformTool::arguments(input),
+    });
+    Ok(())
+}
+
+/// A `function_call_output` or `custom_tool_call_output` item → its own `Role::Tool`
+/// message.
 fn decode_function_call_output(
     o: &Obj<'_>,
     conv: &mut Conversation,
@@ -669,8 +715,8 @@ fn data_url(url: &str) -> Option<(&str, &str)> {
     (!media_type.is_empty() && !media_type.contains(';')).then_some((media_type, data))
 }
 
-/// `tools`: function tools are carried; any other type is a built-in tool only an
-/// OpenAI upstream can run.
+/// `tools`: function tools and custom (freeform) tools are carried; any other type is
+/// a built-in tool only an OpenAI upstream can run.
 fn decode_tools(o: &Obj<'_>, notes: &mut Notes) -> Result<Vec<ToolDefinition>, GatewayError> {
     let Some(raw) = o.array_opt("tools")? else {
         return Ok(Vec::new());
@@ -680,6 +726,10 @@ fn decode_tools(o: &Obj<'_>, notes: &mut Notes) -> Result<Vec<ToolDefinition>, G
         let path = index("tools", i);
         let to = Obj::new(t, &path)?;
         let kind = to.str_req("type")?;
+        if kind == "custom" {
+            tools.push(decode_custom_tool(&to, notes)?);
+            continue;
+        }
         if kind != "function" {
             notes.openai_only(|| {
                 format!(
@@ -707,9 +757,75 @@ fn decode_tools(o: &Obj<'_>, notes: &mut Notes) -> Result<Vec<ToolDefinition>, G
             description: to.str_opt("description")?.map(str::to_owned),
             parameters,
             strict: to.bool_opt("strict")?,
+            freeform: None,
         });
     }
     Ok(tools)
+}
+
+/// A grammar at most this long is shown whole in a freeform tool's description (Codex's
+/// `apply_patch` Lark grammar is about 650 bytes); a longer one is only named, so a
+/// large grammar does not swell every request's prompt.
+const GRAMMAR_IN_DESCRIPTION_MAX: usize = 2048;
+
+/// A `custom` tool → a function with one string parameter, `input`
+/// ([`FreeformTool::parameters`]), marked freeform (the client's `format` kept). The
+/// description says how to use it as a function, with the grammar when it is short, since
+/// no translating upstream can constrain the output to it.
+fn decode_custom_tool(to: &Obj<'_>, notes: &mut Notes) -> Result<ToolDefinition, GatewayError> {
+    notes
+        .dropped
+        .extra(to, &["type", "name", "description", "format"]);
+    let format = match to.get("format") {
+        None | Some(Value::Null) => None,
+        Some(f @ Value::Object(_)) => Some(f.clone()),
+        Some(other) => {
+            return Err(invalid(
+                &to.path_of("format"),
+                format!(
+                    "expected a format object (`text` or `grammar`), got {}",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    let how = freeform_note(format.as_ref());
+    let description = match to.str_opt("description")?.filter(|d| !d.is_empty()) {
+        Some(d) => format!("{d}\n\n{how}"),
+        None => how,
+    };
+    Ok(ToolDefinition {
+        name: to.str_req("name")?.to_owned(),
+        description: Some(description),
+        parameters: FreeformTool::parameters(),
+        strict: None,
+        freeform: Some(FreeformTool { format }),
+    })
+}
+
+/// What a model must know to call a freeform tool seen as a function: where the text
+/// goes, and what it must look like (the grammar itself when short).
+fn freeform_note(format: Option<&Value>) -> String {
+    const HOW: &str = "Freeform input: pass the whole input, as plain text, as the `input` \
+                       string (the text itself goes there, not wrapped in further JSON).";
+    let Some(f) = format.filter(|f| f.get("type").and_then(Value::as_str) == Some("grammar"))
+    else {
+        return HOW.to_owned();
+    };
+    let grammar = match f.get("syntax").and_then(Value::as_str) {
+        Some("lark") => "Lark grammar",
+        Some("regex") => "regular expression",
+        _ => "grammar",
+    };
+    match f.get("definition").and_then(Value::as_str) {
+        Some(def) if !def.trim().is_empty() && def.len() <= GRAMMAR_IN_DESCRIPTION_MAX => {
+            format!(
+                "{HOW} The input must match this {grammar}:\n{}",
+                def.trim_end()
+            )
+        }
+        _ => format!("{HOW} The input must match the tool's {grammar}."),
+    }
 }
 
 /// `tool_choice`: a mode, a function, `allowed_tools` (its mode; the subset is listed
@@ -729,7 +845,8 @@ fn decode_tool_choice(o: &Obj<'_>, notes: &mut Notes) -> Result<Option<ToolChoic
         Some(v @ Value::Object(_)) => {
             let co = Obj::new(v, "tool_choice")?;
             match co.str_req("type")? {
-                "function" => {
+                // A custom tool is a function to every translation.
+                "function" | "custom" => {
                     notes.dropped.extra(&co, &["type", "name"]);
                     Ok(Some(ToolChoice::Function(co.str_req("name")?.to_owned())))
                 }
@@ -1290,8 +1407,10 @@ mod tests {
             "input": [
                 {"type": "item_reference", "id": "msg_0"},
                 {"id": "msg_1"},
-                {"type": "custom_tool_call", "call_id": "c", "name": "apply_patch", "input": "*** Begin Patch"},
-                {"type": "custom_tool_call_output", "call_id": "c", "output": "ok"},
+                {"type": "local_shell_call", "call_id": "c", "status": "completed",
+                 "action": {"type": "exec", "command": ["ls"]}},
+                {"type": "mcp_call", "id": "mcp_1", "name": "x", "arguments": "{}",
+                 "server_label": "s"},
                 {"type": "compaction", "encrypted_content": "xyz"},
                 {"type": "a_type_from_2030", "anything": {"nested": [1, 2]}},
                 {"role": "user", "content": [
@@ -1326,8 +1445,8 @@ mod tests {
                 "truncation",
                 "input[0] (item_reference)",
                 "input[1] (item_reference)",
-                "input[2] (custom_tool_call)",
-                "input[3] (custom_tool_call_output)",
+                "input[2] (local_shell_call)",
+                "input[3] (mcp_call)",
                 "input[4] (compaction)",
                 "input[5] (a_type_from_2030)",
                 "input[6].content[0] (input_audio)",
@@ -1366,12 +1485,14 @@ mod tests {
                     description: None,
                     parameters: json!({"type": "object", "properties": {}}),
                     strict: None,
+                    freeform: None,
                 },
                 ToolDefinition {
                     name: "b".into(),
                     description: Some("B".into()),
                     parameters: json!({"type": "object"}),
                     strict: Some(true),
+                    freeform: None,
                 },
             ]
         );
@@ -1393,6 +1514,171 @@ mod tests {
         assert_eq!(e.param.as_deref(), Some("tools[0].type"));
     }
 
+    /// Codex CLI's `apply_patch` Lark grammar (codex-rs `tool_apply_patch.lark`).
+    const APPLY_PATCH_GRAMMAR: &str = r#"start: begin_patch hunk+ end_patch
+begin_patch: "*** Begin Patch" LF
+end_patch: "*** End Patch" LF?
+
+hunk: add_hunk | delete_hunk | update_hunk
+add_hunk: "*** Add File: " filename LF add_line+
+delete_hunk: "*** Delete File: " filename LF
+update_hunk: "*** Update File: " filename LF change_move? change?
+
+filename: /(.+)/
+add_line: "+" /(.*)/ LF -> line
+
+change_move: "*** Move to: " filename LF
+change: (change_context | change_line)+ eof_line?
+change_context: ("@@" | "@@ " /(.+)/) LF
+change_line: ("+" | "-" | " ") /(.*)/ LF
+eof_line: "*** End of File" LF
+
+%import common.LF
+"#;
+
+    /// Codex CLI's freeform `apply_patch` tool.
+    fn apply_patch_tool() -> Value {
+        json!({"type": "custom", "name": "apply_patch",
+            "description": "Use the `apply_patch` tool to edit files. This is a FREEFORM tool, so do not wrap the patch in JSON.",
+            "format": {"type": "grammar", "syntax": "lark", "definition": APPLY_PATCH_GRAMMAR}})
+    }
+
+    #[test]
+    fn custom_tools_are_freeform_functions_with_one_input_string() {
+        let r = decode(&json!({"model": "m", "input": "x", "tools": [
+            apply_patch_tool(),
+            {"type": "custom", "name": "sql", "format": {"type": "text"}, "defer_loading": true},
+            {"type": "custom", "name": "digits",
+             "format": {"type": "grammar", "syntax": "regex", "definition": "\\d+"}},
+            {"type": "custom", "name": "huge", "description": "",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "x".repeat(5000)}}
+        ]}));
+        assert_eq!(r.passthrough_only, None, "a custom tool translates");
+        assert_eq!(r.dropped_fields, ["tools[1].defer_loading"]);
+        let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["apply_patch", "sql", "digits", "huge"]);
+        for t in &r.tools {
+            assert_eq!(t.parameters, FreeformTool::parameters(), "{}", t.name);
+            assert_eq!(
+                t.parameters,
+                json!({"type": "object", "properties": {"input": {"type": "string"}},
+                       "required": ["input"]})
+            );
+            assert_eq!(t.strict, None);
+        }
+        // The format is kept as sent.
+        assert_eq!(
+            r.tools[0].freeform,
+            Some(FreeformTool {
+                format: Some(apply_patch_tool()["format"].clone())
+            })
+        );
+        assert_eq!(
+            r.tools[1].freeform.as_ref().and_then(|f| f.format.clone()),
+            Some(json!({"type": "text"}))
+        );
+        // The description keeps the client's and says where the text goes, with the
+        // grammar when it is short.
+        let d = r.tools[0].description.as_deref().unwrap();
+        assert!(
+            d.starts_with("Use the `apply_patch` tool to edit files."),
+            "{d}"
+        );
+        assert!(d.contains("as the `input` string"), "{d}");
+        assert!(
+            d.contains("Lark grammar:\nstart: begin_patch hunk+ end_patch"),
+            "{d}"
+        );
+        assert!(d.ends_with("%import common.LF"), "{d}");
+        assert_eq!(
+            r.tools[1].description.as_deref(),
+            Some(
+                "Freeform input: pass the whole input, as plain text, as the `input` string \
+                 (the text itself goes there, not wrapped in further JSON)."
+            )
+        );
+        let d = r.tools[2].description.as_deref().unwrap();
+        assert!(d.ends_with("regular expression:\n\\d+"), "{d}");
+        let d = r.tools[3].description.as_deref().unwrap();
+        assert!(d.ends_with("must match the tool's Lark grammar."), "{d}");
+        assert!(d.len() < 300, "a long grammar is not copied");
+
+        // A format that is not an object is refused, naming it.
+        let e = refused(&json!({"model": "m", "input": "x", "tools": [
+            {"type": "custom", "name": "f", "format": "lark"}
+        ]}));
+        assert_eq!(e.param.as_deref(), Some("tools[0].format"));
+        let e = refused(&json!({"model": "m", "input": "x", "tools": [{"type": "custom"}]}));
+        assert_eq!(e.param.as_deref(), Some("tools[0].name"));
+    }
+
+    #[test]
+    fn custom_tool_calls_and_their_outputs_are_tool_calls_and_results() {
+        // A Codex turn after an apply_patch call: the item shapes of codex-protocol's
+        // `ResponseItem::CustomToolCall` / `CustomToolCallOutput`.
+        let patch = "*** Begin Patch\n*** Add File: hello.txt\n+Hello \"world\"\n*** End Patch";
+        let r = decode(
+            &json!({"model": "m", "tools": [apply_patch_tool()], "input": [
+                {"role": "user", "content": "Add hello.txt"},
+                {"type": "custom_tool_call", "id": "ctc_1", "status": "completed",
+                 "call_id": "call_p", "name": "apply_patch", "input": patch},
+                {"type": "custom_tool_call_output", "call_id": "call_p",
+                 "output": "Success. Updated the following files:\nA hello.txt\n"},
+                {"type": "custom_tool_call_output", "call_id": "call_q", "output": [
+                    {"type": "input_text", "text": "parts"}
+                ]}
+            ]}),
+        );
+        assert_eq!(
+            r.messages[1],
+            msg(
+                Role::Assistant,
+                vec![ContentPart::ToolCall {
+                    id: "call_p".into(),
+                    name: "apply_patch".into(),
+                    arguments: FreeformTool::arguments(patch),
+                }]
+            )
+        );
+        let ContentPart::ToolCall { arguments, .. } = &r.messages[1].content[0] else {
+            panic!("a tool call")
+        };
+        let args: Value = serde_json::from_str(arguments).unwrap();
+        assert_eq!(args, json!({"input": patch}));
+        assert_eq!(
+            r.messages[2],
+            msg(
+                Role::Tool,
+                vec![ContentPart::ToolResult {
+                    tool_call_id: "call_p".into(),
+                    name: Some("apply_patch".into()),
+                    content: vec![text("Success. Updated the following files:\nA hello.txt\n")],
+                    is_error: false,
+                }]
+            )
+        );
+        assert_eq!(
+            r.messages[3].content,
+            [ContentPart::ToolResult {
+                tool_call_id: "call_q".into(),
+                name: None,
+                content: vec![text("parts")],
+                is_error: false,
+            }]
+        );
+        assert!(r.dropped_fields.is_empty(), "{:?}", r.dropped_fields);
+        assert_eq!(r.passthrough_only, None);
+
+        let e = refused(&json!({"model": "m", "input": [
+            {"type": "custom_tool_call", "call_id": "c", "name": "apply_patch"}
+        ]}));
+        assert_eq!(e.param.as_deref(), Some("input[0].input"));
+        let e = refused(&json!({"model": "m", "input": [
+            {"type": "custom_tool_call_output", "call_id": "c"}
+        ]}));
+        assert_eq!(e.param.as_deref(), Some("input[0].output"));
+    }
+
     #[test]
     fn tool_choice_in_every_shape() {
         let choice = |c: Value| decode(&json!({"model": "m", "input": "x", "tool_choice": c}));
@@ -1406,6 +1692,12 @@ mod tests {
             choice(json!({"type": "function", "name": "f"})).tool_choice,
             Some(ToolChoice::Function("f".into()))
         );
+        let custom = choice(json!({"type": "custom", "name": "apply_patch"}));
+        assert_eq!(
+            custom.tool_choice,
+            Some(ToolChoice::Function("apply_patch".into()))
+        );
+        assert_eq!(custom.passthrough_only, None);
         let allowed = choice(json!({"type": "allowed_tools", "mode": "required",
             "tools": [{"type": "function", "name": "f"}]}));
         assert_eq!(allowed.tool_choice, Some(ToolChoice::Required));

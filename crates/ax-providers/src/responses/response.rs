@@ -3,17 +3,21 @@
 //! Field names follow openai-python `types/responses/response.py` and the item types
 //! it references (`response_output_message.py`, `response_output_text.py`,
 //! `response_reasoning_item.py`, `response_function_tool_call.py`,
-//! `response_usage.py`, `response_error.py`).
+//! `response_custom_tool_call.py`, `response_usage.py`, `response_error.py`).
 //!
 //! # Encoding
 //! Output items follow the content order: each reasoning part is one `reasoning` item
 //! (`summary: [{type: "summary_text", text}]`, the signature as `encrypted_content`),
 //! each run of adjacent text parts one `message` item with one `output_text` part,
-//! each tool call one `function_call` item (`call_id` is the unified call id). A
-//! reasoning part with neither text nor signature (Anthropic redacted thinking) has no
-//! Responses form and is dropped. Item ids are derived from the response id and the
-//! item's output index (`msg_<suffix>_<n>`, `rs_…`, `fc_…`), so the streamed and the
-//! complete form of one answer name their items alike and tests can pin them.
+//! each tool call one `function_call` item (`call_id` is the unified call id) — or,
+//! when the request declared the called tool as freeform (a `custom` tool,
+//! `ToolDefinition::freeform`), one `custom_tool_call` item whose `input` is the
+//! `input` string of the call's arguments (the raw arguments when a model ignored the
+//! schema: [`FreeformTool::input_of`]). A reasoning part with neither text nor
+//! signature (Anthropic redacted thinking) has no Responses form and is dropped. Item
+//! ids are derived from the response id and the item's output index
+//! (`msg_<suffix>_<n>`, `rs_…`, `fc_…`, `ctc_…`), so the streamed and the complete form
+//! of one answer name their items alike and tests can pin them.
 //!
 //! The finish reason becomes `status` ([`INCOMPLETE_REASONS`]): `Length` and
 //! `ContentFilter` are `incomplete` with `incomplete_details.reason`; everything else is
@@ -24,7 +28,8 @@
 //!
 //! # Decoding (an OpenAI upstream's answer, read for usage and the log)
 //! `message` items give text (`output_text` and `refusal` parts), `function_call`
-//! items tool calls (`call_id` as the id), `reasoning` items reasoning (summaries
+//! items tool calls (`call_id` as the id), `custom_tool_call` items tool calls whose
+//! arguments are `{"input": <input>}`, `reasoning` items reasoning (summaries
 //! joined by blank lines, else the raw `reasoning_text` content; `encrypted_content`
 //! as the signature); other item types (built-in tool calls) are not carried. An
 //! `error` object fails with the mapped code ([`FAILED_CODES_IN`], then the Chat
@@ -32,7 +37,10 @@
 
 use std::borrow::Cow;
 
-use ax_core::{ChatResponse, ContentPart, ErrorCode, FinishReason, GatewayError, Usage};
+use ax_core::{
+    ChatRequest, ChatResponse, ContentPart, ErrorCode, FinishReason, FreeformTool, GatewayError,
+    Usage,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -182,7 +190,7 @@ pub fn response_id(upstream_id: &str) -> String {
 }
 
 /// The id of the output item at `index` of the response `response_id`, with the item
-/// type's prefix (`msg`, `rs`, `fc`).
+/// type's prefix (`msg`, `rs`, `fc`, `ctc`).
 pub(crate) fn item_id(prefix: &str, response_id: &str, index: usize) -> String {
     let suffix = response_id.strip_prefix("resp_").unwrap_or(response_id);
     format!("{prefix}_{suffix}_{index}")
@@ -219,6 +227,23 @@ pub(crate) enum OutItem<'a> {
         arguments: &'a str,
         status: &'static str,
     },
+    /// A call of a freeform (`custom`) tool: its input is free text.
+    CustomToolCall {
+        id: &'a str,
+        call_id: &'a str,
+        name: &'a str,
+        input: &'a str,
+        status: &'static str,
+    },
+}
+
+/// Whether `request` declares the tool `name` as freeform (a Responses `custom` tool),
+/// whose calls are `custom_tool_call` items.
+pub(crate) fn is_freeform(request: &ChatRequest, name: &str) -> bool {
+    request
+        .tools
+        .iter()
+        .any(|t| t.freeform.is_some() && t.name == name)
 }
 
 /// A content part of a message (`output_text`) or of a reasoning summary
@@ -408,10 +433,16 @@ enum Item<'a> {
         name: &'a str,
         arguments: &'a str,
     },
+    /// A call of a freeform tool, with the input taken out of its arguments.
+    Custom {
+        id: &'a str,
+        name: &'a str,
+        input: Cow<'a, str>,
+    },
 }
 
-/// The output items of `content`, in order (see the module docs).
-fn items_of(content: &[ContentPart]) -> Vec<Item<'_>> {
+/// The output items of `content` answering `request`, in order (see the module docs).
+fn items_of<'a>(request: &ChatRequest, content: &'a [ContentPart]) -> Vec<Item<'a>> {
     let mut items: Vec<Item<'_>> = Vec::new();
     for part in content {
         match part {
@@ -431,6 +462,15 @@ fn items_of(content: &[ContentPart]) -> Vec<Item<'_>> {
                 id,
                 name,
                 arguments,
+            } if is_freeform(request, name) => items.push(Item::Custom {
+                id,
+                name,
+                input: FreeformTool::input_of(arguments),
+            }),
+            ContentPart::ToolCall {
+                id,
+                name,
+                arguments,
             } => items.push(Item::Call {
                 id,
                 name,
@@ -443,10 +483,10 @@ fn items_of(content: &[ContentPart]) -> Vec<Item<'_>> {
     items
 }
 
-/// Encodes a complete answer as a `response` object (see the module docs).
-pub(crate) fn encode_response(response: &ChatResponse) -> Vec<u8> {
+/// Encodes a complete answer to `request` as a `response` object (see the module docs).
+pub(crate) fn encode_response(request: &ChatRequest, response: &ChatResponse) -> Vec<u8> {
     let id = response_id(&response.id);
-    let items = items_of(&response.content);
+    let items = items_of(request, &response.content);
     let ids: Vec<String> = items
         .iter()
         .enumerate()
@@ -455,6 +495,7 @@ pub(crate) fn encode_response(response: &ChatResponse) -> Vec<u8> {
                 Item::Message(_) => "msg",
                 Item::Reasoning { .. } => "rs",
                 Item::Call { .. } => "fc",
+                Item::Custom { .. } => "ctc",
             };
             item_id(prefix, &id, n)
         })
@@ -483,6 +524,13 @@ pub(crate) fn encode_response(response: &ChatResponse) -> Vec<u8> {
                 call_id: id,
                 name,
                 arguments,
+                status: "completed",
+            },
+            Item::Custom { id, name, input } => OutItem::CustomToolCall {
+                id: item_id,
+                call_id: id,
+                name,
+                input,
                 status: "completed",
             },
         })
@@ -653,13 +701,29 @@ pub(crate) fn encrypted_content(item: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The unified call id of a `function_call` item: `call_id`, else the item `id`, else
-/// `call_<n>`.
+/// The unified call id of a `function_call` or `custom_tool_call` item: `call_id`,
+/// else the item `id`, else `call_<n>`.
 pub(crate) fn call_id_of(item: &Value, n: usize) -> String {
     [str_at(item, "call_id"), str_at(item, "id")]
         .into_iter()
         .find(|s| !s.is_empty())
         .map_or_else(|| format!("call_{n}"), str::to_owned)
+}
+
+/// The unified arguments of a call item of type `kind`: a `function_call`'s
+/// `arguments`; a `custom_tool_call`'s `input` as `{"input": …}`, the arguments its tool
+/// has as a function.
+pub(crate) fn call_arguments(kind: &str, item: &Value) -> String {
+    if kind == "custom_tool_call" {
+        FreeformTool::arguments(str_at(item, "input"))
+    } else {
+        str_at(item, "arguments").to_owned()
+    }
+}
+
+/// Whether an output item of type `kind` is a tool call.
+pub(crate) fn is_call(kind: &str) -> bool {
+    matches!(kind, "function_call" | "custom_tool_call")
 }
 
 /// The content parts of upstream output items (see the module docs).
@@ -674,11 +738,11 @@ fn content_in(output: &[Value]) -> Vec<ContentPart> {
                     content.push(ContentPart::Text { text });
                 }
             }
-            "function_call" => {
+            kind @ ("function_call" | "custom_tool_call") => {
                 content.push(ContentPart::ToolCall {
                     id: call_id_of(item, calls),
                     name: str_at(item, "name").to_owned(),
-                    arguments: str_at(item, "arguments").to_owned(),
+                    arguments: call_arguments(kind, item),
                 });
                 calls += 1;
             }
@@ -787,7 +851,7 @@ mod tests {
 
     #[test]
     fn response_snapshot() {
-        insta::assert_snapshot!(pretty(&encode_response(&sample())));
+        insta::assert_snapshot!(pretty(&encode_response(&ChatRequest::default(), &sample())));
     }
 
     #[test]
@@ -825,10 +889,11 @@ mod tests {
         ] {
             let mut r = sample();
             r.finish_reason = reason;
-            let v: Value = serde_json::from_slice(&encode_response(&r)).unwrap();
+            let v: Value =
+                serde_json::from_slice(&encode_response(&ChatRequest::default(), &r)).unwrap();
             assert_eq!(v["status"], status, "{reason}");
             assert_eq!(v["incomplete_details"], incomplete, "{reason}");
-            let back = decode_response(&encode_response(&r)).unwrap();
+            let back = decode_response(&encode_response(&ChatRequest::default(), &r)).unwrap();
             let expected = if reason == FinishReason::Stop {
                 FinishReason::ToolCalls
             } else {
@@ -840,7 +905,8 @@ mod tests {
 
     #[test]
     fn the_sdk_required_fields_are_present() {
-        let v: Value = serde_json::from_slice(&encode_response(&sample())).unwrap();
+        let v: Value =
+            serde_json::from_slice(&encode_response(&ChatRequest::default(), &sample())).unwrap();
         // openai-python Response: fields without a default.
         for key in [
             "id",
@@ -876,7 +942,8 @@ mod tests {
             },
             ContentPart::text("c"),
         ];
-        let v: Value = serde_json::from_slice(&encode_response(&r)).unwrap();
+        let v: Value =
+            serde_json::from_slice(&encode_response(&ChatRequest::default(), &r)).unwrap();
         let kinds: Vec<_> = v["output"]
             .as_array()
             .unwrap()
@@ -893,7 +960,7 @@ mod tests {
     #[test]
     fn decodes_what_it_encodes() {
         let r = sample();
-        let back = decode_response(&encode_response(&r)).unwrap();
+        let back = decode_response(&encode_response(&ChatRequest::default(), &r)).unwrap();
         let mut expected = r.content.clone();
         // Adjacent text parts are one message.
         expected.splice(1..3, [ContentPart::text("Let me check.")]);
@@ -947,6 +1014,109 @@ mod tests {
             ),
             (36, 4, 87, 64)
         );
+    }
+
+    /// A request declaring `apply_patch` freeform (as the decoder makes a `custom`
+    /// tool) and `get_weather` an ordinary function.
+    fn freeform_request() -> ChatRequest {
+        ChatRequest {
+            tools: vec![
+                ax_core::ToolDefinition {
+                    name: "apply_patch".into(),
+                    description: None,
+                    parameters: FreeformTool::parameters(),
+                    strict: None,
+                    freeform: Some(FreeformTool {
+                        format: Some(json!({"type": "grammar", "syntax": "lark",
+                            "definition": "start: /.+/"})),
+                    }),
+                },
+                ax_core::ToolDefinition {
+                    name: "get_weather".into(),
+                    description: None,
+                    parameters: json!({"type": "object"}),
+                    strict: None,
+                    freeform: None,
+                },
+            ],
+            ..ChatRequest::default()
+        }
+    }
+
+    const PATCH: &str = "*** Begin Patch\n*** Add File: a.txt\n+\"hi\"\n*** End Patch";
+
+    #[test]
+    fn a_freeform_call_is_a_custom_tool_call_with_the_decoded_input() {
+        let mut r = sample();
+        r.content = vec![
+            ContentPart::text("Patching."),
+            ContentPart::ToolCall {
+                id: "toolu_1".into(),
+                name: "apply_patch".into(),
+                arguments: FreeformTool::arguments(PATCH),
+            },
+            // A model that ignored the schema: the arguments are the input.
+            ContentPart::ToolCall {
+                id: "toolu_2".into(),
+                name: "apply_patch".into(),
+                arguments: r#"{"location":"Paris"}"#.into(),
+            },
+            ContentPart::ToolCall {
+                id: "toolu_3".into(),
+                name: "get_weather".into(),
+                arguments: FreeformTool::arguments("not freeform"),
+            },
+        ];
+        let v: Value = serde_json::from_slice(&encode_response(&freeform_request(), &r)).unwrap();
+        assert_eq!(
+            v["output"][1],
+            json!({"type": "custom_tool_call", "id": "ctc_chatcmpl-abc123_1",
+                "call_id": "toolu_1", "name": "apply_patch", "input": PATCH,
+                "status": "completed"})
+        );
+        assert_eq!(v["output"][2]["type"], "custom_tool_call");
+        assert_eq!(v["output"][2]["input"], r#"{"location":"Paris"}"#);
+        assert_eq!(v["output"][3]["type"], "function_call");
+        assert_eq!(v["output"][3]["arguments"], r#"{"input":"not freeform"}"#);
+        // Without the request's tool, the same call is a function call.
+        let v: Value =
+            serde_json::from_slice(&encode_response(&ChatRequest::default(), &r)).unwrap();
+        assert_eq!(v["output"][1]["type"], "function_call");
+
+        // And back: a custom tool call is a tool call with `{"input": …}`.
+        let back = decode_response(&encode_response(&freeform_request(), &r)).unwrap();
+        assert_eq!(back.content[..2], r.content[..2]);
+        assert_eq!(
+            back.content[2],
+            ContentPart::ToolCall {
+                id: "toolu_2".into(),
+                name: "apply_patch".into(),
+                arguments: FreeformTool::arguments(r#"{"location":"Paris"}"#),
+            }
+        );
+        assert_eq!(back.content[3], r.content[3]);
+        assert_eq!(back.finish_reason, FinishReason::ToolCalls);
+    }
+
+    #[test]
+    fn decodes_an_openai_custom_tool_call() {
+        let body = json!({
+            "id": "resp_1", "object": "response", "created_at": 1.0, "status": "completed",
+            "model": "gpt-5", "output": [
+                {"type": "custom_tool_call", "id": "ctc_1", "status": "completed",
+                 "call_id": "call_p", "name": "apply_patch", "input": PATCH}
+            ]
+        });
+        let r = decode_response(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            r.content,
+            [ContentPart::ToolCall {
+                id: "call_p".into(),
+                name: "apply_patch".into(),
+                arguments: FreeformTool::arguments(PATCH),
+            }]
+        );
+        assert_eq!(r.finish_reason, FinishReason::ToolCalls);
     }
 
     #[test]

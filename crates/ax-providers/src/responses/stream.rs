@@ -18,23 +18,31 @@
 //!   `response.reasoning_summary_text.delta`…, `response.reasoning_summary_text.done`,
 //!   `response.reasoning_summary_part.done`;
 //! - function call (`arguments: ""` when added): `response.function_call_arguments.delta`…,
-//!   `response.function_call_arguments.done`.
+//!   `response.function_call_arguments.done`;
+//! - custom tool call (`custom_tool_call`, `input: ""` when added; openai-python
+//!   `response_custom_tool_call_input_{delta,done}_event.py`):
+//!   `response.custom_tool_call_input.delta` (`delta`)…,
+//!   `response.custom_tool_call_input.done` (`input`), each with `item_id` and
+//!   `output_index`.
 //!
 //! The stream ends with `response.completed` (or `response.incomplete`, with
 //! `incomplete_details`) carrying the whole response and its usage (Codex reads
 //! `response.id` and `response.usage` there), or with `response.failed` whose
 //! `response.error` is `{code, message}` (Codex classifies by `code`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use ax_core::{ChatRequest, ErrorCode, FinishReason, GatewayError, StreamEvent, Usage};
+use ax_core::{
+    ChatRequest, ErrorCode, FinishReason, FreeformTool, GatewayError, StreamEvent, Usage,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::response::{
-    EmptyList, InResponse, OutError, OutItem, OutPart, OutResponse, ResponseParts, call_id_of,
-    created_in, encrypted_content, error_in, failed_code, failed_message, item_id, message_text,
-    reasoning_text, response_id, status_out, str_at, summary_of, usage_in, usage_out,
+    EmptyList, InResponse, OutError, OutItem, OutPart, OutResponse, ResponseParts, call_arguments,
+    call_id_of, created_in, encrypted_content, error_in, failed_code, failed_message, is_call,
+    item_id, message_text, reasoning_text, response_id, status_out, str_at, summary_of, usage_in,
+    usage_out,
 };
 use crate::codec::{StreamDecoder, StreamEncoder};
 use crate::fields::parse_upstream;
@@ -76,6 +84,15 @@ enum ItemKind {
         call_id: String,
         name: String,
         arguments: String,
+    },
+    /// A call of a freeform tool: the arguments (`{"input": "…"}` as JSON text) are
+    /// buffered, as a fragment of JSON is not a fragment of the input, and the input is
+    /// taken out of them when the item closes.
+    Custom {
+        call_id: String,
+        name: String,
+        arguments: String,
+        input: String,
     },
 }
 
@@ -120,6 +137,18 @@ impl Item {
                 arguments,
                 status: self.status.as_str(),
             },
+            ItemKind::Custom {
+                call_id,
+                name,
+                input,
+                ..
+            } => OutItem::CustomToolCall {
+                id: &self.id,
+                call_id,
+                name,
+                input,
+                status: self.status.as_str(),
+            },
         }
     }
 }
@@ -161,6 +190,8 @@ struct Ev<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     arguments: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    input: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     logprobs: Option<EmptyList>,
 }
 
@@ -184,7 +215,12 @@ fn write(out: &mut Vec<u8>, ev: &Ev<'_>) {
 ///   model; a later `Start` is then ignored). The response id is
 ///   [`response_id`] of the upstream id; item ids derive from it.
 /// - Items open and close as the event kind changes: text, reasoning and each tool call
-///   are separate items, one open at a time. A reasoning item ends at its signature: more
+///   are separate items, one open at a time. A call of a tool the request declared
+///   freeform is a `custom_tool_call` item: its argument fragments are held back and,
+///   when it closes, the `input` string taken out of them
+///   ([`FreeformTool::input_of`]) goes out as one `custom_tool_call_input.delta` and the
+///   `.done` (a fragment for such a call already closed is dropped: its input was
+///   final). A reasoning item ends at its signature: more
 ///   reasoning after a signature (a new Anthropic thinking block) is a new item, and a
 ///   signature with no reasoning item open (a Gemini signature carried on a text or
 ///   call part) is an item of its own with an empty summary, as the complete answer
@@ -210,6 +246,8 @@ pub struct ResponsesStreamEncoder {
     open: Option<usize>,
     /// Unified tool-call index → output index.
     tools: HashMap<u32, usize>,
+    /// The names of the request's freeform tools.
+    freeform: Vec<String>,
     usage: Option<Usage>,
 }
 
@@ -228,6 +266,12 @@ impl ResponsesStreamEncoder {
             items: Vec::new(),
             open: None,
             tools: HashMap::new(),
+            freeform: request
+                .tools
+                .iter()
+                .filter(|t| t.freeform.is_some())
+                .map(|t| t.name.clone())
+                .collect(),
             usage: None,
         }
     }
@@ -305,6 +349,12 @@ impl ResponsesStreamEncoder {
             return;
         };
         item.status = status;
+        if let ItemKind::Custom {
+            arguments, input, ..
+        } = &mut item.kind
+        {
+            *input = FreeformTool::input_of(arguments).into_owned();
+        }
         let item = &*item;
         let seq = &mut self.seq;
         let at = |kind: &'static str, seq: &mut u64| Ev {
@@ -356,6 +406,20 @@ impl ResponsesStreamEncoder {
                     name: Some(name),
                     arguments: Some(arguments),
                     ..at("response.function_call_arguments.done", seq)
+                };
+                write(out, &done);
+            }
+            ItemKind::Custom { input, .. } => {
+                if !input.is_empty() {
+                    let delta = Ev {
+                        delta: Some(input),
+                        ..at("response.custom_tool_call_input.delta", seq)
+                    };
+                    write(out, &delta);
+                }
+                let done = Ev {
+                    input: Some(input),
+                    ..at("response.custom_tool_call_input.done", seq)
                 };
                 write(out, &done);
             }
@@ -457,15 +521,23 @@ impl ResponsesStreamEncoder {
     }
 
     fn call(&mut self, out: &mut Vec<u8>, tool: u32, call_id: String, name: String) -> usize {
-        let i = self.open_item(
-            out,
-            "fc",
-            ItemKind::Call {
+        let (prefix, kind) = if self.freeform.contains(&name) {
+            let kind = ItemKind::Custom {
                 call_id,
                 name,
                 arguments: String::new(),
-            },
-        );
+                input: String::new(),
+            };
+            ("ctc", kind)
+        } else {
+            let kind = ItemKind::Call {
+                call_id,
+                name,
+                arguments: String::new(),
+            };
+            ("fc", kind)
+        };
+        let i = self.open_item(out, prefix, kind);
         self.tools.insert(tool, i);
         i
     }
@@ -559,6 +631,17 @@ impl ResponsesStreamEncoder {
             Some(i) => *i,
             None => self.call(out, tool, format!("call_{tool}"), String::new()),
         };
+        if let Some(Item {
+            kind: ItemKind::Custom { arguments: all, .. },
+            status,
+            ..
+        }) = self.items.get_mut(i)
+        {
+            if *status == ItemStatus::InProgress {
+                all.push_str(arguments);
+            }
+            return;
+        }
         let seq = bump(&mut self.seq);
         let Some(item) = self.items.get_mut(i) else {
             return;
@@ -683,6 +766,7 @@ struct InEvent {
     item_id: Option<Value>,
     summary_index: Option<Value>,
     delta: Option<Value>,
+    input: Option<Value>,
     error: Option<Value>,
 }
 
@@ -695,9 +779,13 @@ struct InEvent {
 /// [`decode_response`](super::decode_response) joins them); a `function_call` item
 /// added is `ToolCallStart` (tool calls numbered 0, 1, … in order) and its
 /// `response.function_call_arguments.delta` events are `ToolCallDelta`s (found by
-/// `output_index`, else `item_id`); `response.output_item.done` gives a reasoning
-/// item's `encrypted_content` as `ReasoningSignature` and the text, reasoning or
-/// arguments of an item whose deltas never came. `response.completed` and
+/// `output_index`, else `item_id`); a `custom_tool_call` item is a tool call too, its
+/// `response.custom_tool_call_input.delta` fragments gathered and given as one
+/// `ToolCallDelta` of `{"input": …}` at `response.custom_tool_call_input.done` (or at
+/// the item's `output_item.done`), since a fragment of free text is not one of JSON;
+/// `response.output_item.done` gives a reasoning item's `encrypted_content` as
+/// `ReasoningSignature` and the text, reasoning or arguments of an item whose deltas
+/// never came. `response.completed` and
 /// `response.incomplete` are `Usage` and `Finish` (the content of the final response
 /// too when the stream carried none). `response.failed` and `error` events (and any
 /// event with an `error` object) fail with the mapped code; unknown event types are
@@ -712,8 +800,12 @@ pub struct ResponsesStreamDecoder {
     tool_at: HashMap<u64, u32>,
     /// Item id → tool index.
     tool_ids: HashMap<String, u32>,
-    /// Tool indexes that received argument deltas.
+    /// Tool indexes that received argument deltas (for a custom tool call: whose
+    /// arguments were given).
     args_seen: HashSet<u32>,
+    /// The input fragments so far of the custom tool calls whose arguments are not
+    /// given yet, by tool index (given at the latest by the terminal event).
+    custom_input: BTreeMap<u32, String>,
     /// Output indexes of messages and reasoning items that received deltas.
     deltas_seen: HashSet<u64>,
 }
@@ -795,14 +887,11 @@ impl ResponsesStreamDecoder {
                         events.push(StreamEvent::ReasoningSignature { signature });
                     }
                 }
-                "function_call" => {
+                kind if is_call(kind) => {
                     let index = self.tool_start(events, None, "", Some(item));
-                    let arguments = str_at(item, "arguments");
+                    let arguments = call_arguments(kind, item);
                     if !arguments.is_empty() {
-                        events.push(StreamEvent::ToolCallDelta {
-                            index,
-                            arguments: arguments.to_owned(),
-                        });
+                        events.push(StreamEvent::ToolCallDelta { index, arguments });
                     }
                 }
                 _ => {}
@@ -851,8 +940,49 @@ impl ResponsesStreamDecoder {
                     });
                 }
             }
+            "custom_tool_call" => {
+                let item_id = str_at(item, "id");
+                let index = match self.tool_of(output_index, item_id) {
+                    Some(i) => i,
+                    None => self.tool_start(events, output_index, item_id, Some(item)),
+                };
+                let input = item.get("input").and_then(Value::as_str);
+                self.custom_done(events, index, input);
+            }
             _ => {}
         }
+    }
+
+    /// The tool index of the call an event names by `output_index` / `item_id`,
+    /// announcing the call if it was never added.
+    fn tool_for(&mut self, events: &mut Vec<StreamEvent>, ev: &InEvent) -> u32 {
+        let output_index = ev.output_index.as_ref().and_then(Value::as_u64);
+        let item_id = ev.item_id.as_ref().and_then(Value::as_str).unwrap_or("");
+        match self.tool_of(output_index, item_id) {
+            Some(i) => i,
+            None => {
+                let item_id = item_id.to_owned();
+                self.tool_start(events, output_index, &item_id, None)
+            }
+        }
+    }
+
+    /// Gives the arguments of the custom tool call `index` once: `{"input": …}` with
+    /// `input` (from a `done` event or the finished item), else the fragments gathered.
+    fn custom_done(&mut self, events: &mut Vec<StreamEvent>, index: u32, input: Option<&str>) {
+        let gathered = self.custom_input.remove(&index);
+        if !self.args_seen.insert(index) {
+            return;
+        }
+        let input = match (input, &gathered) {
+            (Some(i), _) if !i.is_empty() => i,
+            (_, Some(g)) => g.as_str(),
+            (i, None) => i.unwrap_or(""),
+        };
+        events.push(StreamEvent::ToolCallDelta {
+            index,
+            arguments: FreeformTool::arguments(input),
+        });
     }
 
     /// Ends the stream at `response.completed` / `response.incomplete`.
@@ -885,8 +1015,16 @@ impl ResponsesStreamDecoder {
         if !self.content_seen {
             self.content_events(output, events);
         }
-        let has_calls =
-            self.tools > 0 || output.iter().any(|i| str_at(i, "type") == "function_call");
+        let has_calls = self.tools > 0 || output.iter().any(|i| is_call(str_at(i, "type")));
+        // Custom tool calls whose input never came whole: what their fragments made.
+        for (index, input) in std::mem::take(&mut self.custom_input) {
+            if self.args_seen.insert(index) {
+                events.push(StreamEvent::ToolCallDelta {
+                    index,
+                    arguments: FreeformTool::arguments(&input),
+                });
+            }
+        }
         if let Some(u) = &resp.usage {
             events.push(StreamEvent::Usage(usage_in(u)));
         }
@@ -946,10 +1084,13 @@ impl StreamDecoder for ResponsesStreamDecoder {
         match kind.as_str() {
             "response.output_item.added" => {
                 if let Some(item) = ev.item.as_ref()
-                    && str_at(item, "type") == "function_call"
+                    && is_call(str_at(item, "type"))
                 {
                     let item_id = str_at(item, "id").to_owned();
-                    self.tool_start(&mut events, output_index, &item_id, Some(item));
+                    let index = self.tool_start(&mut events, output_index, &item_id, Some(item));
+                    if str_at(item, "type") == "custom_tool_call" {
+                        self.custom_input.insert(index, String::new());
+                    }
                 }
             }
             "response.output_text.delta" | "response.refusal.delta" => {
@@ -998,6 +1139,22 @@ impl StreamDecoder for ResponsesStreamDecoder {
                     events.push(StreamEvent::ToolCallDelta { index, arguments });
                 }
             }
+            "response.custom_tool_call_input.delta" => {
+                if let Some(fragment) = take_string(ev.delta.take()) {
+                    let index = self.tool_for(&mut events, &ev);
+                    if !self.args_seen.contains(&index) {
+                        self.custom_input
+                            .entry(index)
+                            .or_default()
+                            .push_str(&fragment);
+                    }
+                }
+            }
+            "response.custom_tool_call_input.done" => {
+                let index = self.tool_for(&mut events, &ev);
+                let input = ev.input.take();
+                self.custom_done(&mut events, index, input.as_ref().and_then(Value::as_str));
+            }
             "response.output_item.done" => self.item_done(&mut events, &ev),
             "response.completed" | "response.incomplete" => {
                 let response = ev.response.take();
@@ -1040,6 +1197,27 @@ mod tests {
         })
     }
 
+    /// The freeform tool of the tests (Codex CLI's `apply_patch`).
+    const FREEFORM: &str = "apply_patch";
+
+    /// A request declaring [`FREEFORM`] freeform and `f` an ordinary function.
+    fn freeform_request() -> ChatRequest {
+        let tool = |name: &str, freeform: bool| ax_core::ToolDefinition {
+            name: name.into(),
+            description: None,
+            parameters: FreeformTool::parameters(),
+            strict: None,
+            freeform: freeform.then(|| FreeformTool {
+                format: Some(json!({"type": "text"})),
+            }),
+        };
+        ChatRequest {
+            model: "mock/echo".into(),
+            tools: vec![tool(FREEFORM, true), tool("f", false)],
+            ..ChatRequest::default()
+        }
+    }
+
     fn start() -> StreamEvent {
         StreamEvent::Start {
             id: "chatcmpl-42".into(),
@@ -1064,7 +1242,19 @@ mod tests {
 
     /// Encodes `events`, then ends the stream with `finish()` or `error()`.
     fn encode(events: &[StreamEvent], error: Option<&GatewayError>) -> Vec<u8> {
-        let mut enc = encoder();
+        encode_for(&ChatRequest::default(), events, error)
+    }
+
+    /// [`encode`] with an encoder for `request`.
+    fn encode_for(
+        request: &ChatRequest,
+        events: &[StreamEvent],
+        error: Option<&GatewayError>,
+    ) -> Vec<u8> {
+        let mut enc = ResponsesStreamEncoder::new(&ChatRequest {
+            model: "mock/echo".into(),
+            ..request.clone()
+        });
         let mut out = Vec::new();
         for e in events {
             enc.encode(e, &mut out);
@@ -1273,6 +1463,23 @@ mod tests {
                     );
                     item["arguments"] = json!(t);
                 }
+                "response.custom_tool_call_input.delta" => {
+                    let item = get(&mut output, oi);
+                    assert_eq!(item["type"], "custom_tool_call");
+                    assert_eq!(item["id"], v["item_id"]);
+                    let t = format!(
+                        "{}{}",
+                        item["input"].as_str().unwrap(),
+                        v["delta"].as_str().unwrap()
+                    );
+                    item["input"] = json!(t);
+                }
+                "response.custom_tool_call_input.done" => {
+                    let item = get(&mut output, oi);
+                    assert_eq!(item["type"], "custom_tool_call");
+                    assert_eq!(item["id"], v["item_id"]);
+                    assert_eq!(item["input"], v["input"]);
+                }
                 "response.function_call_arguments.done" => {
                     let item = get(&mut output, oi);
                     assert_eq!(item["arguments"], v["arguments"]);
@@ -1436,7 +1643,8 @@ mod tests {
             stop_sequence: None,
             usage,
         };
-        let complete: Value = serde_json::from_slice(&encode_response(&complete)).unwrap();
+        let complete: Value =
+            serde_json::from_slice(&encode_response(&ChatRequest::default(), &complete)).unwrap();
         assert_eq!(streamed, complete);
     }
 
@@ -1462,7 +1670,211 @@ mod tests {
         assert_eq!(check(&out)["error"]["code"], "timeout");
     }
 
+    /// A freeform call streamed as Anthropic and OpenAI stream arguments: JSON text cut
+    /// anywhere, here inside an escape.
+    fn patch_events() -> Vec<StreamEvent> {
+        vec![
+            start(),
+            text("Patching."),
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "toolu_p".into(),
+                name: FREEFORM.into(),
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: r#"{"input": "*** Begin Patch\"#.into(),
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: r#"n*** Add File: a.txt\n+\"hi\"\n*** End Patch"}"#.into(),
+            },
+            StreamEvent::ToolCallStart {
+                index: 1,
+                id: "toolu_f".into(),
+                name: "f".into(),
+            },
+            StreamEvent::ToolCallDelta {
+                index: 1,
+                arguments: r#"{"input":"x"}"#.into(),
+            },
+            StreamEvent::Finish {
+                reason: FinishReason::ToolCalls,
+                stop_sequence: None,
+            },
+            StreamEvent::Usage(usage()),
+        ]
+    }
+
+    const PATCH: &str = "*** Begin Patch\n*** Add File: a.txt\n+\"hi\"\n*** End Patch";
+
+    #[test]
+    fn freeform_stream_snapshot() {
+        let out = encode_for(&freeform_request(), &patch_events(), None);
+        let response = check(&out);
+        // The decoded input, once, then done; the item as the complete answer has it.
+        let frames = frames(&out);
+        let kinds: Vec<&str> = frames.iter().map(|(k, _)| k.as_str()).collect();
+        let at = kinds
+            .iter()
+            .position(|k| *k == "response.custom_tool_call_input.delta")
+            .expect("an input delta");
+        assert_eq!(
+            kinds[at - 1..at + 3],
+            [
+                "response.output_item.added",
+                "response.custom_tool_call_input.delta",
+                "response.custom_tool_call_input.done",
+                "response.output_item.done",
+            ]
+        );
+        assert_eq!(frames[at - 1].1["item"]["input"], "");
+        assert_eq!(frames[at - 1].1["item"]["status"], "in_progress");
+        assert_eq!(frames[at].1["delta"], PATCH);
+        assert_eq!(frames[at + 1].1["input"], PATCH);
+        assert_eq!(frames[at + 1].1["item_id"], "ctc_chatcmpl-42_1");
+        assert_eq!(
+            response["output"][1],
+            json!({"type": "custom_tool_call", "id": "ctc_chatcmpl-42_1",
+                "call_id": "toolu_p", "name": FREEFORM, "input": PATCH,
+                "status": "completed"})
+        );
+        // The other tool stays a function call.
+        assert_eq!(response["output"][2]["type"], "function_call");
+        assert_eq!(response["output"][2]["arguments"], r#"{"input":"x"}"#);
+        insta::assert_snapshot!(String::from_utf8(out.clone()).unwrap());
+
+        // The same answer complete gives the same response object…
+        let (content, usage, _) = fold(&patch_events());
+        let complete = ChatResponse {
+            id: "chatcmpl-42".into(),
+            model: "gpt-4o".into(),
+            created: 1_700_000_000,
+            content,
+            finish_reason: FinishReason::ToolCalls,
+            stop_sequence: None,
+            usage,
+        };
+        let complete: Value =
+            serde_json::from_slice(&encode_response(&freeform_request(), &complete)).unwrap();
+        assert_eq!(response, complete);
+        // …and an upstream ax reads the call back as a tool call with `{"input": …}`.
+        let (back, _, finish) = fold(&decode_all(&out).unwrap());
+        assert_eq!(
+            back[1],
+            ContentPart::ToolCall {
+                id: "toolu_p".into(),
+                name: FREEFORM.into(),
+                arguments: FreeformTool::arguments(PATCH),
+            }
+        );
+        assert_eq!(finish, Some(FinishReason::ToolCalls));
+    }
+
+    #[test]
+    fn freeform_calls_cut_short_or_out_of_order() {
+        // Cut by the token limit: the call is incomplete and its input what came.
+        let events = [
+            start(),
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "c".into(),
+                name: FREEFORM.into(),
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: r#"{"input":"*** Begin"#.into(),
+            },
+            StreamEvent::Finish {
+                reason: FinishReason::Length,
+                stop_sequence: None,
+            },
+        ];
+        let response = check(&encode_for(&freeform_request(), &events, None));
+        assert_eq!(response["output"][0]["status"], "incomplete");
+        assert_eq!(response["output"][0]["input"], r#"{"input":"*** Begin"#);
+
+        // A fragment for a freeform call already closed is dropped: its input was final.
+        let events = [
+            start(),
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "c".into(),
+                name: FREEFORM.into(),
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: r#"{"input":"a"}"#.into(),
+            },
+            text("between"),
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: "late".into(),
+            },
+        ];
+        let response = check(&encode_for(&freeform_request(), &events, None));
+        assert_eq!(response["output"][0]["input"], "a");
+
+        // A stream that fails mid-call: the item is incomplete, nothing made up.
+        let err = GatewayError::new(ErrorCode::Overloaded, "busy");
+        let response = check(&encode_for(&freeform_request(), &events[..3], Some(&err)));
+        assert_eq!(response["output"][0]["status"], "incomplete");
+        assert_eq!(response["output"][0]["type"], "custom_tool_call");
+    }
+
     // ------------------------------------------------------------ decoder
+
+    #[test]
+    fn decodes_an_openai_custom_tool_call_stream() {
+        let item = json!({"type": "custom_tool_call", "id": "ctc_1", "call_id": "call_p",
+            "name": FREEFORM, "input": "", "status": "in_progress"});
+        let mut done_item = item.clone();
+        done_item["input"] = json!(PATCH);
+        done_item["status"] = json!("completed");
+        let stream = [
+            json!({"type": "response.created", "sequence_number": 0, "response": {
+                "id": "resp_c", "created_at": 1.0, "model": "gpt-5", "output": []}}),
+            json!({"type": "response.output_item.added", "sequence_number": 1,
+                "output_index": 0, "item": item}),
+            json!({"type": "response.custom_tool_call_input.delta", "sequence_number": 2,
+                "output_index": 0, "item_id": "ctc_1", "delta": "*** Begin Patch\n"}),
+            json!({"type": "response.custom_tool_call_input.delta", "sequence_number": 3,
+                "output_index": 0, "item_id": "ctc_1",
+                "delta": &PATCH["*** Begin Patch\n".len()..]}),
+            json!({"type": "response.custom_tool_call_input.done", "sequence_number": 4,
+                "output_index": 0, "item_id": "ctc_1", "input": PATCH}),
+            json!({"type": "response.output_item.done", "sequence_number": 5,
+                "output_index": 0, "item": done_item}),
+            json!({"type": "response.completed", "sequence_number": 6, "response": {
+                "id": "resp_c", "status": "completed", "output": [done_item]}}),
+        ];
+        let call = ContentPart::ToolCall {
+            id: "call_p".into(),
+            name: FREEFORM.into(),
+            arguments: FreeformTool::arguments(PATCH),
+        };
+        let decode = |frames: &[Value]| {
+            let mut dec = ResponsesStreamDecoder::new();
+            let mut events = Vec::new();
+            for v in frames {
+                events.extend(dec.decode(&ev(v.clone())).unwrap());
+            }
+            events.extend(dec.finish().unwrap());
+            fold(&events)
+        };
+        let (content, _, finish) = decode(&stream);
+        assert_eq!(content, std::slice::from_ref(&call));
+        assert_eq!(finish, Some(FinishReason::ToolCalls));
+        // Without the done event the deltas make the input; without either, the item.
+        let (content, _, _) = decode(&[&stream[..4], &stream[6..]].concat());
+        assert_eq!(content, std::slice::from_ref(&call));
+        let (content, _, _) = decode(&[&stream[..2], &stream[5..]].concat());
+        assert_eq!(content, std::slice::from_ref(&call));
+        // Only the final response carries it.
+        let (content, _, finish) = decode(&[stream[0].clone(), stream[6].clone()]);
+        assert_eq!(content, [call]);
+        assert_eq!(finish, Some(FinishReason::ToolCalls));
+    }
 
     #[test]
     fn decodes_an_openai_stream() {
@@ -1665,6 +2077,9 @@ mod tests {
         Reason(String),
         Sig(String),
         Tool(String, Vec<String>),
+        /// A call of the freeform tool with this input, its arguments cut at these
+        /// character positions.
+        Patch(String, Vec<usize>),
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -1677,7 +2092,29 @@ mod tests {
                 prop::collection::vec("[{}\":a-z0-9]{1,4}", 0..3)
             )
                 .prop_map(|(n, a)| Step::Tool(n, a)),
+            (
+                "[a-z \n\"\\\\*+é]{0,12}",
+                prop::collection::vec(0usize..40, 0..3)
+            )
+                .prop_map(|(input, cuts)| Step::Patch(input, cuts)),
         ]
+    }
+
+    /// `s` cut at the character positions `cuts` (those past its end ignored).
+    fn cut(s: &str, cuts: &[usize]) -> Vec<String> {
+        let chars: Vec<char> = s.chars().collect();
+        let mut at: Vec<usize> = cuts.iter().copied().filter(|c| *c < chars.len()).collect();
+        at.sort_unstable();
+        at.dedup();
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for c in at.into_iter().chain([chars.len()]) {
+            if c > from {
+                pieces.push(chars[from..c].iter().collect());
+                from = c;
+            }
+        }
+        pieces
     }
 
     fn finish_reason() -> impl Strategy<Value = FinishReason> {
@@ -1728,9 +2165,28 @@ mod tests {
                     }
                     tools += 1;
                 }
+                Step::Patch(input, cuts) => {
+                    events.push(StreamEvent::ToolCallStart {
+                        index: tools,
+                        id: format!("call_patch_{tools}"),
+                        name: FREEFORM.into(),
+                    });
+                    for a in cut(&FreeformTool::arguments(input), cuts) {
+                        events.push(StreamEvent::ToolCallDelta {
+                            index: tools,
+                            arguments: a,
+                        });
+                    }
+                    tools += 1;
+                }
             }
         }
         events
+    }
+
+    /// A tool name: now and then the freeform tool's.
+    fn any_name() -> impl Strategy<Value = String> {
+        prop_oneof![3 => "[a-z]{0,4}", 1 => Just(FREEFORM.to_owned())]
     }
 
     /// Any event, with small indexes so that they collide.
@@ -1741,9 +2197,9 @@ mod tests {
             "[a-z]{0,4}".prop_map(|t| StreamEvent::TextDelta { text: t }),
             "[a-z]{0,4}".prop_map(|t| StreamEvent::ReasoningDelta { text: t }),
             "[a-z]{0,4}".prop_map(|t| StreamEvent::ReasoningSignature { signature: t }),
-            (0u32..3, "[a-z]{0,4}", "[a-z]{0,4}")
+            (0u32..3, "[a-z]{0,4}", any_name())
                 .prop_map(|(index, id, name)| StreamEvent::ToolCallStart { index, id, name }),
-            (0u32..4, "[a-z{}]{0,4}")
+            (0u32..4, "[a-z{}\":\\\\]{0,4}")
                 .prop_map(|(index, arguments)| StreamEvent::ToolCallDelta { index, arguments }),
             finish_reason().prop_map(|reason| StreamEvent::Finish {
                 reason,
@@ -1763,7 +2219,7 @@ mod tests {
                     redacted: None,
                 }
             }),
-            ("[a-z0-9_]{1,6}", "[a-z]{0,5}", "[{}a-z]{0,6}").prop_map(|(id, name, arguments)| {
+            ("[a-z0-9_]{1,6}", any_name(), "[{}a-z\":]{0,6}").prop_map(|(id, name, arguments)| {
                 ContentPart::ToolCall {
                     id,
                     name,
@@ -1775,7 +2231,7 @@ mod tests {
     }
 
     /// `content` as a Responses round trip keeps it: adjacent texts joined, empty
-    /// texts and empty reasoning gone.
+    /// texts and empty reasoning gone, a freeform call's arguments `{"input": …}`.
     fn normalized(content: &[ContentPart]) -> Vec<ContentPart> {
         let mut out: Vec<ContentPart> = Vec::new();
         for p in content {
@@ -1788,6 +2244,15 @@ mod tests {
                 ContentPart::Reasoning {
                     text, signature, ..
                 } if text.is_empty() && signature.is_none() => {}
+                ContentPart::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                } if name == FREEFORM => out.push(ContentPart::ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments: FreeformTool::arguments(&FreeformTool::input_of(arguments)),
+                }),
                 _ => out.push(p.clone()),
             }
         }
@@ -1804,7 +2269,7 @@ mod tests {
             let mut events = events_of(&steps);
             events.push(StreamEvent::Finish { reason, stop_sequence: None });
             events.push(StreamEvent::Usage(usage));
-            let out = encode(&events, None);
+            let out = encode_for(&freeform_request(), &events, None);
             check(&out);
             let back = decode_all(&out).unwrap();
             let (content, u, _) = fold(&events);
@@ -1830,7 +2295,7 @@ mod tests {
                 stop_sequence: None,
                 usage,
             };
-            let back = decode_response(&encode_response(&r)).unwrap();
+            let back = decode_response(&encode_response(&freeform_request(), &r)).unwrap();
             prop_assert_eq!(&back.content, &normalized(&r.content));
             prop_assert_eq!(back.usage, r.usage);
             prop_assert_eq!(back.finish_reason, finish_back(reason, r.has_tool_calls()));
@@ -1842,7 +2307,7 @@ mod tests {
             fail in any::<bool>(),
         ) {
             let err = GatewayError::new(ErrorCode::Overloaded, "busy");
-            let out = encode(&events, fail.then_some(&err));
+            let out = encode_for(&freeform_request(), &events, fail.then_some(&err));
             let response = check(&out);
             prop_assert_eq!(
                 response["status"].as_str() == Some("failed"),

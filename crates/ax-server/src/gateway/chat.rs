@@ -89,7 +89,7 @@ pub(super) async fn serve(gw: &Arc<Gateway>, call: Parts, path: ChatPath) -> Ser
                     Some(raw) if raw.format == format => raw.bytes,
                     _ => {
                         note_dropped(tracked.context_mut(), &request.dropped_fields);
-                        let bytes = Bytes::from(codec.encode_response(&outcome.response));
+                        let bytes = Bytes::from(codec.encode_response(&request, &outcome.response));
                         // A translated Responses answer is kept by ax (an upstream that
                         // speaks the format keeps its own).
                         if let Some(keeper) = keeper {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ax_core::{
     ChatRequest, ChatResponse, ContentPart, ErrorCode, FinishReason, GatewayError, Message, Role,
-    StreamEvent, Usage, WireFormat,
+    StreamEvent, ToolDefinition, Usage, WireFormat,
 };
 use ax_providers::client_codec;
 use ax_store::{ResponseStore, StoredResponse};
@@ -49,6 +49,9 @@ pub(super) struct Keeper {
     /// Earlier turns and this request's input (instructions excluded: the API does not
     /// carry them over to the next response).
     conversation: Vec<Message>,
+    /// The request's freeform (`custom`) tools: a streamed answer is encoded again for
+    /// the store, and their calls must come out as `custom_tool_call` items there too.
+    freeform: Vec<ToolDefinition>,
 }
 
 /// Continues a stored conversation named by `previous_response_id`, and says whether
@@ -123,6 +126,12 @@ pub(super) async fn prepare(
         tenant_id,
         model: request.model.clone(),
         conversation: history,
+        freeform: request
+            .tools
+            .iter()
+            .filter(|t| t.freeform.is_some())
+            .cloned()
+            .collect(),
     }))
 }
 
@@ -160,9 +169,13 @@ impl Keeper {
     }
 
     /// Stores a streamed answer once it has ended well, from what the stream carried.
-    pub(super) async fn keep_stream(self, transcript: Transcript) {
+    pub(super) async fn keep_stream(mut self, transcript: Transcript) {
         let answer = transcript.into_response();
-        let served = client_codec(WireFormat::Responses).encode_response(&answer);
+        let request = ChatRequest {
+            tools: std::mem::take(&mut self.freeform),
+            ..ChatRequest::default()
+        };
+        let served = client_codec(WireFormat::Responses).encode_response(&request, &answer);
         self.keep(&answer, &served).await;
     }
 }
