@@ -295,3 +295,35 @@ async fn an_upstream_refusal_comes_back_in_the_clients_format() {
     assert_eq!(logs[0].provider.as_deref(), Some("claude"));
     assert!(logs[0].tags.contains(&"count_tokens".to_owned()));
 }
+
+#[tokio::test]
+async fn a_keys_allowed_models_and_the_key_itself_apply_to_counts() {
+    let mut gw = gateway().await;
+    let key = gw.add_key("team", Some(&["claude-*"])).await;
+    let send = |model: &str, key: Option<&str>| {
+        let mut req = gw
+            .http
+            .post(format!("{}/v1/messages/count_tokens", gw.url))
+            .header("anthropic-version", "2023-06-01")
+            .json(&anthropic_body(model));
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        req.send()
+    };
+    let r = send("claude-3-5-sonnet-20241022", Some(&key))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = send("openai/gpt-4o", Some(&key)).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "permission_error", "{v}");
+    let r = send("claude-3-5-sonnet-20241022", None).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(gw.openai.total_hits(), 0);
+    let logs = gw.stop().await;
+    assert_eq!(logs.len(), 3, "one row per request, refused ones included");
+    assert_eq!(logs[1].error_code.as_deref(), Some("permission_denied"));
+    assert_eq!(logs[2].error_code.as_deref(), Some("authentication_error"));
+}
