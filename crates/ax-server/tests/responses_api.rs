@@ -489,3 +489,193 @@ async fn a_retention_of_zero_keeps_nothing() {
         .to_owned();
     assert_eq!(gw.get(&format!("/v1/responses/{id}")).await.status(), 404);
 }
+
+/// Codex CLI's freeform `apply_patch` tool (codex-rs `tool_apply_patch.lark`).
+fn apply_patch_tool() -> Value {
+    json!({
+        "type": "custom",
+        "name": "apply_patch",
+        "description": "Use the `apply_patch` tool to edit files. This is a FREEFORM tool, so do not wrap the patch in JSON.",
+        "format": {"type": "grammar", "syntax": "lark", "definition": concat!(
+            "start: begin_patch hunk+ end_patch\n",
+            "begin_patch: \"*** Begin Patch\" LF\n",
+            "end_patch: \"*** End Patch\" LF?\n",
+            "hunk: add_hunk | delete_hunk | update_hunk\n",
+            "add_hunk: \"*** Add File: \" filename LF add_line+\n",
+            "delete_hunk: \"*** Delete File: \" filename LF\n",
+            "update_hunk: \"*** Update File: \" filename LF change_move? change?\n",
+            "filename: /(.+)/\n",
+            "add_line: \"+\" /(.*)/ LF -> line\n",
+            "change_move: \"*** Move to: \" filename LF\n",
+            "change: (change_context | change_line)+ eof_line?\n",
+            "change_context: (\"@@\" | \"@@ \" /(.+)/) LF\n",
+            "change_line: (\"+\" | \"-\" | \" \") /(.*)/ LF\n",
+            "eof_line: \"*** End of File\" LF\n",
+            "%import common.LF\n"
+        )}
+    })
+}
+
+#[tokio::test]
+async fn a_custom_tool_call_and_its_output_travel_both_ways() {
+    // Codex CLI declares apply_patch as a custom (freeform) tool; translated, it is a
+    // function with one string, `input`, and its calls come back as custom_tool_calls.
+    let patch = "*** Begin Patch\n*** Add File: hello.txt\n+Hello, \"world\"\n*** End Patch\n";
+    let gw = gateway().await;
+    for model in ["claude/claude-sonnet-4-5", "gemini/gemini-2.5-flash"] {
+        for stream in [false, true] {
+            let mut body = codex_like(model, stream);
+            body["tools"]
+                .as_array_mut()
+                .unwrap()
+                .push(apply_patch_tool());
+            body["tool_choice"] = json!({"type": "custom", "name": "apply_patch"});
+            // Kept, so that the stored copy (encoded again for a stream) is checked too.
+            body["store"] = json!(true);
+            // The mock calls the forced tool with the arguments this trigger names.
+            let trigger = format!(
+                "Add hello.txt. [[call apply_patch {}]]",
+                json!({"input": patch})
+            );
+            body["input"][1]["content"][0]["text"] = json!(trigger);
+            let resp = gw
+                .post("/v1/responses", &body, &[("x-ax-fallback", "off")])
+                .await;
+            let status = resp.status();
+            let text = resp.text().await.unwrap();
+            assert_eq!(status, 200, "{model} stream={stream}: {text}");
+            let response = if stream {
+                // The input is streamed decoded, as the real API streams it.
+                let inputs: Vec<Value> = sse_events(&text)
+                    .iter()
+                    .map(|(_, data)| serde_json::from_str::<Value>(data).unwrap())
+                    .filter(|v| v["type"] == "response.custom_tool_call_input.done")
+                    .collect();
+                assert_eq!(inputs.len(), 1, "{text}");
+                assert_eq!(inputs[0]["input"], patch, "{text}");
+                read_stream(&text).0
+            } else {
+                serde_json::from_str(&text).unwrap()
+            };
+            let call = response["output"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["type"] == "custom_tool_call")
+                .unwrap_or_else(|| panic!("{model} stream={stream}: no custom_tool_call in {text}"))
+                .clone();
+            assert_eq!(call["name"], "apply_patch", "{call}");
+            assert_eq!(call["input"], patch, "{call}");
+            assert_eq!(call["status"], "completed", "{call}");
+            assert!(call["id"].as_str().unwrap().starts_with("ctc_"), "{call}");
+            let call_id = call["call_id"].as_str().unwrap().to_owned();
+            let id = response["id"].as_str().unwrap();
+            let stored: Value = gw
+                .get(&format!("/v1/responses/{id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            let kept = stored["output"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["type"] == "custom_tool_call")
+                .unwrap_or_else(|| panic!("stored: {stored}"));
+            assert_eq!(kept, &call);
+
+            // The upstream saw an ordinary function taking one string, `input`, forced.
+            let input_schema = json!({"type": "string"});
+            match model.split('/').next().unwrap() {
+                "claude" => {
+                    let sent = gw.claude.last_body("/v1/messages").unwrap();
+                    let tool = sent["tools"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|t| t["name"] == "apply_patch")
+                        .unwrap_or_else(|| panic!("{sent}"))
+                        .clone();
+                    assert_eq!(tool["input_schema"]["properties"]["input"], input_schema);
+                    assert_eq!(tool["input_schema"]["required"], json!(["input"]));
+                    assert!(
+                        tool["description"].as_str().unwrap().contains("`input`"),
+                        "{tool}"
+                    );
+                    assert_eq!(sent["tool_choice"]["name"], "apply_patch", "{sent}");
+                }
+                _ => {
+                    let sent = gw.gemini.last_body("/v1beta/models/").unwrap();
+                    let decl = sent["tools"][0]["functionDeclarations"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|d| d["name"] == "apply_patch")
+                        .unwrap_or_else(|| panic!("{sent}"))
+                        .clone();
+                    let params = decl
+                        .get("parametersJsonSchema")
+                        .or_else(|| decl.get("parameters"))
+                        .unwrap_or_else(|| panic!("{decl}"));
+                    assert_eq!(
+                        params["properties"]["input"]["type"]
+                            .as_str()
+                            .map(str::to_ascii_lowercase)
+                            .as_deref(),
+                        Some("string"),
+                        "{decl}"
+                    );
+                    assert_eq!(
+                        sent["toolConfig"]["functionCallingConfig"]["allowedFunctionNames"],
+                        json!(["apply_patch"]),
+                        "{sent}"
+                    );
+                }
+            }
+
+            // The next turn, as Codex sends it: the call as received and its output.
+            let mut next = codex_like(model, false);
+            next["tools"]
+                .as_array_mut()
+                .unwrap()
+                .push(apply_patch_tool());
+            next["input"].as_array_mut().unwrap().extend([
+                call.clone(),
+                json!({"type": "custom_tool_call_output", "call_id": call_id,
+                       "output": "Success. Updated the following files:\nA hello.txt\n"}),
+            ]);
+            let resp = gw
+                .post("/v1/responses", &next, &[("x-ax-fallback", "off")])
+                .await;
+            let status = resp.status();
+            let answer: Value = resp.json().await.unwrap();
+            assert_eq!(status, 200, "{model}: {answer}");
+            assert!(output_text(&answer).contains("Success."), "{answer}");
+            match model.split('/').next().unwrap() {
+                "claude" => {
+                    let sent = gw.claude.last_body("/v1/messages").unwrap();
+                    let msgs = sent["messages"].as_array().unwrap();
+                    let (use_msg, result_msg) = (&msgs[msgs.len() - 2], &msgs[msgs.len() - 1]);
+                    let tool_use = &use_msg["content"][0];
+                    assert_eq!(tool_use["type"], "tool_use", "{sent}");
+                    assert_eq!(tool_use["name"], "apply_patch");
+                    assert_eq!(tool_use["input"], json!({"input": patch}));
+                    let result = &result_msg["content"][0];
+                    assert_eq!(result["type"], "tool_result", "{sent}");
+                    assert_eq!(result["tool_use_id"], tool_use["id"]);
+                }
+                _ => {
+                    let sent = gw.gemini.last_body("/v1beta/models/").unwrap();
+                    let contents = sent["contents"].as_array().unwrap();
+                    let (call_turn, result_turn) =
+                        (&contents[contents.len() - 2], &contents[contents.len() - 1]);
+                    let function_call = &call_turn["parts"][0]["functionCall"];
+                    assert_eq!(function_call["name"], "apply_patch", "{sent}");
+                    assert_eq!(function_call["args"], json!({"input": patch}));
+                    let response = &result_turn["parts"][0]["functionResponse"];
+                    assert_eq!(response["name"], "apply_patch", "{sent}");
+                }
+            }
+        }
+    }
+}
