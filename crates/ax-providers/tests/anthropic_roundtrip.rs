@@ -477,7 +477,13 @@ proptest! {
         let wire = encode_request(&req, &req.model, req.stream, &cfg).unwrap();
         let mut back = AnthropicCodec.decode_request(&wire, DecodeOptions::default()).unwrap();
         back.raw = None;
-        prop_assert_eq!(back, req);
+        // Anthropic (Sonnet 4.5 on) refuses temperature and top_p together: the
+        // encoder keeps temperature.
+        let mut expected = req;
+        if expected.params.temperature.is_some() {
+            expected.params.top_p = None;
+        }
+        prop_assert_eq!(back, expected);
     }
 
     #[test]

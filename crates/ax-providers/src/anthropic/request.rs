@@ -868,10 +868,18 @@ pub fn encode_request(
     let (system, messages) = encode_messages(&req.messages)?;
     // A zero budget means "no thinking" (Gemini's `thinkingBudget: 0`); Anthropic's
     // minimum is 1024.
+    // A client that names an effort (OpenAI `reasoning_effort`, Responses
+    // `reasoning.effort`) gets the budget for it.
     let budget = req
         .reasoning
         .as_ref()
-        .and_then(|r| r.budget_tokens)
+        .and_then(|r| {
+            r.budget_tokens.or_else(|| {
+                r.effort
+                    .as_deref()
+                    .and_then(ax_core::ReasoningConfig::budget_for_effort)
+            })
+        })
         .filter(|b| *b > 0)
         .map(|b| b.max(MIN_THINKING_BUDGET));
     let max_tokens = thinking_max_tokens(p.max_tokens.unwrap_or(cfg.default_max_tokens), budget);
@@ -896,6 +904,20 @@ pub fn encode_request(
         };
         encode_tool_choice(choice, req.parallel_tool_calls)
     };
+    // Anthropic's range is 0–1 (OpenAI's 0–2): clamp rather than have every OpenAI
+    // client that sends 1.2 rejected. With thinking on, Anthropic accepts only
+    // temperature 1, no top_k and top_p ≥ 0.95: other values are not sent.
+    let temperature = p
+        .temperature
+        .map(|t| t.clamp(0.0, 1.0))
+        .filter(|t| budget.is_none() || *t == 1.0);
+    // Claude Sonnet 4.5 and later refuse both at once ("`temperature` and `top_p`
+    // cannot both be specified for this model"), and Gemini CLI always sends both:
+    // temperature, the one every model takes, wins.
+    let top_p = p
+        .top_p
+        .filter(|t| budget.is_none() || *t >= 0.95)
+        .filter(|_| temperature.is_none());
     let body = OutRequest {
         model,
         max_tokens,
@@ -912,14 +934,8 @@ pub fn encode_request(
             .collect(),
         tool_choice,
         stop_sequences: &p.stop,
-        // Anthropic's range is 0–1 (OpenAI's 0–2): clamp rather than have every OpenAI
-        // client that sends 1.2 rejected. With thinking on, Anthropic accepts only
-        // temperature 1, no top_k and top_p ≥ 0.95: other values are not sent.
-        temperature: p
-            .temperature
-            .map(|t| t.clamp(0.0, 1.0))
-            .filter(|t| budget.is_none() || *t == 1.0),
-        top_p: p.top_p.filter(|t| budget.is_none() || *t >= 0.95),
+        temperature,
+        top_p,
         top_k: p.top_k.filter(|_| budget.is_none()),
         metadata: req
             .metadata
@@ -1627,5 +1643,49 @@ mod tests {
                 {"type": "text", "text": "Summarize."}
             ])
         );
+    }
+
+    fn sent(req: &ChatRequest) -> Value {
+        let cfg = ProviderConfig::new("claude", ax_core::ProviderKind::Anthropic);
+        serde_json::from_slice(&encode_request(req, "m", false, &cfg).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_effort_alone_turns_thinking_on_with_its_budget() {
+        let mut req = ChatRequest {
+            messages: vec![Message::text(Role::User, "hi")],
+            reasoning: Some(ReasoningConfig {
+                budget_tokens: None,
+                effort: Some("high".into()),
+            }),
+            ..Default::default()
+        };
+        let body = sent(&req);
+        assert_eq!(
+            body["thinking"],
+            json!({"type": "enabled", "budget_tokens": 24576})
+        );
+        // Thinking counts inside max_tokens, which must exceed the budget.
+        assert!(body["max_tokens"].as_u64().unwrap() > 24576, "{body}");
+        req.reasoning = Some(ReasoningConfig {
+            budget_tokens: None,
+            effort: Some("none".into()),
+        });
+        assert!(sent(&req).get("thinking").is_none());
+    }
+
+    #[test]
+    fn temperature_and_top_p_never_go_together() {
+        let mut req = ChatRequest {
+            messages: vec![Message::text(Role::User, "hi")],
+            ..Default::default()
+        };
+        req.params.temperature = Some(1.0);
+        req.params.top_p = Some(0.95);
+        let body = sent(&req);
+        assert_eq!(body["temperature"], json!(1.0));
+        assert!(body.get("top_p").is_none(), "{body}");
+        req.params.temperature = None;
+        assert_eq!(sent(&req)["top_p"], json!(0.95));
     }
 }
