@@ -29,7 +29,8 @@
 //!     its media type from the data URL, PDF for bare base64; `file_url` → a URL
 //!     document; `filename` → the title). System and developer messages keep only
 //!     their text.
-//!   - `function_call` → a tool call (`call_id` is its id); `reasoning` → reasoning
+//!   - `function_call` → a tool call (`call_id` is its id; one with a `namespace`
+//!     takes its function's flat name); `reasoning` → reasoning
 //!     (`summary` texts joined by blank lines, else the `reasoning_text` content;
 //!     `encrypted_content` as the signature). Consecutive assistant-side items
 //!     (reasoning, assistant messages, function calls) make ONE assistant message, in
@@ -41,7 +42,12 @@
 //!     with the result (`output` a string or `input_text` / `input_image` /
 //!     `input_file` parts), named after the earlier call with the same `call_id` (else
 //!     the item's own `name`).
-//! - `tools`: function tools (flat: `name`, `description`, `parameters`, `strict`), and
+//! - `tools`: function tools (flat: `name`, `description`, `parameters`, `strict`),
+//!   the function tools of `namespace` tools (`{type: "namespace", name, description,
+//!   tools}`, openai-python `namespace_tool_param.py`; Codex CLI groups its sub-agent
+//!   tools so) as ordinary functions under their own names, or `<namespace>__<name>`
+//!   when a name is declared twice ([`namespaced_tools`]; the namespace's
+//!   `description` is not carried; the encoders give a call back its `namespace`), and
 //!   custom tools (`{type: "custom", name, description, format}`, openai-python
 //!   `custom_tool_param.py`; Codex CLI declares `apply_patch` so, with a Lark grammar).
 //!   A custom tool is freeform: the model writes free text, not JSON. No other provider
@@ -68,7 +74,7 @@
 //! `stream_options`, `background`, `top_logprobs`, `max_tool_calls`,
 //! `context_management`, `moderation`, any unknown top-level key; `text.verbosity`,
 //! `reasoning.summary` (and the other `reasoning` keys but `effort`); a JSON schema's
-//! `description`; item keys other than those above (`phase`, `namespace`, `caller`, …;
+//! `description`; item keys other than those above (`phase`, `caller`, …;
 //! `id` and `status` only echo an earlier answer and are not listed); part keys such as
 //! `prompt_cache_breakpoint`, non-empty `annotations` and `logprobs`, a file's `detail`;
 //! `tool_choice.tools` of `allowed_tools`; non-text parts of system messages;
@@ -83,8 +89,9 @@
 //! unified fields), so a translating upstream refuses the request with a 400 that says
 //! why while an OpenAI upstream gets the raw body: a built-in tool in `tools`
 //! (`web_search`, `file_search`, `code_interpreter`, `computer_use_preview`,
-//! `image_generation`, `local_shell`, `mcp`, `namespace`, … — any type but `function`
-//! and `custom`), a `tool_choice` naming one, and an image or file given only by an
+//! `image_generation`, `local_shell`, `mcp`, … — any type but `function`, `custom` and
+//! `namespace`), a tool other than a function inside a `namespace`, a `tool_choice`
+//! naming a built-in tool, and an image or file given only by an
 //! uploaded `file_id`.
 
 use std::collections::HashMap;
@@ -155,6 +162,8 @@ struct Notes {
     dropped: Dropped,
     /// The first reason only an OpenAI upstream can serve the request.
     passthrough_only: Option<String>,
+    /// The function tools declared inside `namespace` tools, with their flat names.
+    namespaced: Vec<NamespacedTool>,
 }
 
 impl Notes {
@@ -164,6 +173,15 @@ impl Notes {
         if self.passthrough_only.is_none() {
             self.passthrough_only = Some(why());
         }
+    }
+
+    /// The flat name of the function `name` of namespace `namespace`, when the request
+    /// declares it.
+    fn flat_name(&self, namespace: &str, name: &str) -> Option<&str> {
+        self.namespaced
+            .iter()
+            .find(|t| t.namespace == namespace && t.name == name)
+            .map(|t| t.flat.as_str())
     }
 }
 
@@ -210,7 +228,11 @@ impl Conversation {
 
 fn decode_map(map: &Map<String, Value>, opts: DecodeOptions) -> Result<ChatRequest, GatewayError> {
     let o = Obj { map, path: "" };
-    let mut notes = Notes::default();
+    let mut notes = Notes {
+        // Known before `input`, whose namespaced calls take these names.
+        namespaced: namespaced_tools(map),
+        ..Notes::default()
+    };
     notes.dropped.extra(&o, CARRIED_FIELDS);
     let model = match (o.str_opt("model")?, opts.path_model) {
         (Some(m), _) if !m.is_empty() => m.to_owned(),
@@ -376,17 +398,32 @@ fn decode_message(
 }
 
 /// A `function_call` item → a tool call in the assistant turn (`call_id` is its id;
-/// absent `arguments` are `{}`).
+/// absent `arguments` are `{}`). A call of a function inside a `namespace` tool (it
+/// carries `namespace`) takes the flat name the request's tools gave that function,
+/// else its own name.
 fn decode_function_call(
     o: &Obj<'_>,
     conv: &mut Conversation,
     notes: &mut Notes,
 ) -> Result<(), GatewayError> {
-    notes
-        .dropped
-        .extra(o, &["type", "call_id", "name", "arguments", "id", "status"]);
+    notes.dropped.extra(
+        o,
+        &[
+            "type",
+            "call_id",
+            "name",
+            "arguments",
+            "namespace",
+            "id",
+            "status",
+        ],
+    );
     let call_id = o.str_req("call_id")?;
     let name = o.str_req("name")?;
+    let name = match o.str_opt("namespace")? {
+        Some(ns) => notes.flat_name(ns, name).unwrap_or(name),
+        None => name,
+    };
     let arguments = o.str_opt("arguments")?.unwrap_or("{}");
     conv.call_names.insert(call_id.to_owned(), name.to_owned());
     conv.assistant.push(ContentPart::ToolCall {
@@ -715,8 +752,9 @@ fn data_url(url: &str) -> Option<(&str, &str)> {
     (!media_type.is_empty() && !media_type.contains(';')).then_some((media_type, data))
 }
 
-/// `tools`: function tools and custom (freeform) tools are carried; any other type is
-/// a built-in tool only an OpenAI upstream can run.
+/// `tools`: function tools, custom (freeform) tools and the function tools of
+/// `namespace` tools are carried; any other type is a built-in tool only an OpenAI
+/// upstream can run.
 fn decode_tools(o: &Obj<'_>, notes: &mut Notes) -> Result<Vec<ToolDefinition>, GatewayError> {
     let Some(raw) = o.array_opt("tools")? else {
         return Ok(Vec::new());
@@ -725,42 +763,144 @@ fn decode_tools(o: &Obj<'_>, notes: &mut Notes) -> Result<Vec<ToolDefinition>, G
     for (i, t) in raw.iter().enumerate() {
         let path = index("tools", i);
         let to = Obj::new(t, &path)?;
-        let kind = to.str_req("type")?;
-        if kind == "custom" {
-            tools.push(decode_custom_tool(&to, notes)?);
-            continue;
+        match to.str_req("type")? {
+            "function" => tools.push(decode_function_tool(&to, notes)?),
+            "custom" => tools.push(decode_custom_tool(&to, notes)?),
+            "namespace" => decode_namespace(&to, &mut tools, notes)?,
+            kind => notes.openai_only(|| {
+                format!(
+                    "the built-in tool `{kind}` ({path}) can only be served by an OpenAI upstream"
+                )
+            }),
         }
+    }
+    Ok(tools)
+}
+
+/// A `function` tool (flat: `name`, `description`, `parameters`, `strict`).
+fn decode_function_tool(to: &Obj<'_>, notes: &mut Notes) -> Result<ToolDefinition, GatewayError> {
+    notes
+        .dropped
+        .extra(to, &["type", "name", "description", "parameters", "strict"]);
+    let parameters = match to.get("parameters") {
+        None => serde_json::json!({"type": "object", "properties": {}}),
+        Some(p @ Value::Object(_)) => p.clone(),
+        Some(other) => {
+            return Err(invalid(
+                &to.path_of("parameters"),
+                format!("expected a JSON Schema object, got {}", type_name(other)),
+            ));
+        }
+    };
+    Ok(ToolDefinition {
+        name: to.str_req("name")?.to_owned(),
+        description: to.str_opt("description")?.map(str::to_owned),
+        parameters,
+        strict: to.bool_opt("strict")?,
+        freeform: None,
+    })
+}
+
+/// A `namespace` tool (openai-python `namespace_tool_param.py`: `name`, `description`,
+/// `tools`) is a group of tools: its function tools join `tools` under their flat names
+/// ([`namespaced_tools`]); any other tool inside it (a `custom` one) only an OpenAI
+/// upstream can serve, as the encoders could not give its calls back their namespace.
+fn decode_namespace(
+    to: &Obj<'_>,
+    tools: &mut Vec<ToolDefinition>,
+    notes: &mut Notes,
+) -> Result<(), GatewayError> {
+    notes
+        .dropped
+        .extra(to, &["type", "name", "description", "tools"]);
+    let namespace = to.str_req("name")?;
+    let Some(inner) = to.array_opt("tools")? else {
+        return Err(invalid(&to.path_of("tools"), "is required"));
+    };
+    let tools_path = to.path_of("tools");
+    for (j, t) in inner.iter().enumerate() {
+        let path = index(&tools_path, j);
+        let fo = Obj::new(t, &path)?;
+        let kind = fo.str_req("type")?;
         if kind != "function" {
             notes.openai_only(|| {
                 format!(
-                    "the built-in tool `{kind}` ({path}) can only be served by an OpenAI upstream"
+                    "the tool `{kind}` inside the namespace `{namespace}` ({path}) can only be \
+                     served by an OpenAI upstream"
                 )
             });
             continue;
         }
-        notes.dropped.extra(
-            &to,
-            &["type", "name", "description", "parameters", "strict"],
-        );
-        let parameters = match to.get("parameters") {
-            None => serde_json::json!({"type": "object", "properties": {}}),
-            Some(p @ Value::Object(_)) => p.clone(),
-            Some(other) => {
-                return Err(invalid(
-                    &to.path_of("parameters"),
-                    format!("expected a JSON Schema object, got {}", type_name(other)),
-                ));
-            }
-        };
-        tools.push(ToolDefinition {
-            name: to.str_req("name")?.to_owned(),
-            description: to.str_opt("description")?.map(str::to_owned),
-            parameters,
-            strict: to.bool_opt("strict")?,
-            freeform: None,
-        });
+        let mut tool = decode_function_tool(&fo, notes)?;
+        if let Some(flat) = notes.flat_name(namespace, &tool.name) {
+            tool.name = flat.to_owned();
+        }
+        tools.push(tool);
     }
-    Ok(tools)
+    Ok(())
+}
+
+/// A function tool declared inside a `namespace` tool, and the name the unified
+/// request gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NamespacedTool {
+    /// The name translations see: the function's own name, or
+    /// `<namespace>__<name>` when that name is also a top-level tool's or a function's
+    /// in another namespace (so every flat name is one tool).
+    pub(crate) flat: String,
+    /// The namespace's name.
+    pub(crate) namespace: String,
+    /// The function's name inside its namespace.
+    pub(crate) name: String,
+}
+
+/// The function tools inside the `namespace` tools of a Responses body, with their flat
+/// names. Lenient (malformed entries are skipped): the encoders call it on the client's
+/// raw body to give a call of a flat name back its namespace, and the decoder on the
+/// same body, so both derive the same names.
+pub(crate) fn namespaced_tools(body: &Map<String, Value>) -> Vec<NamespacedTool> {
+    let Some(Value::Array(declared)) = body.get("tools") else {
+        return Vec::new();
+    };
+    let str_at = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let mut top_level = Vec::new();
+    let mut inner: Vec<(String, String)> = Vec::new();
+    for t in declared {
+        let Some(name) = str_at(t, "name") else {
+            continue;
+        };
+        if t.get("type").and_then(Value::as_str) != Some("namespace") {
+            top_level.push(name);
+            continue;
+        }
+        for f in t
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if f.get("type").and_then(Value::as_str) == Some("function") {
+                if let Some(fname) = str_at(f, "name") {
+                    inner.push((name.clone(), fname));
+                }
+            }
+        }
+    }
+    let clashes = |name: &str| {
+        top_level.iter().any(|n| n == name) || inner.iter().filter(|(_, n)| n == name).count() > 1
+    };
+    inner
+        .iter()
+        .map(|(namespace, name)| NamespacedTool {
+            flat: if clashes(name) {
+                format!("{namespace}__{name}")
+            } else {
+                name.clone()
+            },
+            namespace: namespace.clone(),
+            name: name.clone(),
+        })
+        .collect()
 }
 
 /// A grammar at most this long is shown whole in a freeform tool's description (Codex's
@@ -1899,5 +2039,127 @@ eof_line: "*** End of File" LF
         );
         // Streaming keeps the client's stream options.
         assert_eq!(passthrough_body(&r, "gpt-5", true), r.bytes);
+    }
+
+    /// Codex CLI's sub-agent tools (codex 0.171 declares them so, shortened here).
+    fn multi_agent() -> Value {
+        json!({"type": "namespace", "name": "multi_agent_v1",
+        "description": "Tools for spawning and managing sub-agents.",
+        "tools": [
+            {"type": "function", "name": "spawn_agent", "description": "Spawn.",
+             "strict": false,
+             "parameters": {"type": "object",
+                 "properties": {"message": {"type": "string"}}}},
+            {"type": "function", "name": "wait_agent"}
+        ]})
+    }
+
+    /// The tool-call names of the assistant turns of `r`.
+    fn call_names(r: &ChatRequest) -> Vec<&str> {
+        r.messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .filter_map(|p| match p {
+                ContentPart::ToolCall { name, .. } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn namespace_tools_are_flattened_functions_and_namespaced_calls_map_back() {
+        let r = decode(&json!({"model": "m", "tools": [
+            {"type": "function", "name": "exec_command", "parameters": {"type": "object"}},
+            multi_agent()
+        ], "input": [
+            {"type": "function_call", "call_id": "c1", "name": "spawn_agent",
+             "namespace": "multi_agent_v1", "arguments": "{\"message\":\"go\"}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "spawned"}
+        ]}));
+        assert_eq!(r.passthrough_only, None, "a namespace translates");
+        assert!(r.dropped_fields.is_empty(), "{:?}", r.dropped_fields);
+        let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["exec_command", "spawn_agent", "wait_agent"]);
+        assert_eq!(
+            r.tools[1],
+            ToolDefinition {
+                name: "spawn_agent".into(),
+                description: Some("Spawn.".into()),
+                parameters: json!({"type": "object",
+                    "properties": {"message": {"type": "string"}}}),
+                strict: Some(false),
+                freeform: None,
+            }
+        );
+        assert_eq!(
+            r.tools[2].parameters,
+            json!({"type": "object", "properties": {}})
+        );
+        assert_eq!(call_names(&r), ["spawn_agent"]);
+    }
+
+    #[test]
+    fn clashing_namespaced_names_are_qualified() {
+        let r = decode(&json!({"model": "m", "tools": [
+            {"type": "function", "name": "wait_agent"},
+            multi_agent(),
+            {"type": "namespace", "name": "other", "description": "O.", "tools": [
+                {"type": "function", "name": "spawn_agent"},
+                {"type": "function", "name": "ping"}
+            ]}
+        ], "input": [
+            {"type": "function_call", "call_id": "c1", "name": "spawn_agent",
+             "namespace": "other", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c2", "name": "wait_agent",
+             "namespace": "multi_agent_v1", "arguments": "{}"},
+            {"type": "function_call", "call_id": "c3", "name": "wait_agent",
+             "arguments": "{}"},
+            // A namespace the request does not declare: the plain name.
+            {"type": "function_call", "call_id": "c4", "name": "ping",
+             "namespace": "gone", "arguments": "{}"}
+        ]}));
+        assert_eq!(r.passthrough_only, None);
+        let names: Vec<&str> = r.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "wait_agent",
+                "multi_agent_v1__spawn_agent",
+                "multi_agent_v1__wait_agent",
+                "other__spawn_agent",
+                "ping"
+            ]
+        );
+        assert_eq!(
+            call_names(&r),
+            [
+                "other__spawn_agent",
+                "multi_agent_v1__wait_agent",
+                "wait_agent",
+                "ping"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_namespace_with_a_tool_other_than_a_function_only_goes_to_openai() {
+        let r = decode(&json!({"model": "m", "input": "x", "tools": [
+            {"type": "namespace", "name": "ns", "description": "N.", "tools": [
+                {"type": "function", "name": "f"},
+                {"type": "custom", "name": "g"}
+            ]}
+        ]}));
+        assert_eq!(r.tools.len(), 1);
+        assert_eq!(
+            r.passthrough_only.as_deref(),
+            Some(
+                "the tool `custom` inside the namespace `ns` (tools[0].tools[1]) can only be \
+                 served by an OpenAI upstream"
+            )
+        );
+        let e = refused(&json!({"model": "m", "input": "x", "tools": [
+            {"type": "namespace", "name": "ns", "description": "N."}
+        ]}));
+        assert_eq!(e.param.as_deref(), Some("tools[0].tools"));
     }
 }

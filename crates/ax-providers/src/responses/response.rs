@@ -13,7 +13,10 @@
 //! when the request declared the called tool as freeform (a `custom` tool,
 //! `ToolDefinition::freeform`), one `custom_tool_call` item whose `input` is the
 //! `input` string of the call's arguments (the raw arguments when a model ignored the
-//! schema: [`FreeformTool::input_of`]). A reasoning part with neither text nor
+//! schema: [`FreeformTool::input_of`]). A call of a function the request declared
+//! inside a `namespace` tool is a `function_call` with the function's own `name` and
+//! its `namespace` (openai-python `ResponseFunctionToolCall.namespace`), as Codex CLI
+//! reads it ([`namespace_of`]). A reasoning part with neither text nor
 //! signature (Anthropic redacted thinking) has no Responses form and is dropped. Item
 //! ids are derived from the response id and the item's output index
 //! (`msg_<suffix>_<n>`, `rs_…`, `fc_…`, `ctc_…`), so the streamed and the complete form
@@ -39,11 +42,12 @@ use std::borrow::Cow;
 
 use ax_core::{
     ChatRequest, ChatResponse, ContentPart, ErrorCode, FinishReason, FreeformTool, GatewayError,
-    Usage,
+    Usage, WireFormat,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::request::namespaced_tools;
 use crate::fields::{bad_upstream, parse_upstream};
 use crate::openai::{ERROR_CODES_OUT, decode_stream_error};
 
@@ -219,11 +223,14 @@ pub(crate) enum OutItem<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         encrypted_content: Option<&'a str>,
     },
-    /// A function call.
+    /// A function call (`namespace` names the `namespace` tool of the function
+    /// `name`, when it is one of its).
     FunctionCall {
         id: &'a str,
         call_id: &'a str,
         name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<&'a str>,
         arguments: &'a str,
         status: &'static str,
     },
@@ -244,6 +251,21 @@ pub(crate) fn is_freeform(request: &ChatRequest, name: &str) -> bool {
         .tools
         .iter()
         .any(|t| t.freeform.is_some() && t.name == name)
+}
+
+/// The namespace and own name of the tool `name` of `request` when it is a function
+/// of a `namespace` tool, derived from the client's raw body as the decoder derived the
+/// flat name. Without a raw Responses body (a stored conversation continued) there is
+/// nothing to derive from: `None`, and the call keeps its flat name.
+pub(crate) fn namespace_of(request: &ChatRequest, name: &str) -> Option<(String, String)> {
+    let raw = request
+        .raw
+        .as_ref()
+        .filter(|r| r.format == WireFormat::Responses)?;
+    namespaced_tools(&raw.body)
+        .into_iter()
+        .find(|t| t.flat == name)
+        .map(|t| (t.namespace, t.name))
 }
 
 /// A content part of a message (`output_text`) or of a reasoning summary
@@ -428,9 +450,12 @@ enum Item<'a> {
         text: &'a str,
         signature: Option<&'a str>,
     },
+    /// A function call; a function of a `namespace` tool has its own name and its
+    /// namespace back.
     Call {
         id: &'a str,
-        name: &'a str,
+        name: Cow<'a, str>,
+        namespace: Option<String>,
         arguments: &'a str,
     },
     /// A call of a freeform tool, with the input taken out of its arguments.
@@ -471,10 +496,19 @@ fn items_of<'a>(request: &ChatRequest, content: &'a [ContentPart]) -> Vec<Item<'
                 id,
                 name,
                 arguments,
-            } => items.push(Item::Call {
-                id,
-                name,
-                arguments,
+            } => items.push(match namespace_of(request, name) {
+                Some((namespace, own)) => Item::Call {
+                    id,
+                    name: Cow::Owned(own),
+                    namespace: Some(namespace),
+                    arguments,
+                },
+                None => Item::Call {
+                    id,
+                    name: Cow::Borrowed(name),
+                    namespace: None,
+                    arguments,
+                },
             }),
             // Inputs only (images, documents, tool results): not part of an answer.
             _ => {}
@@ -518,11 +552,13 @@ pub(crate) fn encode_response(request: &ChatRequest, response: &ChatResponse) ->
             Item::Call {
                 id,
                 name,
+                namespace,
                 arguments,
             } => OutItem::FunctionCall {
                 id: item_id,
                 call_id: id,
                 name,
+                namespace: namespace.as_deref(),
                 arguments,
                 status: "completed",
             },
@@ -804,7 +840,7 @@ pub(crate) fn created_in(created_at: Option<f64>) -> i64 {
 // ====================================================================== tests
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
@@ -1166,5 +1202,62 @@ mod tests {
         let e = GatewayError::new(ErrorCode::ServerError, "x")
             .with_retry_after(Some(std::time::Duration::from_secs(1)));
         assert_eq!(failed_message(&e), "x");
+    }
+
+    /// A request as the Responses decoder makes it from a body declaring Codex CLI's
+    /// sub-agent namespace (its raw body kept, as the encoders read it).
+    pub(crate) fn namespaced_request() -> ChatRequest {
+        let body = json!({"model": "claude/x", "input": "hi", "tools": [
+            {"type": "function", "name": "exec_command"},
+            {"type": "namespace", "name": "multi_agent_v1", "description": "Sub-agents.",
+             "tools": [{"type": "function", "name": "spawn_agent"},
+                       {"type": "function", "name": "exec_command"}]}
+        ]});
+        let bytes = bytes::Bytes::from(body.to_string());
+        super::super::request::decode_request(&bytes, crate::codec::DecodeOptions::default())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_namespaced_call_is_a_function_call_with_its_namespace() {
+        let request = namespaced_request();
+        let mut r = sample();
+        r.content = vec![
+            ContentPart::ToolCall {
+                id: "toolu_1".into(),
+                name: "spawn_agent".into(),
+                arguments: "{}".into(),
+            },
+            ContentPart::ToolCall {
+                id: "toolu_2".into(),
+                name: "multi_agent_v1__exec_command".into(),
+                arguments: "{}".into(),
+            },
+            ContentPart::ToolCall {
+                id: "toolu_3".into(),
+                name: "exec_command".into(),
+                arguments: "{}".into(),
+            },
+        ];
+        let v: Value = serde_json::from_slice(&encode_response(&request, &r)).unwrap();
+        assert_eq!(
+            v["output"][0],
+            json!({"type": "function_call", "id": "fc_chatcmpl-abc123_0",
+                "call_id": "toolu_1", "name": "spawn_agent", "namespace": "multi_agent_v1",
+                "arguments": "{}", "status": "completed"})
+        );
+        assert_eq!(v["output"][1]["name"], "exec_command");
+        assert_eq!(v["output"][1]["namespace"], "multi_agent_v1");
+        assert_eq!(v["output"][2]["name"], "exec_command");
+        assert!(v["output"][2].get("namespace").is_none());
+
+        // Without the raw body (a stored conversation continued): the flat name.
+        let bare = ChatRequest {
+            raw: None,
+            ..request
+        };
+        let v: Value = serde_json::from_slice(&encode_response(&bare, &r)).unwrap();
+        assert_eq!(v["output"][0]["name"], "spawn_agent");
+        assert!(v["output"][0].get("namespace").is_none());
     }
 }

@@ -34,10 +34,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ax_core::{
     ChatRequest, ErrorCode, FinishReason, FreeformTool, GatewayError, StreamEvent, Usage,
+    WireFormat,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::request::{NamespacedTool, namespaced_tools};
 use super::response::{
     EmptyList, InResponse, OutError, OutItem, OutPart, OutResponse, ResponseParts, call_arguments,
     call_id_of, created_in, encrypted_content, error_in, failed_code, failed_message, is_call,
@@ -83,6 +85,9 @@ enum ItemKind {
     Call {
         call_id: String,
         name: String,
+        /// The `namespace` tool the function belongs to, if any (`name` is then its
+        /// own name within it).
+        namespace: Option<String>,
         arguments: String,
     },
     /// A call of a freeform tool: the arguments (`{"input": "…"}` as JSON text) are
@@ -129,11 +134,13 @@ impl Item {
             ItemKind::Call {
                 call_id,
                 name,
+                namespace,
                 arguments,
             } => OutItem::FunctionCall {
                 id: &self.id,
                 call_id,
                 name,
+                namespace: namespace.as_deref(),
                 arguments,
                 status: self.status.as_str(),
             },
@@ -248,6 +255,8 @@ pub struct ResponsesStreamEncoder {
     tools: HashMap<u32, usize>,
     /// The names of the request's freeform tools.
     freeform: Vec<String>,
+    /// The request's functions of `namespace` tools, by flat name (from its raw body).
+    namespaced: Vec<NamespacedTool>,
     usage: Option<Usage>,
 }
 
@@ -272,6 +281,12 @@ impl ResponsesStreamEncoder {
                 .filter(|t| t.freeform.is_some())
                 .map(|t| t.name.clone())
                 .collect(),
+            namespaced: request
+                .raw
+                .as_ref()
+                .filter(|r| r.format == WireFormat::Responses)
+                .map(|r| namespaced_tools(&r.body))
+                .unwrap_or_default(),
             usage: None,
         }
     }
@@ -530,9 +545,16 @@ impl ResponsesStreamEncoder {
             };
             ("ctc", kind)
         } else {
+            // A function of a `namespace` tool goes back under its own name, with the
+            // namespace.
+            let (name, namespace) = match self.namespaced.iter().find(|t| t.flat == name) {
+                Some(t) => (t.name.clone(), Some(t.namespace.clone())),
+                None => (name, None),
+            };
             let kind = ItemKind::Call {
                 call_id,
                 name,
+                namespace,
                 arguments: String::new(),
             };
             ("fc", kind)
@@ -2320,5 +2342,46 @@ mod tests {
                 Err(e) => prop_assert_eq!(e.code, ErrorCode::Overloaded),
             }
         }
+    }
+
+    #[test]
+    fn a_streamed_namespaced_call_is_a_function_call_with_its_namespace() {
+        let request = super::super::response::tests::namespaced_request();
+        let events = [
+            start(),
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "toolu_1".into(),
+                name: "multi_agent_v1__exec_command".into(),
+            },
+            StreamEvent::ToolCallDelta {
+                index: 0,
+                arguments: "{\"cmd\":\"ls\"}".into(),
+            },
+            StreamEvent::Finish {
+                reason: FinishReason::ToolCalls,
+                stop_sequence: None,
+            },
+        ];
+        let out = encode_for(&request, &events, None);
+        let frames = frames(&out);
+        let added = frames
+            .iter()
+            .find(|(kind, _)| kind == "response.output_item.added")
+            .map(|(_, v)| &v["item"])
+            .unwrap();
+        assert_eq!(added["type"], "function_call");
+        assert_eq!(added["name"], "exec_command");
+        assert_eq!(added["namespace"], "multi_agent_v1");
+        let done = frames
+            .iter()
+            .find(|(kind, _)| kind == "response.output_item.done")
+            .map(|(_, v)| &v["item"])
+            .unwrap();
+        assert_eq!(done["namespace"], "multi_agent_v1");
+        assert_eq!(done["arguments"], "{\"cmd\":\"ls\"}");
+        let response = check(&out);
+        assert_eq!(response["output"][0]["name"], "exec_command");
+        assert_eq!(response["output"][0]["namespace"], "multi_agent_v1");
     }
 }
