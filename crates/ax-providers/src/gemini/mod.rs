@@ -47,7 +47,7 @@
 //! for the four harm categories ([`SAFETY_CATEGORIES`]) are sent.
 //!
 //! Translation drops what Gemini cannot take: message `name`s, `parallel_tool_calls`,
-//! image `detail`, images inside tool results, opaque (redacted) reasoning, reasoning
+//! image `detail` (images inside tool results go as parts after the `functionResponse`s), opaque (redacted) reasoning, reasoning
 //! signatures that are not base64 (Gemini's are bytes), a reasoning `effort` that is not
 //! in [`EFFORT_BUDGETS`], `thinkingConfig` for models that refuse it
 //! ([`NO_THINKING_MODELS`]: gemini-1.x and 2.0), `strict` and the schema name of a JSON-schema response

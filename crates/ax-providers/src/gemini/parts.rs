@@ -202,10 +202,19 @@ pub(crate) fn tool_result_content(response: Option<&Value>) -> (Vec<ContentPart>
     (vec![ContentPart::text(v.to_string())], false)
 }
 
-/// Unified tool-result content → `functionResponse.response`. Only text is sent (images
-/// in tool results are dropped: Gemini 2.x function responses take JSON only).
+/// Unified tool-result content → `functionResponse.response`. Only text is sent here
+/// (Gemini 2.x function responses take JSON only); the result's images go as parts of
+/// their own after it ([`tool_result_images`]).
+/// A result with images and no text says so rather than look empty.
 pub(crate) fn tool_result_response(content: &[ContentPart], is_error: bool) -> Value {
-    let text: String = content.iter().filter_map(ContentPart::as_text).collect();
+    let mut text: String = content.iter().filter_map(ContentPart::as_text).collect();
+    if text.is_empty()
+        && content
+            .iter()
+            .any(|p| matches!(p, ContentPart::Image { .. }))
+    {
+        text.push_str(TOOL_IMAGES_PLACEHOLDER);
+    }
     if let Ok(v @ Value::Object(_)) = serde_json::from_str::<Value>(&text) {
         return v;
     }
@@ -215,6 +224,35 @@ pub(crate) fn tool_result_response(content: &[ContentPart], is_error: bool) -> V
         Value::String(text),
     );
     Value::Object(m)
+}
+
+/// The `output` of a tool result that held images only (they follow its
+/// `functionResponse`, see [`tool_result_images`]).
+pub(crate) const TOOL_IMAGES_PLACEHOLDER: &str = "[image attached below]";
+
+/// The images of a tool result as parts for the `user` content that carries its
+/// `functionResponse` (Gemini takes mixed parts in one turn): a text part naming the
+/// function they came from, so the model can tell whose they are, then `inlineData` for
+/// base64 data (and `data:` URLs) and `fileData` for other URLs, with the MIME type
+/// their extension suggests. Nothing when the result has no images.
+pub(crate) fn tool_result_images<'a>(
+    name: &str,
+    content: &'a [ContentPart],
+    out: &mut Vec<OutPart<'a>>,
+) {
+    let mut images = content.iter().filter_map(|p| match p {
+        ContentPart::Image { source, .. } => Some(image_part(source)),
+        _ => None,
+    });
+    let Some(first) = images.next() else {
+        return;
+    };
+    out.push(OutPart {
+        text: Some(Cow::Owned(format!("Images from the {name} call:"))),
+        ..Default::default()
+    });
+    out.push(first);
+    out.extend(images);
 }
 
 /// A MIME type guessed from a URL's extension, for `fileData` (which has a place for

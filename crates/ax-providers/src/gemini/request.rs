@@ -10,7 +10,7 @@ use ax_core::{
 use serde_json::Value;
 
 use super::fields::{invalid, parse_client, type_name};
-use super::parts::{Calls, Target, decode_part, encode_parts};
+use super::parts::{Calls, Target, decode_part, encode_parts, tool_result_images};
 use super::schema::{for_gemini, is_empty_object, lowercase_types};
 use super::wire::{
     InContent, InGenerationConfig, InRequest, InTool, InToolConfig, OutContent,
@@ -344,7 +344,8 @@ fn decode_reasoning(g: &InGenerationConfig) -> Option<ReasoningConfig> {
 /// **Translation**: system messages (wherever they are) → `systemInstruction`;
 /// assistant → `model`; user and tool results → `user` (tool results as
 /// `functionResponse` parts, named by `ToolResult.name` or the earlier call with that
-/// id); consecutive contents of one role are merged; tool schemas go through
+/// id, their images as `inlineData`/`fileData` parts after the content's last
+/// `functionResponse`); consecutive contents of one role are merged; tool schemas go through
 /// [`super::schema::for_gemini`]; see the module docs for what is dropped.
 pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &ProviderConfig) -> Bytes {
     let _ = stream;
@@ -367,6 +368,8 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
 
     let mut system: Vec<OutPart<'_>> = Vec::new();
     let mut contents: Vec<OutContent<'_>> = Vec::new();
+    // Tool-result images of the last content, placed when it is complete.
+    let mut images: Vec<OutPart<'_>> = Vec::new();
     for m in &req.messages {
         if m.role == Role::System {
             encode_parts(&m.content, Target::Upstream, &name_of, &mut system);
@@ -382,6 +385,7 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
                 encode_parts(&m.content, Target::Upstream, &name_of, &mut last.parts);
             }
             _ => {
+                place_images(contents.last_mut(), &mut images);
                 let mut parts = Vec::with_capacity(m.content.len());
                 encode_parts(&m.content, Target::Upstream, &name_of, &mut parts);
                 contents.push(OutContent {
@@ -390,7 +394,27 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
                 });
             }
         }
+        if role == "user" {
+            for part in &m.content {
+                if let ContentPart::ToolResult {
+                    tool_call_id,
+                    name,
+                    content,
+                    ..
+                } = part
+                {
+                    let call_id = crate::tool_ids::base(tool_call_id);
+                    let name = name
+                        .as_deref()
+                        .filter(|n| !n.is_empty())
+                        .or_else(|| name_of(call_id))
+                        .unwrap_or(call_id);
+                    tool_result_images(name, content, &mut images);
+                }
+            }
+        }
     }
+    place_images(contents.last_mut(), &mut images);
     contents.retain(|c| !c.parts.is_empty());
     // System text only: Gemini takes no other part kinds there.
     system.retain(|p| p.text.is_some() && p.thought.is_none());
@@ -424,6 +448,25 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
         generation_config: generation_config(req, model),
     };
     serde_json::to_vec(&body).unwrap_or_default().into()
+}
+
+/// Puts a user content's tool-result `images` ([`tool_result_images`]) into it, right
+/// after its last `functionResponse`: function responses stay together, answering the
+/// calls of the turn before in order, and the images follow them in the same turn.
+fn place_images<'a>(content: Option<&mut OutContent<'a>>, images: &mut Vec<OutPart<'a>>) {
+    if images.is_empty() {
+        return;
+    }
+    let Some(content) = content else {
+        images.clear();
+        return;
+    };
+    let at = content
+        .parts
+        .iter()
+        .rposition(|p| p.function_response.is_some())
+        .map_or(content.parts.len(), |i| i + 1);
+    content.parts.splice(at..at, std::mem::take(images));
 }
 
 fn safety_settings(cfg: &ProviderConfig) -> Vec<OutSafetySetting<'_>> {
@@ -616,6 +659,101 @@ mod tests {
             let tc: InToolConfig = serde_json::from_value(wire).unwrap_or_default();
             assert_eq!(decode_tool_choice(Some(&tc)).ok().flatten(), Some(choice));
         }
+    }
+
+    /// The translated Gemini body for a client `body` decoded by `codec`.
+    fn upstream(codec: &dyn crate::codec::ClientCodec, body: &Value) -> Value {
+        let req = codec
+            .decode_request(body.to_string().as_bytes(), DecodeOptions::default())
+            .unwrap_or_default();
+        let cfg = ProviderConfig::new("g", ProviderKind::Gemini);
+        serde_json::from_slice(&encode_request(&req, "gemini-2.5-flash", false, &cfg))
+            .unwrap_or_default()
+    }
+
+    /// An Anthropic request whose last user turn answers two `Read` calls with the
+    /// `tool_result` contents `first` and `second`.
+    fn anthropic(first: Value, second: Value) -> Value {
+        serde_json::json!({
+            "model": "gemini/gemini-2.5-flash",
+            "max_tokens": 100,
+            "messages": [
+                {"role": "user", "content": "look at both"},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "a.png"}},
+                    {"type": "tool_use", "id": "toolu_2", "name": "Read", "input": {"file_path": "b.jpg"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": first},
+                    {"type": "tool_result", "tool_use_id": "toolu_2", "content": second},
+                    {"type": "text", "text": "what do you see?"}
+                ]}
+            ]
+        })
+    }
+
+    fn png() -> Value {
+        serde_json::json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}})
+    }
+
+    #[test]
+    fn anthropic_tool_result_with_text_and_image() {
+        let body = upstream(
+            &crate::anthropic::AnthropicCodec,
+            &anthropic(
+                serde_json::json!([{"type": "text", "text": "a 1x1 PNG"}, png()]),
+                serde_json::json!("hello"),
+            ),
+        );
+        insta::assert_json_snapshot!(body["contents"]);
+    }
+
+    #[test]
+    fn anthropic_tool_result_with_only_images() {
+        let url = serde_json::json!({"type": "image", "source": {"type": "url", "url": "https://x/b.jpg"}});
+        let body = upstream(
+            &crate::anthropic::AnthropicCodec,
+            &anthropic(serde_json::json!([png()]), serde_json::json!([url])),
+        );
+        let parts = &body["contents"][2]["parts"];
+        assert_eq!(parts[0]["functionResponse"]["name"], "Read");
+        assert_eq!(
+            parts[0]["functionResponse"]["response"],
+            serde_json::json!({"output": "[image attached below]"})
+        );
+        assert!(parts[1]["functionResponse"].is_object());
+        assert_eq!(parts[2]["text"], "Images from the Read call:");
+        assert_eq!(
+            parts[3]["inlineData"],
+            serde_json::json!({"mimeType": "image/png", "data": "iVBORw0KGgo="})
+        );
+        assert_eq!(parts[4]["text"], "Images from the Read call:");
+        assert_eq!(
+            parts[5]["fileData"],
+            serde_json::json!({"mimeType": "image/jpeg", "fileUri": "https://x/b.jpg"})
+        );
+        assert_eq!(parts[6]["text"], "what do you see?");
+        assert_eq!(parts.as_array().map(Vec::len), Some(7));
+    }
+
+    #[test]
+    fn responses_function_call_output_with_input_image() {
+        let body = upstream(
+            &crate::responses::ResponsesCodec,
+            &serde_json::json!({
+                "model": "gemini/gemini-2.5-flash",
+                "input": [
+                    {"type": "message", "role": "user", "content": "show me"},
+                    {"type": "function_call", "call_id": "call_1", "name": "view_image", "arguments": "{\"path\":\"a.png\"}"},
+                    {"type": "function_call", "call_id": "call_2", "name": "shell", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "call_1", "output": [
+                        {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+                    ]},
+                    {"type": "function_call_output", "call_id": "call_2", "output": "ok"}
+                ]
+            }),
+        );
+        insta::assert_json_snapshot!(body["contents"]);
     }
 
     fn json_mode(mode: &str, names: &[&str]) -> Value {

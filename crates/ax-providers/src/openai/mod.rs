@@ -30,8 +30,9 @@
 //! `{base}/v1/chat/completions`, `/v1/embeddings`, and `GET /v1/models` as its probe, with
 //! `Authorization: Bearer` (omitted for a keyless openai-compatible server) and
 //! `OpenAI-Organization` when configured. Translation drops what OpenAI cannot take:
-//! reasoning parts of earlier assistant turns (and their signatures), images inside tool
-//! results, `is_error` of tool results, `top_k` for kind `openai`, and reasoning for
+//! reasoning parts of earlier assistant turns (and their signatures), `is_error` of tool
+//! results (images inside tool results go in a `user` message after the `tool`
+//! messages), `top_k` for kind `openai`, and reasoning for
 //! models that refuse `reasoning_effort` ([`NO_REASONING_MODELS`]: gpt-4o and the
 //! other non-reasoning families). Otherwise `reasoning_effort` is the client's effort
 //! (Anthropic's `max` as `xhigh`) or the one for its thinking budget

@@ -598,10 +598,14 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
         return fast_path(raw, model, stream);
     }
     let compatible = cfg.kind != ProviderKind::OpenAi;
+    // OpenAI's reasoning models refuse the sampling knobs other clients send as a
+    // matter of course (Gemini CLI: temperature 1, topP 0.95): those are not sent.
+    let samples = compatible || !is_reasoning_family(model);
     let p = &req.params;
+    let labels = image_labels(&req.messages);
     let body = OutRequest {
         model,
-        messages: encode_messages(&req.messages),
+        messages: encode_messages(&req.messages, &labels),
         tools: req
             .tools
             .iter()
@@ -643,12 +647,12 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
         stop: &p.stop,
         max_tokens: p.max_tokens.filter(|_| compatible),
         max_completion_tokens: p.max_tokens.filter(|_| !compatible),
-        temperature: p.temperature,
-        top_p: p.top_p,
+        temperature: p.temperature.filter(|t| samples || *t == 1.0),
+        top_p: p.top_p.filter(|_| samples),
         top_k: p.top_k.filter(|_| compatible),
         seed: p.seed,
-        presence_penalty: p.presence_penalty,
-        frequency_penalty: p.frequency_penalty,
+        presence_penalty: p.presence_penalty.filter(|_| samples),
+        frequency_penalty: p.frequency_penalty.filter(|_| samples),
         user: req.metadata.user_id.as_deref(),
         reasoning_effort: reasoning_effort(req, model),
         stream: stream.then_some(true),
@@ -665,6 +669,19 @@ pub fn encode_request(req: &ChatRequest, model: &str, stream: bool, cfg: &Provid
 /// thinking is not sent to them. A deny list rather than an allow list, so a new
 /// reasoning model works the day it ships; `ft:` fine-tunes count as their base.
 pub const NO_REASONING_MODELS: &[&str] = &["gpt-4", "gpt-3.5", "chatgpt-4o", "gpt-5-chat"];
+
+/// The OpenAI reasoning families (o1, o3, o4, gpt-5 but its chat models), which refuse
+/// `top_p`, the penalties and any temperature but 1 ("Unsupported parameter: 'top_p'
+/// is not supported with this model."). An allow list, unlike
+/// [`NO_REASONING_MODELS`]: a new model keeps its sampling parameters until it is
+/// known to refuse them.
+pub fn is_reasoning_family(model: &str) -> bool {
+    let base = model.strip_prefix("ft:").unwrap_or(model);
+    ["o1", "o3", "o4", "gpt-5"]
+        .iter()
+        .any(|p| base.starts_with(p))
+        && takes_reasoning_effort(base)
+}
 
 /// Whether `model` (an upstream model name) takes `reasoning_effort`.
 pub fn takes_reasoning_effort(model: &str) -> bool {
@@ -778,8 +795,17 @@ fn without_id_attachments(raw: &RawRequest) -> Option<Value> {
 /// they sit (Anthropic and Gemini carry them inside user turns), in order; reasoning
 /// is not sent back (OpenAI has no input field for it, and DeepSeek rejects
 /// `reasoning_content` in input messages).
-fn encode_messages(messages: &[Message]) -> Vec<OutMessage<'_>> {
+///
+/// A `tool` message takes text only, so the images of a tool result (Claude Code's
+/// `Read` of a PNG, Codex's `view_image`) go in a `user` message after the run of
+/// `tool` messages they belong to, each result's images behind its label from
+/// `labels` ([`image_labels`], same order): OpenAI wants every `tool` message of a turn
+/// right after the assistant message with the calls, so nothing may come between them.
+fn encode_messages<'a>(messages: &'a [Message], labels: &'a [String]) -> Vec<OutMessage<'a>> {
     let mut out = Vec::with_capacity(messages.len());
+    let mut labels = labels.iter();
+    // Tool-result images waiting for the end of the current run of `tool` messages.
+    let mut images: Vec<OutPart<'a>> = Vec::new();
     for m in messages {
         let mut pending: Vec<&ContentPart> = Vec::new();
         let mut emitted = false;
@@ -791,12 +817,19 @@ fn encode_messages(messages: &[Message]) -> Vec<OutMessage<'_>> {
                     ..
                 } => {
                     if !pending.is_empty() {
+                        flush_images(&mut out, &mut images);
                         out.push(encode_message(m, &std::mem::take(&mut pending)));
+                    }
+                    let before = images.len();
+                    images.extend(content.iter().filter_map(image_part));
+                    let has_images = images.len() > before;
+                    if has_images && let Some(label) = labels.next() {
+                        images.insert(before, OutPart::Text { text: label });
                     }
                     out.push(OutMessage {
                         role: "tool",
                         name: None,
-                        content: text_content(content),
+                        content: text_content(content, has_images),
                         tool_calls: Vec::new(),
                         tool_call_id: Some(tool_ids::base(tool_call_id)),
                     });
@@ -807,10 +840,56 @@ fn encode_messages(messages: &[Message]) -> Vec<OutMessage<'_>> {
             }
         }
         if !pending.is_empty() || !emitted {
+            flush_images(&mut out, &mut images);
             out.push(encode_message(m, &pending));
         }
     }
+    flush_images(&mut out, &mut images);
     out
+}
+
+/// The text a `tool` message carries when its result held images only (they follow in
+/// a `user` message, see [`encode_messages`]).
+pub const TOOL_IMAGES_PLACEHOLDER: &str = "[image attached below]";
+
+/// The label before a tool result's images in the `user` message that carries them, one
+/// per result with images, in message order: the model can tell whose images they are.
+fn image_labels(messages: &[Message]) -> Vec<String> {
+    messages
+        .iter()
+        .flat_map(|m| &m.content)
+        .filter_map(|p| match p {
+            ContentPart::ToolResult {
+                tool_call_id,
+                content,
+                ..
+            } if content
+                .iter()
+                .any(|c| matches!(c, ContentPart::Image { .. })) =>
+            {
+                Some(format!(
+                    "Images from tool call {}:",
+                    tool_ids::base(tool_call_id)
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Sends the waiting tool-result `images` (labels and image parts) as one `user`
+/// message, if there are any.
+fn flush_images<'a>(out: &mut Vec<OutMessage<'a>>, images: &mut Vec<OutPart<'a>>) {
+    if images.is_empty() {
+        return;
+    }
+    out.push(OutMessage {
+        role: "user",
+        name: None,
+        content: OutContent::Parts(std::mem::take(images)),
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+    });
 }
 
 fn role_name(role: Role) -> &'static str {
@@ -891,17 +970,7 @@ fn rich_content<'a>(parts: &[&'a ContentPart]) -> OutContent<'a> {
             .iter()
             .filter_map(|p| match p {
                 ContentPart::Text { text } => Some(OutPart::Text { text }),
-                ContentPart::Image { source, detail } => Some(OutPart::ImageUrl {
-                    image_url: OutImageUrl {
-                        url: match source {
-                            ImageSource::Url { url } => Cow::Borrowed(url.as_str()),
-                            ImageSource::Base64 { media_type, data } => {
-                                Cow::Owned(format!("data:{media_type};base64,{data}"))
-                            }
-                        },
-                        detail: detail.as_deref(),
-                    },
-                }),
+                ContentPart::Image { .. } => image_part(p),
                 ContentPart::Document { source, title } => match source {
                     DocumentSource::Base64 { media_type, data } => Some(OutPart::File {
                         file: OutFile {
@@ -919,13 +988,181 @@ fn rich_content<'a>(parts: &[&'a ContentPart]) -> OutContent<'a> {
     )
 }
 
+/// An `image_url` part for an image (a `data:` URL for base64 data); `None` for any
+/// other part.
+fn image_part(part: &ContentPart) -> Option<OutPart<'_>> {
+    let ContentPart::Image { source, detail } = part else {
+        return None;
+    };
+    Some(OutPart::ImageUrl {
+        image_url: OutImageUrl {
+            url: match source {
+                ImageSource::Url { url } => Cow::Borrowed(url.as_str()),
+                ImageSource::Base64 { media_type, data } => {
+                    Cow::Owned(format!("data:{media_type};base64,{data}"))
+                }
+            },
+            detail: detail.as_deref(),
+        },
+    })
+}
+
 /// Tool-result content: a string for one text part, text parts otherwise. OpenAI tool
-/// messages take text only; images in a tool result are dropped.
-fn text_content(parts: &[ContentPart]) -> OutContent<'_> {
+/// messages take text only: a result's images go in a `user` message after it (see
+/// [`encode_messages`]); one with images and no text says so
+/// ([`TOOL_IMAGES_PLACEHOLDER`]) rather than look empty.
+fn text_content(parts: &[ContentPart], has_images: bool) -> OutContent<'_> {
     let texts: Vec<&str> = parts.iter().filter_map(ContentPart::as_text).collect();
     match texts.as_slice() {
+        [] if has_images => OutContent::Text(Cow::Borrowed(TOOL_IMAGES_PLACEHOLDER)),
         [] => OutContent::Text(Cow::Borrowed("")),
         [one] => OutContent::Text(Cow::Borrowed(one)),
         many => OutContent::Parts(many.iter().map(|t| OutPart::Text { text: t }).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![expect(
+        clippy::expect_used,
+        reason = "test helpers: a broken fixture should fail the test loudly"
+    )]
+
+    use super::*;
+    use crate::codec::ClientCodec;
+    use serde_json::json;
+
+    /// The translated OpenAI body for a client `body` decoded by `codec`.
+    fn upstream(codec: &dyn ClientCodec, body: &Value) -> Value {
+        let req = codec
+            .decode_request(body.to_string().as_bytes(), DecodeOptions::default())
+            .expect("the client body decodes");
+        let cfg = ProviderConfig::new("openai", ProviderKind::OpenAi);
+        serde_json::from_slice(&encode_request(&req, "gpt-4o", false, &cfg))
+            .expect("the upstream body is JSON")
+    }
+
+    /// An Anthropic request whose last user turn answers two calls: `first` and
+    /// `second` are the two `tool_result` contents.
+    fn anthropic(first: Value, second: Value) -> Value {
+        json!({
+            "model": "openai/gpt-4o",
+            "max_tokens": 100,
+            "messages": [
+                {"role": "user", "content": "look at both"},
+                {"role": "assistant", "content": [
+                    {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "a.png"}},
+                    {"type": "tool_use", "id": "toolu_2", "name": "Read", "input": {"file_path": "b.txt"}}
+                ]},
+                {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_1", "content": first},
+                    {"type": "tool_result", "tool_use_id": "toolu_2", "content": second},
+                    {"type": "text", "text": "what do you see?"}
+                ]}
+            ]
+        })
+    }
+
+    fn png() -> Value {
+        json!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}})
+    }
+
+    #[test]
+    fn anthropic_tool_result_with_text_and_image() {
+        let body = upstream(
+            &crate::anthropic::AnthropicCodec,
+            &anthropic(
+                json!([{"type": "text", "text": "a 1x1 PNG"}, png()]),
+                json!("hello"),
+            ),
+        );
+        insta::assert_json_snapshot!(body["messages"]);
+    }
+
+    #[test]
+    fn anthropic_tool_result_with_only_an_image() {
+        let body = upstream(
+            &crate::anthropic::AnthropicCodec,
+            &anthropic(json!([png()]), json!([png()])),
+        );
+        let m = &body["messages"];
+        // Both tool messages right after the assistant's calls, then the images.
+        assert_eq!(m[1]["role"], "assistant");
+        assert_eq!(m[2]["role"], "tool");
+        assert_eq!(m[2]["content"], TOOL_IMAGES_PLACEHOLDER);
+        assert_eq!(m[3]["role"], "tool");
+        assert_eq!(m[3]["tool_call_id"], "toolu_2");
+        assert_eq!(
+            m[4],
+            json!({"role": "user", "content": [
+                {"type": "text", "text": "Images from tool call toolu_1:"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                {"type": "text", "text": "Images from tool call toolu_2:"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+            ]})
+        );
+        assert_eq!(m[5], json!({"role": "user", "content": "what do you see?"}));
+        assert_eq!(m.as_array().map(Vec::len), Some(6));
+    }
+
+    #[test]
+    fn responses_function_call_output_with_input_image() {
+        let body = upstream(
+            &crate::responses::ResponsesCodec,
+            &json!({
+                "model": "openai/gpt-4o",
+                "input": [
+                    {"type": "message", "role": "user", "content": "show me"},
+                    {"type": "function_call", "call_id": "call_1", "name": "view_image", "arguments": "{\"path\":\"a.png\"}"},
+                    {"type": "function_call_output", "call_id": "call_1", "output": [
+                        {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}
+                    ]},
+                    {"type": "function_call", "call_id": "call_2", "name": "shell", "arguments": "{}"},
+                    {"type": "function_call_output", "call_id": "call_2", "output": "ok"}
+                ]
+            }),
+        );
+        insta::assert_json_snapshot!(body["messages"]);
+    }
+
+    #[test]
+    fn reasoning_models_get_no_sampling_knobs_others_keep_them() {
+        let mut req = ChatRequest {
+            messages: vec![Message::text(Role::User, "hi")],
+            ..Default::default()
+        };
+        req.params.temperature = Some(1.0);
+        req.params.top_p = Some(0.95);
+        req.params.presence_penalty = Some(0.5);
+        let sent = |req: &ChatRequest, model: &str, kind: ProviderKind| -> Value {
+            let cfg = ProviderConfig::new("p", kind);
+            serde_json::from_slice(&encode_request(req, model, false, &cfg))
+                .expect("the upstream body is JSON")
+        };
+        for model in ["o3", "gpt-5", "o4-mini", "gpt-5.1-codex"] {
+            let body = sent(&req, model, ProviderKind::OpenAi);
+            assert_eq!(
+                body["temperature"],
+                json!(1.0),
+                "{model}: 1 is the default it takes"
+            );
+            assert!(body.get("top_p").is_none(), "{model}: {body}");
+            assert!(body.get("presence_penalty").is_none(), "{model}: {body}");
+        }
+        for (model, kind) in [
+            ("gpt-4o", ProviderKind::OpenAi),
+            ("gpt-5-chat-latest", ProviderKind::OpenAi),
+            ("o3", ProviderKind::OpenAiCompatible),
+        ] {
+            let body = sent(&req, model, kind);
+            assert_eq!(body["top_p"], json!(0.95), "{model}: {body}");
+            assert_eq!(body["presence_penalty"], json!(0.5), "{model}: {body}");
+        }
+        req.params.temperature = Some(0.2);
+        assert!(
+            sent(&req, "gpt-5", ProviderKind::OpenAi)
+                .get("temperature")
+                .is_none()
+        );
     }
 }
