@@ -829,3 +829,31 @@ async fn codex_default_tools_reach_openai_unchanged() {
     assert_eq!(gw.openai.last_body("/v1/responses").unwrap(), expected);
     check_rows(&gw.stop().await, 1, Upstream::OpenAi);
 }
+
+/// Codex with its default tools but the built-in `web_search` (which stays OpenAI-only)
+/// reaches Anthropic and Gemini upstreams: the `namespace` of sub-agent functions is
+/// flattened into ordinary function declarations.
+#[tokio::test]
+async fn codex_default_tools_without_web_search_reach_anthropic_and_gemini() {
+    for kind in [Upstream::Anthropic, Upstream::Gemini] {
+        let mut gw = common::gateway().await;
+        let (model, _) = kind.models();
+        let mut sent = recorded(Agent::Codex, "default-tools-1").for_model(Agent::Codex, model);
+        let tools = sent.body["tools"].as_array_mut().unwrap();
+        tools.retain(|t| t["type"] != "web_search");
+        assert!(tools.iter().any(|t| t["type"] == "namespace"), "{tools:?}");
+        let turn = client_turn(Agent::Codex, sent.send(&gw).await);
+        assert!(
+            turn.text.starts_with("Hello from mock-"),
+            "{kind:?}: {turn:?}"
+        );
+        let names: Vec<String> = tool_decls(kind, false, &upstream_body(&gw, Agent::Codex, kind))
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        for name in ["exec_command", "spawn_agent", "wait_agent", "close_agent"] {
+            assert!(names.iter().any(|n| n == name), "{kind:?}: {names:?}");
+        }
+        check_rows(&gw.stop().await, 1, kind);
+    }
+}

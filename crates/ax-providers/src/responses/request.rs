@@ -879,10 +879,10 @@ pub(crate) fn namespaced_tools(body: &Map<String, Value>) -> Vec<NamespacedTool>
             .into_iter()
             .flatten()
         {
-            if f.get("type").and_then(Value::as_str) == Some("function") {
-                if let Some(fname) = str_at(f, "name") {
-                    inner.push((name.clone(), fname));
-                }
+            if f.get("type").and_then(Value::as_str) == Some("function")
+                && let Some(fname) = str_at(f, "name")
+            {
+                inner.push((name.clone(), fname));
             }
         }
     }
