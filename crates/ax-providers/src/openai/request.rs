@@ -1023,11 +1023,6 @@ fn text_content(parts: &[ContentPart], has_images: bool) -> OutContent<'_> {
 
 #[cfg(test)]
 mod tests {
-    #![expect(
-        clippy::expect_used,
-        reason = "test helpers: a broken fixture should fail the test loudly"
-    )]
-
     use super::*;
     use crate::codec::ClientCodec;
     use serde_json::json;
