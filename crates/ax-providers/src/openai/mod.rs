@@ -89,11 +89,13 @@ pub use embeddings::{
     decode_embedding_request, decode_embedding_response, encode_embedding_request,
     encode_embedding_response,
 };
-pub use error::{ERROR_CODES_IN, ERROR_CODES_OUT, ERROR_TYPES_IN, decode_error, encode_error};
 /// Read by the Responses decoders, whose error objects have the same fields.
 pub(crate) use error::decode_stream_error;
+pub use error::{ERROR_CODES_IN, ERROR_CODES_OUT, ERROR_TYPES_IN, decode_error, encode_error};
 pub use provider::{OpenAi, OpenAiProvider, build};
-pub use request::{NO_REASONING_MODELS, check_request, encode_request, takes_reasoning_effort};
+pub use request::{
+    NO_REASONING_MODELS, check_request, encode_request, is_reasoning_family, takes_reasoning_effort,
+};
 pub use response::{FINISH_REASONS_IN, FINISH_REASONS_OUT, decode_response, encode_response};
 pub use stream::{OpenAiStreamDecoder, OpenAiStreamEncoder};
 
