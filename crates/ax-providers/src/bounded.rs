@@ -127,6 +127,22 @@ impl Budget<'_> {
     }
 }
 
+/// [`parse`] for a request body, which must be a JSON object (anything else is the
+/// 400 that says what it got instead).
+pub(crate) fn parse_object(
+    body: &[u8],
+    shape: Shape,
+    limits: &RequestLimits,
+) -> Result<serde_json::Map<String, Value>, GatewayError> {
+    match parse(body, shape, limits)? {
+        Value::Object(map) => Ok(map),
+        other => Err(GatewayError::invalid(format!(
+            "the request body must be a JSON object, got {}",
+            crate::fields::type_name(&other)
+        ))),
+    }
+}
+
 /// Parses `body` as JSON under `limits`. A limit crossed is the 400 that names it; bad
 /// JSON is the usual "not valid JSON" 400.
 pub(crate) fn parse(

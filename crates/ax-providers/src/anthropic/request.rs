@@ -155,13 +155,7 @@ fn decode_body(
     opts: DecodeOptions,
     max_tokens: MaxTokens,
 ) -> Result<ChatRequest, GatewayError> {
-    let value = crate::bounded::parse(body, crate::bounded::Shape::Anthropic, &opts.limits)?;
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(format!(
-            "the request body must be a JSON object, got {}",
-            type_name(&value)
-        )));
-    };
+    let map = crate::bounded::parse_object(body, crate::bounded::Shape::Anthropic, &opts.limits)?;
     let mut req = decode_map(&map, opts, max_tokens)?;
     req.raw = Some(RawRequest {
         format: WireFormat::Anthropic,

@@ -31,13 +31,7 @@ pub(crate) fn decode_request(
     body: &bytes::Bytes,
     opts: DecodeOptions,
 ) -> Result<ChatRequest, GatewayError> {
-    let value = crate::bounded::parse(body, crate::bounded::Shape::OpenAi, &opts.limits)?;
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(format!(
-            "the request body must be a JSON object, got {}",
-            type_name(&value)
-        )));
-    };
+    let map = crate::bounded::parse_object(body, crate::bounded::Shape::OpenAi, &opts.limits)?;
     let mut req = decode_map(&map, opts)?;
     req.raw = Some(RawRequest {
         format: WireFormat::OpenAi,

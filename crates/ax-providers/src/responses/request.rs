@@ -140,13 +140,7 @@ pub(crate) fn decode_request(
     body: &Bytes,
     opts: DecodeOptions,
 ) -> Result<ChatRequest, GatewayError> {
-    let value = crate::bounded::parse(body, crate::bounded::Shape::Responses, &opts.limits)?;
-    let Value::Object(map) = value else {
-        return Err(GatewayError::invalid(format!(
-            "the request body must be a JSON object, got {}",
-            type_name(&value)
-        )));
-    };
+    let map = crate::bounded::parse_object(body, crate::bounded::Shape::Responses, &opts.limits)?;
     let mut req = decode_map(&map, opts)?;
     req.raw = Some(RawRequest {
         format: WireFormat::Responses,
