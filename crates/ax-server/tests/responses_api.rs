@@ -219,6 +219,9 @@ async fn a_function_call_and_its_output_travel_both_ways() {
     ] {
         for stream in [false, true] {
             let mut body = codex_like(model, stream);
+            // Anthropic refuses a forced tool with thinking on, which the effort turns
+            // on (ax then sends `auto`): this turn asks for no reasoning.
+            body.as_object_mut().unwrap().remove("reasoning");
             body["tool_choice"] = json!({"type": "function", "name": "shell"});
             let resp = gw
                 .post("/v1/responses", &body, &[("x-ax-fallback", "off")])
@@ -525,6 +528,9 @@ async fn a_custom_tool_call_and_its_output_travel_both_ways() {
     for model in ["claude/claude-sonnet-4-5", "gemini/gemini-2.5-flash"] {
         for stream in [false, true] {
             let mut body = codex_like(model, stream);
+            // Anthropic refuses a forced tool with thinking on, which the effort turns
+            // on (ax then sends `auto`): this turn asks for no reasoning.
+            body.as_object_mut().unwrap().remove("reasoning");
             body["tools"]
                 .as_array_mut()
                 .unwrap()

@@ -875,7 +875,8 @@ pub fn encode_request(
             })
         })
         .filter(|b| *b > 0)
-        .map(|b| b.max(MIN_THINKING_BUDGET));
+        .map(|b| b.max(MIN_THINKING_BUDGET))
+        .filter(|_| replays_thinking(&req.messages));
     let max_tokens = thinking_max_tokens(p.max_tokens.unwrap_or(cfg.default_max_tokens), budget);
     let tool_choice = if req.tools.is_empty() {
         // Anthropic rejects `tool_choice` without `tools`.
@@ -952,6 +953,33 @@ pub fn encode_request(
         stream: stream.then_some(true),
     };
     Ok(serde_json::to_vec(&body).unwrap_or_default().into())
+}
+
+/// Whether thinking can be on for this conversation. With thinking on, Anthropic
+/// refuses a tool loop whose last assistant turn does not start with its signed
+/// thinking ("a final `assistant` message must start with a thinking block"); a client
+/// of another format that never kept that block (or a turn answered without thinking)
+/// would get a 400 for a request every other provider serves, so thinking is left off
+/// for that request instead, as LiteLLM does.
+fn replays_thinking(messages: &[Message]) -> bool {
+    let Some(last) = messages.iter().rev().find(|m| m.role == Role::Assistant) else {
+        return true;
+    };
+    let calls = last
+        .content
+        .iter()
+        .any(|p| matches!(p, ContentPart::ToolCall { .. }));
+    !calls
+        || matches!(
+            last.content.first(),
+            Some(ContentPart::Reasoning {
+                signature: Some(_),
+                ..
+            }) | Some(ContentPart::Reasoning {
+                redacted: Some(_),
+                ..
+            })
+        )
 }
 
 /// `max_tokens` for a request that wants `wanted` output tokens and thinks with
@@ -1681,5 +1709,57 @@ mod tests {
         assert!(body.get("top_p").is_none(), "{body}");
         req.params.temperature = None;
         assert_eq!(sent(&req)["top_p"], json!(0.95));
+    }
+
+    #[test]
+    fn thinking_stays_off_when_the_tool_loop_has_no_signed_thinking_to_replay() {
+        let call = ContentPart::ToolCall {
+            id: "c1".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+        };
+        let result = Message {
+            role: Role::Tool,
+            content: vec![ContentPart::ToolResult {
+                tool_call_id: "c1".into(),
+                name: Some("f".into()),
+                content: vec![ContentPart::text("ok")],
+                is_error: false,
+            }],
+            name: None,
+        };
+        let mut req = ChatRequest {
+            messages: vec![
+                Message::text(Role::User, "hi"),
+                Message {
+                    role: Role::Assistant,
+                    content: vec![call.clone()],
+                    name: None,
+                },
+                result.clone(),
+            ],
+            reasoning: Some(ReasoningConfig {
+                budget_tokens: None,
+                effort: Some("high".into()),
+            }),
+            ..Default::default()
+        };
+        assert!(
+            sent(&req).get("thinking").is_none(),
+            "unsigned: thinking off"
+        );
+        req.messages[1].content.insert(
+            0,
+            ContentPart::Reasoning {
+                text: "t".into(),
+                signature: Some("sig".into()),
+                redacted: None,
+            },
+        );
+        assert_eq!(
+            sent(&req)["thinking"]["type"],
+            "enabled",
+            "signed: replayed"
+        );
     }
 }
