@@ -281,6 +281,21 @@ impl Dropped {
     }
 }
 
+/// The OpenAI-family `tool_choice` string (Chat Completions and Responses share it):
+/// `auto`, `none` or `required`; anything else is `invalid_request` naming the field.
+pub(crate) fn tool_choice_mode(s: &str) -> Result<ax_core::ToolChoice, GatewayError> {
+    use ax_core::ToolChoice;
+    match s {
+        "auto" => Ok(ToolChoice::Auto),
+        "none" => Ok(ToolChoice::None),
+        "required" => Ok(ToolChoice::Required),
+        other => Err(invalid(
+            "tool_choice",
+            format!("unknown value `{other}` (expected auto, none or required)"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

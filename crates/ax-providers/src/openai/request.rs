@@ -490,15 +490,7 @@ fn decode_tool(v: &Value, path: &str) -> Result<Option<ToolDefinition>, GatewayE
 fn decode_tool_choice(o: &Obj<'_>) -> Result<Option<ToolChoice>, GatewayError> {
     match o.get("tool_choice") {
         None => Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Ok(Some(ToolChoice::Auto)),
-            "none" => Ok(Some(ToolChoice::None)),
-            "required" => Ok(Some(ToolChoice::Required)),
-            other => Err(invalid(
-                "tool_choice",
-                format!("unknown value `{other}` (expected auto, none or required)"),
-            )),
-        },
+        Some(Value::String(s)) => crate::fields::tool_choice_mode(s).map(Some),
         Some(v @ Value::Object(_)) => {
             let co = Obj::new(v, "tool_choice")?;
             match co.str_req("type")? {
